@@ -1,0 +1,77 @@
+"""Chinese licence-plate grammar: pure functions, no I/O.
+
+A plate is stored and compared in its *normalised* form: upper case, no
+separators (``浙HA1234``). ``format_plate`` adds the middle dot for display.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+PROVINCES = "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川贵云藏陕甘青宁新"
+# Letters allowed in the serial part: no I or O (they read as 1 and 0).
+SERIAL_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+SERIAL_CHARS = SERIAL_LETTERS + "0123456789"
+# Suffix characters of special plates.
+SPECIAL_SUFFIXES = "学挂警港澳领使"
+
+
+class PlateColor(StrEnum):
+    BLUE = "blue"
+    YELLOW = "yellow"
+    GREEN = "green"
+    WHITE = "white"
+    BLACK = "black"
+    UNKNOWN = "unknown"
+
+
+_SEPARATORS = re.compile(r"[\s·•.\-_]")
+
+_ORDINARY = re.compile(rf"^[{PROVINCES}][A-Z][{SERIAL_CHARS}]{{5}}$")
+_NEW_ENERGY = re.compile(rf"^[{PROVINCES}][A-Z][{SERIAL_CHARS}]{{6}}$")
+_SPECIAL = re.compile(rf"^[{PROVINCES}][A-Z][{SERIAL_CHARS}]{{4}}[{SPECIAL_SUFFIXES}]$")
+
+
+def normalize_plate(text: str) -> str:
+    """Upper-case and strip separators: ``'浙h·a1234'`` -> ``'浙HA1234'``."""
+    return _SEPARATORS.sub("", text).upper()
+
+
+def is_valid_plate(text: str) -> bool:
+    """True when ``text`` (any separators) is a well-formed civil plate."""
+    plate = normalize_plate(text)
+    return bool(
+        _ORDINARY.match(plate) or _NEW_ENERGY.match(plate) or _SPECIAL.match(plate)
+    )
+
+
+def plate_error(text: str) -> str | None:
+    """Why ``text`` is not a plate, or None when it is one."""
+    plate = normalize_plate(text)
+    if not plate:
+        return "empty plate"
+    if plate[0] not in PROVINCES:
+        return f"first character {plate[0]!r} is not one of the 31 province characters"
+    if len(plate) not in (7, 8):
+        return f"a plate has 7 or 8 characters, not {len(plate)}"
+    if not ("A" <= plate[1] <= "Z"):
+        return f"second character {plate[1]!r} must be a letter A-Z"
+    if not is_valid_plate(plate):
+        return "serial must be A-Z/0-9 without I or O (special plates end in 学/挂/警/港/澳)"
+    return None
+
+
+def format_plate(text: str) -> str:
+    """Display form with the middle dot: ``'浙HA1234'`` -> ``'浙H·A1234'``."""
+    plate = normalize_plate(text)
+    return f"{plate[:2]}·{plate[2:]}" if len(plate) > 2 else plate
+
+
+def expected_length(color: PlateColor) -> tuple[int, ...]:
+    """Plate lengths a colour/type allows (green new-energy plates have 8)."""
+    if color is PlateColor.GREEN:
+        return (8,)
+    if color is PlateColor.UNKNOWN:
+        return (7, 8)
+    return (7,)
