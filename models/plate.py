@@ -41,9 +41,7 @@ def normalize_plate(text: str) -> str:
 def is_valid_plate(text: str) -> bool:
     """True when ``text`` (any separators) is a well-formed civil plate."""
     plate = normalize_plate(text)
-    return bool(
-        _ORDINARY.match(plate) or _NEW_ENERGY.match(plate) or _SPECIAL.match(plate)
-    )
+    return bool(_ORDINARY.match(plate) or _NEW_ENERGY.match(plate) or _SPECIAL.match(plate))
 
 
 def plate_error(text: str) -> str | None:

@@ -1,0 +1,311 @@
+"""Message contracts shared by edge, hub and simulators (pydantic v2).
+
+Every MQTT payload is one JSON *envelope*: schema version, unique id, site,
+device, timestamp, kind and a kind-specific payload. ``parse_message`` turns
+bytes into the right typed message or raises ``MessageError`` with a reason.
+"""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import reduce
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from models.plate import PlateColor, normalize_plate, plate_error
+from models.topics import check_segment
+
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 256 * 1024  # evidence crops are small JPEGs; anything bigger is refused
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Strict(BaseModel):
+    """Base for contracts: unknown fields are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Kind(StrEnum):
+    PLATE_READ = "plate_read"
+    FACE_MATCH = "face_match"
+    GATE_DECISION = "gate_decision"
+    GATE_STATE = "gate_state"
+    SLOT_STATE = "slot_state"
+    HEARTBEAT = "heartbeat"
+    DEVICE_STATUS = "device_status"
+    ALARM = "alarm"
+    GATE_COMMAND = "gate_command"
+    COMMAND_ACK = "command_ack"
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+class PlateRead(Strict):
+    """One vehicle's plate, voted over several frames at the barrier."""
+
+    gate: Identifier
+    plate: str
+    color: PlateColor
+    confidence: Score
+    frames: int = Field(ge=1, description="frames that voted for this read")
+    box: Box | None = None
+    crop_jpeg_b64: str | None = Field(
+        default=None, max_length=64 * 1024, description="small JPEG of the plate crop, base64"
+    )
+
+    @field_validator("plate")
+    @classmethod
+    def _plate(cls, value: str) -> str:
+        plate = normalize_plate(value)
+        if reason := plate_error(plate):
+            raise ValueError(reason)
+        return plate
+
+
+class FaceMatch(Strict):
+    """A face seen at a pedestrian gate. Never carries the template, only who and how close."""
+
+    gate: Identifier
+    person: Identifier | None = Field(description="enrolled person id, None when unknown")
+    distance: float | None = Field(default=None, ge=0.0)
+    live: bool | None = Field(default=None, description="liveness verdict across frames")
+    box: Box | None = None
+
+
+class Credential(StrEnum):
+    PLATE = "plate"
+    FACE = "face"
+    QR = "qr"
+    PIN = "pin"
+    CARD = "card"
+    REMOTE = "remote"
+
+
+class Decision(StrEnum):
+    OPEN = "open"
+    REFUSE = "refuse"
+
+
+class DecisionReason(StrEnum):
+    RESIDENT = "resident"
+    VISITOR_PASS = "visitor_pass"
+    REMOTE_COMMAND = "remote_command"
+    BLACKLISTED = "blacklisted"
+    UNKNOWN = "unknown"
+    PASS_EXPIRED = "pass_expired"
+    PASS_NOT_YET_VALID = "pass_not_yet_valid"
+    CAPACITY_FULL = "capacity_full"
+    NOT_LIVE = "not_live"
+    LOW_CONFIDENCE = "low_confidence"
+
+
+class GateDecision(Strict):
+    """What the edge decided, locally, for one subject at one gate."""
+
+    gate: Identifier
+    credential: Credential
+    subject: str = Field(min_length=1, max_length=64, description="plate, person id, pass id")
+    decision: Decision
+    reason: DecisionReason
+    list_version: int | None = Field(default=None, description="version of the cached lists used")
+    source_event: str | None = Field(default=None, description="id of the plate/face event")
+
+
+class GatePosition(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    FAULT = "fault"
+
+
+class GateState(Strict):
+    gate: Identifier
+    position: GatePosition
+    cause: str = Field(default="", max_length=200)
+
+
+class SlotState(Strict):
+    slot: Identifier
+    occupied: bool
+    since: AwareDatetime
+    source: Literal["camera", "sensor", "fused"]
+    plate: str | None = None
+    confidence: Score = 1.0
+
+
+class Heartbeat(Strict):
+    uptime_s: float = Field(ge=0)
+    outbox_pending: int = Field(ge=0)
+    version: str = ""
+
+
+class DeviceStatus(Strict):
+    online: bool
+    reason: str = Field(default="", max_length=200)
+
+
+class AlarmType(StrEnum):
+    DOOR_FORCED = "door_forced"
+    DOOR_HELD = "door_held"
+    CAMERA_TAMPER = "camera_tamper"
+    GATE_FAULT = "gate_fault"
+    TAILGATING = "tailgating"
+    BLACKLIST = "blacklist"
+    UNKNOWN_FACE_REPEATED = "unknown_face_repeated"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alarm(Strict):
+    type: AlarmType
+    gate: Identifier | None = None
+    severity: Severity = Severity.WARNING
+    detail: str = Field(default="", max_length=500)
+
+
+class GateAction(StrEnum):
+    OPEN = "open"
+    CLOSE = "close"
+
+
+class GateCommand(Strict):
+    """Hub -> edge. The envelope id is the command id the ack refers to."""
+
+    gate: Identifier
+    action: GateAction
+    reason: str = Field(min_length=3, max_length=200, description="mandatory, audited")
+    operator: str = Field(min_length=1, max_length=64)
+    expires_at: AwareDatetime = Field(description="the edge ignores a command that arrives later")
+
+
+class AckResult(StrEnum):
+    DONE = "done"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNKNOWN_GATE = "unknown_gate"
+
+
+class CommandAck(Strict):
+    command_id: str = Field(min_length=1, max_length=64)
+    result: AckResult
+    detail: str = Field(default="", max_length=200)
+
+
+PAYLOADS: dict[Kind, type[Strict]] = {
+    Kind.PLATE_READ: PlateRead,
+    Kind.FACE_MATCH: FaceMatch,
+    Kind.GATE_DECISION: GateDecision,
+    Kind.GATE_STATE: GateState,
+    Kind.SLOT_STATE: SlotState,
+    Kind.HEARTBEAT: Heartbeat,
+    Kind.DEVICE_STATUS: DeviceStatus,
+    Kind.ALARM: Alarm,
+    Kind.GATE_COMMAND: GateCommand,
+    Kind.COMMAND_ACK: CommandAck,
+}
+
+# --------------------------------------------------------------------------- envelope
+
+
+class EnvelopeBase(Strict):
+    schema_: int = Field(default=SCHEMA_VERSION, alias="schema", ge=1, le=SCHEMA_VERSION)
+    id: str = Field(default_factory=new_id, min_length=8, max_length=64)
+    site: Identifier
+    device: Identifier
+    ts: AwareDatetime = Field(default_factory=utcnow)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+def _envelope(kind: Kind, payload_type: type[Strict]) -> type[EnvelopeBase]:
+    name = "".join(part.title() for part in kind.value.split("_")) + "Message"
+    return type(
+        name,
+        (EnvelopeBase,),
+        {
+            "__annotations__": {"kind": Literal[kind.value], "payload": payload_type},  # type: ignore[valid-type]
+            "__module__": __name__,
+            "__doc__": f"Envelope carrying a {payload_type.__name__}.",
+        },
+    )
+
+
+MESSAGE_TYPES: dict[Kind, type[EnvelopeBase]] = {k: _envelope(k, p) for k, p in PAYLOADS.items()}
+# The discriminated union of every message type: pydantic picks the class by ``kind``.
+Message = Annotated[reduce(operator.or_, MESSAGE_TYPES.values()), Field(discriminator="kind")]  # type: ignore[valid-type]
+MESSAGE_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+
+
+class MessageError(ValueError):
+    """A payload that is not a valid Anju message; ``reason`` is short and loggable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def make_message(
+    kind: Kind, *, site: str, device: str, payload: Strict | dict, **envelope: Any
+) -> EnvelopeBase:
+    """Build a typed envelope for ``kind`` (payload validated)."""
+    check_segment(site, "site")
+    check_segment(device, "device")
+    cls = MESSAGE_TYPES[kind]
+    if isinstance(payload, Strict):
+        payload = payload.model_dump()
+    return cls.model_validate(
+        {"kind": kind.value, "site": site, "device": device, "payload": payload, **envelope}
+    )
+
+
+def parse_message(data: bytes | str) -> EnvelopeBase:
+    """Validate raw bytes into a typed message; raise MessageError(reason) otherwise."""
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise MessageError(f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        return MESSAGE_ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise MessageError(f"{where}: {first['msg']}") from None
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema documents for integrators: one per message kind, plus the union."""
+    schemas = {k.value: t.model_json_schema(by_alias=True) for k, t in MESSAGE_TYPES.items()}
+    schemas["message"] = MESSAGE_ADAPTER.json_schema(by_alias=True)
+    return schemas

@@ -1,0 +1,309 @@
+"""Site configuration: one community, its gates, car park, lists and rules.
+
+Loaded from YAML and validated by pydantic; unknown keys and bad values are
+rejected with the file, the key path and the reason (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from models.plate import normalize_plate, plate_error
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_SITE = PROJECT_ROOT / "config" / "lakeside.yaml"
+
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names file, key path and reason."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _plate(value: str) -> str:
+    plate = normalize_plate(value)
+    if reason := plate_error(plate):
+        raise ValueError(f"{value!r} is not a plate: {reason}")
+    return plate
+
+
+class Company(Section):
+    id: Identifier
+    name: str = Field(min_length=1)
+
+
+class SiteInfo(Section):
+    id: Identifier
+    name: str = Field(min_length=1)
+    name_en: str = ""
+    company: Company
+    timezone: str = "Asia/Shanghai"
+
+
+class Credentials(Section):
+    """MQTT credentials. Secrets come from the environment or a file, never the YAML."""
+
+    username: str = Field(min_length=1)
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Credentials:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env or password_file")
+        return self
+
+    def password(self) -> str:
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(f"environment variable {self.password_env} is not set")
+            return value
+        assert self.password_file is not None
+        return self.password_file.read_text().strip()
+
+
+class CameraConfig(Section):
+    """``source``: ``sim:NAME`` for the simulator, an RTSP/HTTP URL, a file, or a device index."""
+
+    source: str | int
+    width: int = Field(default=1280, ge=160, le=3840)
+    height: int = Field(default=720, ge=120, le=2160)
+    fps: float = Field(default=5.0, gt=0, le=60)
+
+
+class RelayConfig(Section):
+    driver: Literal["sim", "gpio"] = "sim"
+    pin: int | None = Field(default=None, ge=0, le=40)
+    active_high: bool = True
+
+    @model_validator(mode="after")
+    def _gpio_needs_pin(self) -> RelayConfig:
+        if self.driver == "gpio" and self.pin is None:
+            raise ValueError("a gpio relay needs a pin")
+        return self
+
+
+class GateType(StrEnum):
+    VEHICLE = "vehicle"
+    PEDESTRIAN = "pedestrian"
+
+
+class GateConfig(Section):
+    id: Identifier
+    name: str = ""
+    type: GateType
+    direction: Literal["in", "out", "both"] = "both"
+    camera: CameraConfig
+    relay: RelayConfig = RelayConfig()
+    open_seconds: float = Field(default=8.0, gt=0, le=120)
+    min_plate_confidence: float = Field(default=0.80, ge=0, le=1)
+
+
+class EdgeConfig(Section):
+    id: Identifier
+    gates: list[Identifier] = Field(default_factory=list)
+    car_park: bool = False
+    credentials: Credentials | None = None
+    heartbeat_s: float = Field(default=15.0, gt=0, le=3600)
+
+
+class ZoneKind(StrEnum):
+    GENERAL = "general"
+    RESERVED = "reserved"
+    VISITOR = "visitor"
+    FIRE_LANE = "fire_lane"
+    NO_PARKING = "no_parking"
+
+
+class Zone(Section):
+    id: Identifier
+    kind: ZoneKind
+    max_minutes: float | None = Field(
+        default=None, gt=0, description="fire lane / no-parking: violation after this long"
+    )
+
+
+Point = tuple[int, int]
+
+
+class Slot(Section):
+    id: Identifier
+    zone: Identifier
+    polygon: list[Point] = Field(min_length=3)
+    reserved_for: list[str] = Field(default_factory=list)
+
+    _check_plates = field_validator("reserved_for")(lambda cls, v: [_plate(p) for p in v])
+
+
+class CarPark(Section):
+    camera: CameraConfig | None = None
+    capacity: int = Field(ge=1)
+    visitor_quota: int = Field(ge=0)
+    zones: list[Zone]
+    slots: list[Slot] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _zones_exist(self) -> CarPark:
+        zone_ids = {z.id for z in self.zones}
+        for i, slot in enumerate(self.slots):
+            if slot.zone not in zone_ids:
+                raise ValueError(f"slots[{i}] ({slot.id}) names unknown zone {slot.zone!r}")
+        _unique("slots", [s.id for s in self.slots])
+        _unique("zones", [z.id for z in self.zones])
+        return self
+
+
+class Resident(Section):
+    plate: str
+    owner: str = ""
+    unit: str = ""
+
+    _check_plate = field_validator("plate")(lambda cls, v: _plate(v))
+
+
+class Blacklisted(Section):
+    plate: str
+    reason: str = Field(min_length=1)
+
+    _check_plate = field_validator("plate")(lambda cls, v: _plate(v))
+
+
+class VisitorPass(Section):
+    id: Identifier
+    plate: str
+    host_unit: str = ""
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+
+    _check_plate = field_validator("plate")(lambda cls, v: _plate(v))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VisitorPass:
+        if self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+    def valid_at(self, when: datetime) -> bool:
+        return self.valid_from <= when < self.valid_until
+
+
+class Vehicles(Section):
+    residents: list[Resident] = Field(default_factory=list)
+    blacklist: list[Blacklisted] = Field(default_factory=list)
+    visitor_passes: list[VisitorPass] = Field(default_factory=list)
+
+
+class Rules(Section):
+    device_offline_after_s: float = Field(default=90.0, gt=0)
+    unknown_vehicle_is_violation: bool = True
+
+
+class SiteConfig(Section):
+    site: SiteInfo
+    edges: list[EdgeConfig] = Field(min_length=1)
+    gates: list[GateConfig] = Field(min_length=1)
+    car_park: CarPark | None = None
+    vehicles: Vehicles = Vehicles()
+    rules: Rules = Rules()
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        _unique("edges", [e.id for e in self.edges])
+        _unique("gates", [g.id for g in self.gates])
+        gate_ids = {g.id for g in self.gates}
+        owner: dict[str, str] = {}
+        for i, edge in enumerate(self.edges):
+            for gate in edge.gates:
+                if gate not in gate_ids:
+                    raise ValueError(f"edges[{i}] ({edge.id}) names unknown gate {gate!r}")
+                if gate in owner:
+                    raise ValueError(f"gate {gate!r} belongs to both {owner[gate]} and {edge.id}")
+                owner[gate] = edge.id
+        if orphans := gate_ids - owner.keys():
+            raise ValueError(f"gates {sorted(orphans)} are not assigned to any edge")
+        return self
+
+    def edge(self, edge_id: str) -> EdgeConfig:
+        for edge in self.edges:
+            if edge.id == edge_id:
+                return edge
+        raise ConfigError(f"no edge {edge_id!r} in site {self.site.id} (have {self.edge_ids()})")
+
+    def edge_ids(self) -> list[str]:
+        return [e.id for e in self.edges]
+
+    def gate(self, gate_id: str) -> GateConfig:
+        for gate in self.gates:
+            if gate.id == gate_id:
+                return gate
+        raise ConfigError(f"no gate {gate_id!r} in site {self.site.id}")
+
+    def gates_of(self, edge_id: str) -> list[GateConfig]:
+        return [self.gate(g) for g in self.edge(edge_id).gates]
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for value in ids:
+        if value in seen:
+            raise ValueError(f"duplicate id {value!r} in {what}")
+        seen.add(value)
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: {exc.error_count()} error(s)"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {path}: {where}: {msg}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def parse_config(model: type[ModelT], data: Any, path: Path) -> ModelT:
+    """Validate ``data`` against ``model``; errors name ``path``, the key path and the reason."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of keys")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from None
+
+
+def load_site_config(path: Path | str = EXAMPLE_SITE) -> SiteConfig:
+    path = Path(path)
+    return parse_config(SiteConfig, load_yaml(path), path)
