@@ -63,6 +63,7 @@ class Kind(StrEnum):
     ALARM = "alarm"
     GATE_COMMAND = "gate_command"
     COMMAND_ACK = "command_ack"
+    VEHICLE_LIST = "vehicle_list"
 
 
 # --------------------------------------------------------------------------- payloads
@@ -222,6 +223,30 @@ class CommandAck(Strict):
     detail: str = Field(default="", max_length=200)
 
 
+class ListedVehicle(Strict):
+    plate: str
+    note: str = Field(default="", max_length=200, description="owner/unit or blacklist reason")
+
+
+class ListedPass(Strict):
+    id: Identifier
+    plate: str
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+
+
+class VehicleList(Strict):
+    """Hub -> edges, retained on ``anju/{site}/sync/vehicles``: the lists a gate decides with.
+
+    Edges cache the newest version on disk so that gates keep deciding with the hub down.
+    """
+
+    version: int = Field(ge=1)
+    residents: list[ListedVehicle] = Field(default_factory=list)
+    blacklist: list[ListedVehicle] = Field(default_factory=list)
+    visitor_passes: list[ListedPass] = Field(default_factory=list)
+
+
 PAYLOADS: dict[Kind, type[Strict]] = {
     Kind.PLATE_READ: PlateRead,
     Kind.FACE_MATCH: FaceMatch,
@@ -233,6 +258,7 @@ PAYLOADS: dict[Kind, type[Strict]] = {
     Kind.ALARM: Alarm,
     Kind.GATE_COMMAND: GateCommand,
     Kind.COMMAND_ACK: CommandAck,
+    Kind.VEHICLE_LIST: VehicleList,
 }
 
 # --------------------------------------------------------------------------- envelope
