@@ -1,0 +1,360 @@
+"""The edge agent: runs the gate pipelines of one edge, answers commands, syncs lists, beats.
+
+Decisions come from lists cached on disk (the newest ``vehicle_list`` the hub sent, or at the
+very first start the site config's ``vehicles``), so the gates work with hub and broker down.
+Every event goes through the outbox (edge/outbox.py) before MQTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge.context import EdgeContext
+from edge.decisions import CapacityCheck, LocalLists
+from edge.gate_control import GateControl
+from edge.interfaces import Camera, PresenceSensor, Relay
+from edge.mqtt_bus import MqttBus
+from edge.outbox import Outbox
+from edge.pipelines import PIPELINES, GateDevices, GatePipeline, PipelineDeps, VoterLike
+from edge.store import EdgeStore
+from models.messages import (
+    AckResult,
+    CommandAck,
+    Credential,
+    Decision,
+    DecisionReason,
+    EnvelopeBase,
+    GateAction,
+    GateCommand,
+    GateDecision,
+    Heartbeat,
+    Kind,
+    VehicleList,
+)
+from models.site import GateConfig, GateType, SiteConfig, load_site_config
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "anju-edge 0.1.0"
+
+CameraFactory = Callable[[GateConfig], Camera]
+RelayFactory = Callable[[GateConfig], Relay]
+SensorFactory = Callable[[GateConfig], PresenceSensor]
+
+
+class EdgeAgent:
+    def __init__(
+        self,
+        site_config: SiteConfig,
+        edge_id: str,
+        *,
+        broker_url: str,
+        data_dir: Path | str,
+        camera_factory: CameraFactory,
+        relay_factory: RelayFactory,
+        sensor_factory: SensorFactory,
+        reader: Any | None = None,
+        voter_factory: Callable[[], VoterLike] | None = None,
+        capacity: CapacityCheck | None = None,
+        heartbeat_s: float | None = None,
+        bus_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.site = site_config
+        self.edge = site_config.edge(edge_id)
+        self.edge_id = edge_id
+        self.broker_url = broker_url
+        self.data_dir = Path(data_dir)
+        self.camera_factory = camera_factory
+        self.relay_factory = relay_factory
+        self.sensor_factory = sensor_factory
+        self.reader = reader
+        self.voter_factory = voter_factory
+        self.capacity = capacity
+        self.heartbeat_s = heartbeat_s or self.edge.heartbeat_s
+        self.bus_options = bus_options or {}
+        self.gates = {g.id: g for g in site_config.gates_of(edge_id)}
+        self.controls: dict[str, GateControl] = {}
+        self.pipelines: dict[str, GatePipeline] = {}
+        self.cameras: list[Camera] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = time.monotonic()
+        self._stop = asyncio.Event()
+        self._lists = LocalLists.from_site_vehicles(site_config.vehicles)
+        self.outbox: Outbox | None = None
+        self.store: EdgeStore | None = None
+        self.bus: MqttBus | None = None
+        self.ctx: EdgeContext | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def lists(self) -> LocalLists:
+        return self._lists
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(self.data_dir / "outbox.db")
+        self.store = EdgeStore(self.data_dir / "state.db")
+        cached = await asyncio.to_thread(self.store.load_vehicle_list)
+        if cached is not None:
+            self._lists = LocalLists.from_vehicle_list(cached)
+        log.info("edge %s: deciding with lists version %s", self.edge_id, self._lists.version)
+
+        username = password = None
+        if self.edge.credentials is not None:
+            username = self.edge.credentials.username
+            password = self.edge.credentials.password()
+        self.bus = MqttBus(
+            self.site.site.id,
+            self.edge_id,
+            self.broker_url,
+            self.outbox,
+            username=username,
+            password=password,
+            **self.bus_options,
+        )
+        self.bus.on_command(self._on_command)
+        self.bus.on_sync(self._on_sync)
+        self.ctx = EdgeContext(
+            self.site.site.id, self.edge_id, self.bus, lambda: self._lists, capacity=self.capacity
+        )
+        self._build_gates(self.ctx)
+        self._started = time.monotonic()
+        await self.bus.start()
+        for control in self.controls.values():
+            await control.announce()
+        for gate_id, pipeline in self.pipelines.items():
+            self._spawn(pipeline.run(), f"gate-{gate_id}")
+        self._spawn(self._heartbeats(), "heartbeat")
+
+    def _build_gates(self, ctx: EdgeContext) -> None:
+        needs_reader = any(PIPELINES.get(g.type) for g in self.gates.values())
+        deps = PipelineDeps()
+        if needs_reader and any(g.type is GateType.VEHICLE for g in self.gates.values()):
+            deps.reader, deps.voter_factory = self._recogniser()
+        for gate in self.gates.values():
+            relay = self.relay_factory(gate)
+            pipeline_type = PIPELINES.get(gate.type)
+            if pipeline_type is None:
+                # Remote commands still work; recognition waits for its pipeline (face helper).
+                log.warning("gate %s: no pipeline for %s gates yet", gate.id, gate.type)
+                self.controls[gate.id] = GateControl(gate.id, relay, ctx)
+                continue
+            sensor = self.sensor_factory(gate)
+            camera = self.camera_factory(gate)
+            self.cameras.append(camera)
+            control = GateControl(gate.id, relay, ctx, hold_open=sensor.present)
+            self.controls[gate.id] = control
+            devices = GateDevices(camera=camera, sensor=sensor, control=control)
+            self.pipelines[gate.id] = pipeline_type(gate, devices, ctx, deps)
+
+    def _recogniser(self) -> tuple[Any, Callable[[], VoterLike]]:
+        reader, voter_factory = self.reader, self.voter_factory
+        if reader is None or voter_factory is None:
+            from edge import lpr  # heavy (onnxruntime models): only when a vehicle gate exists
+
+            reader = reader or lpr.PlateReader()
+            voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))
+        return reader, voter_factory
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "edge %s: task %s died", self.edge_id, task.get_name(), exc_info=task.exception()
+            )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for control in self.controls.values():
+            await control.stop()
+        if self.bus is not None:
+            await self.bus.stop()
+        for camera in self.cameras:
+            with contextlib.suppress(Exception):
+                camera.close()
+        if self.outbox is not None:
+            self.outbox.close()
+        if self.store is not None:
+            self.store.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    # ------------------------------------------------------------------ heartbeat
+
+    async def _heartbeats(self) -> None:
+        assert self.ctx is not None and self.bus is not None
+        while True:
+            beat = Heartbeat(
+                uptime_s=round(time.monotonic() - self._started, 3),
+                outbox_pending=await self.bus.pending(),
+                version=AGENT_VERSION,
+            )
+            await self.ctx.emit(Kind.HEARTBEAT, beat, droppable=True)
+            await asyncio.sleep(self.heartbeat_s)
+
+    # ------------------------------------------------------------------ hub -> edge
+
+    async def _on_sync(self, message: EnvelopeBase) -> None:
+        assert self.store is not None
+        if message.kind != Kind.VEHICLE_LIST:
+            return
+        lists: VehicleList = message.payload  # type: ignore[attr-defined]
+        if lists.version <= self._lists.version:
+            return
+        if await asyncio.to_thread(self.store.save_vehicle_list, lists):
+            self._lists = LocalLists.from_vehicle_list(lists)
+            log.info("edge %s: vehicle lists now version %d", self.edge_id, lists.version)
+
+    async def _on_command(self, message: EnvelopeBase) -> None:
+        assert self.store is not None and self.ctx is not None
+        command_id = message.id
+        if message.kind != Kind.GATE_COMMAND:
+            return  # not ours to answer: only gate commands carry an ack contract
+        if await asyncio.to_thread(self.store.command_result, command_id) is not None:
+            log.info("edge %s: command %s already handled, ignored", self.edge_id, command_id)
+            return
+        command: GateCommand = message.payload  # type: ignore[attr-defined]
+        control = self.controls.get(command.gate)
+        if command.expires_at <= self.ctx.now():
+            result, detail = AckResult.EXPIRED, f"expired at {command.expires_at.isoformat()}"
+        elif control is None:
+            result, detail = (
+                AckResult.UNKNOWN_GATE,
+                f"{command.gate} is not a gate of {self.edge_id}",
+            )
+        else:
+            result, detail = AckResult.DONE, ""
+        # Record before acting: at most once, even if we crash in between.
+        if not await asyncio.to_thread(self.store.record_command, command_id, result, detail):
+            return
+        if result is AckResult.DONE:
+            assert control is not None
+            result, detail = await self._act(command, control, command_id)
+        await self.ctx.emit(
+            Kind.COMMAND_ACK, CommandAck(command_id=command_id, result=result, detail=detail)
+        )
+
+    async def _act(
+        self, command: GateCommand, control: GateControl, command_id: str
+    ) -> tuple[AckResult, str]:
+        assert self.ctx is not None
+        cause = f"remote {command.action} by {command.operator}: {command.reason}"
+        if command.action is GateAction.OPEN:
+            ok = await control.open_for(self.gates[command.gate].open_seconds, cause)
+        else:
+            ok = await control.close(cause)
+        if not ok:
+            return AckResult.REJECTED, "relay fault"
+        if command.action is GateAction.OPEN:
+            await self.ctx.emit(
+                Kind.GATE_DECISION,
+                GateDecision(
+                    gate=command.gate,
+                    credential=Credential.REMOTE,
+                    subject=command.operator,
+                    decision=Decision.OPEN,
+                    reason=DecisionReason.REMOTE_COMMAND,
+                    list_version=self._lists.version,
+                    source_event=command_id,
+                ),
+            )
+        return AckResult.DONE, ""
+
+
+# ---------------------------------------------------------------------- CLI entry
+
+
+def simulated_hardware(
+    site: SiteConfig, edge_id: str, **gate_options: Any
+) -> tuple[dict[str, Any], CameraFactory, RelayFactory, SensorFactory]:
+    """Simulated gates for every gate of ``edge_id``: (sim gates by id, factories)."""
+    from simulators.gate import SimRelay, SimulatedVehicleGate
+
+    sims: dict[str, Any] = {}
+    relays: dict[str, Relay] = {}
+    for gate in site.gates_of(edge_id):
+        if gate.type is GateType.VEHICLE:
+            sim = SimulatedVehicleGate(
+                gate.id, size=(gate.camera.width, gate.camera.height), **gate_options
+            )
+            sims[gate.id] = sim
+            relays[gate.id] = sim.relay
+        else:
+            relays[gate.id] = SimRelay()
+
+    def camera(gate: GateConfig) -> Camera:
+        return sims[gate.id].camera
+
+    def sensor(gate: GateConfig) -> PresenceSensor:
+        return sims[gate.id].sensor
+
+    def relay(gate: GateConfig) -> Relay:
+        return relays[gate.id]
+
+    return sims, camera, relay, sensor
+
+
+def hardware_factories() -> tuple[CameraFactory, RelayFactory, SensorFactory]:
+    """Real drivers: OpenCV cameras, GPIO relays (``driver: sim`` relays only log)."""
+    from edge.drivers.gpio_relay import SysfsGpioRelay
+    from edge.drivers.opencv_camera import OpenCVCamera
+    from edge.drivers.presence import AlwaysPresent
+    from simulators.gate import SimRelay
+
+    def camera(gate: GateConfig) -> Camera:
+        cfg = gate.camera
+        return OpenCVCamera(cfg.source, width=cfg.width, height=cfg.height)
+
+    def relay(gate: GateConfig) -> Relay:
+        if gate.relay.driver == "gpio":
+            assert gate.relay.pin is not None
+            return SysfsGpioRelay(gate.relay.pin, active_high=gate.relay.active_high)
+        return SimRelay()
+
+    def sensor(gate: GateConfig) -> PresenceSensor:
+        return AlwaysPresent()  # the site config has no loop-detector input yet
+
+    return camera, relay, sensor
+
+
+async def run_edge(
+    site_path: Path | str, edge_id: str, broker_url: str, data_dir: Path | str, simulate: bool
+) -> None:
+    """``anju edge``: run one edge until cancelled (Ctrl-C)."""
+    site = load_site_config(site_path)
+    if simulate:
+        _sims, camera, relay, sensor = simulated_hardware(site, edge_id)
+    else:
+        camera, relay, sensor = hardware_factories()
+    agent = EdgeAgent(
+        site,
+        edge_id,
+        broker_url=broker_url,
+        data_dir=Path(data_dir) / edge_id,
+        camera_factory=camera,
+        relay_factory=relay,
+        sensor_factory=sensor,
+    )
+    await agent.run_forever()

@@ -1,0 +1,1 @@
+"""Real hardware drivers behind the interfaces in ``edge/interfaces.py``."""

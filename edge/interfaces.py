@@ -1,0 +1,64 @@
+"""Small interfaces between the edge agent and the hardware / network it drives.
+
+Each has a real implementation (``edge/drivers``, ``edge/mqtt_bus.py``) and a simulated one
+(``simulators/gate.py``). The agent only ever talks to these Protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from models.messages import EnvelopeBase, GatePosition
+
+
+@runtime_checkable
+class Camera(Protocol):
+    """A frame source. ``read`` returns a BGR image, or None when no frame is available now."""
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Relay(Protocol):
+    """The barrier/door relay. The agent decides how long it stays open and calls ``close``."""
+
+    def open(self, seconds: float) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def position(self) -> GatePosition: ...
+
+
+@runtime_checkable
+class PresenceSensor(Protocol):
+    """Inductive loop (vehicle gate) or presence sensor: something is at the barrier now."""
+
+    def present(self) -> bool: ...
+
+
+MessageHandler = Callable[[EnvelopeBase], Awaitable[None]]
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """The edge's link to the hub. ``publish`` is durable: the message is on disk when it returns
+    and is delivered (QoS 1) whenever the broker is reachable, in order."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def publish(
+        self, topic: str, message: EnvelopeBase, *, retain: bool = False, droppable: bool = False
+    ) -> int: ...
+
+    def on_command(self, handler: MessageHandler) -> None: ...
+
+    def on_sync(self, handler: MessageHandler) -> None: ...
+
+    async def pending(self) -> int: ...

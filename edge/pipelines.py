@@ -1,0 +1,273 @@
+"""Per-gate-type pipelines. The agent runs one pipeline per gate; each gate type registers its
+pipeline class in ``PIPELINES`` (pedestrian/face and car park pipelines plug in the same way).
+
+Vehicle gate: loop sensor -> camera frames -> plate reader -> voter -> decision -> barrier,
+with every step published (plate_read, gate_decision, gate_state) through the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import cv2
+import numpy as np
+from pydantic import ValidationError
+
+from edge.context import EdgeContext
+from edge.decisions import PlateEvidence, VehicleDecision, decide_vehicle
+from edge.gate_control import GateControl
+from edge.interfaces import Camera, PresenceSensor
+from models.messages import (
+    Credential,
+    DecisionReason,
+    GateDecision,
+    Kind,
+    PlateRead,
+)
+from models.plate import PlateColor, normalize_plate
+from models.site import GateConfig, GateType
+
+log = logging.getLogger(__name__)
+
+
+class PlateReaderLike(Protocol):
+    def read(self, frame: np.ndarray) -> Sequence[Any]: ...
+
+
+class VoterLike(Protocol):
+    def add(self, detections: Sequence[Any]) -> None: ...
+
+    def result(self) -> Any | None: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class GateDevices:
+    """The hardware of one gate as the agent's factories built it."""
+
+    camera: Camera
+    sensor: PresenceSensor
+    control: GateControl
+
+
+@dataclass
+class PipelineDeps:
+    """Everything a pipeline may need besides its gate; fields default to what the agent has."""
+
+    reader: PlateReaderLike | None = None
+    voter_factory: Callable[[], VoterLike] | None = None
+    reader_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class GatePipeline:
+    """Base: one gate, its devices, the shared context. ``run`` loops until cancelled."""
+
+    gate_type: ClassVar[GateType]
+
+    def __init__(
+        self, gate: GateConfig, devices: GateDevices, ctx: EdgeContext, deps: PipelineDeps
+    ) -> None:
+        self.gate = gate
+        self.devices = devices
+        self.ctx = ctx
+        self.deps = deps
+
+    async def run(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass
+class _Visit:
+    """One vehicle on the loop, from arrival to departure."""
+
+    started: float
+    last_decision: float | None = None
+    decided: set[str] = field(default_factory=set)
+    opened: bool = False
+    low_confidence_reported: bool = False
+    decisions: int = 0
+
+
+class VehicleGatePipeline(GatePipeline):
+    gate_type = GateType.VEHICLE
+    max_decisions_per_visit = 3  # a refused car may be re-read (misread), but not forever
+    idle_poll_s = 0.1
+
+    def __init__(
+        self, gate: GateConfig, devices: GateDevices, ctx: EdgeContext, deps: PipelineDeps
+    ) -> None:
+        super().__init__(gate, devices, ctx, deps)
+        if deps.reader is None or deps.voter_factory is None:
+            raise ValueError("a vehicle gate needs a plate reader and a voter factory")
+        self.reader = deps.reader
+        self.voter = deps.voter_factory()
+        self.frame_period = 1.0 / gate.camera.fps
+        self.visit: _Visit | None = None
+        self.frames_read = 0
+        self.camera_misses = 0
+
+    async def run(self) -> None:
+        while True:
+            present = await asyncio.to_thread(self.devices.sensor.present)
+            if not present:
+                if self.visit is not None:
+                    self._end_visit()
+                await asyncio.sleep(self.idle_poll_s)
+                continue
+            if self.visit is not None and self._visit_stale(self.visit):
+                self._end_visit()  # without a loop detector (or a car parked on it): re-read
+            if self.visit is None:
+                self.visit = _Visit(time.monotonic())
+                self.voter.reset()
+            started = time.monotonic()
+            await self.step()
+            # Recognise at the camera's frame rate, never faster.
+            await asyncio.sleep(max(0.0, self.frame_period - (time.monotonic() - started)))
+
+    async def step(self) -> VehicleDecision | None:
+        """Read one frame and act on the vote, if one is ready. Returns a decision it made."""
+        visit = self.visit
+        if visit is None or visit.opened or visit.decisions >= self.max_decisions_per_visit:
+            return None
+        frame, detections = await asyncio.to_thread(self._read_frame)
+        if frame is None:
+            self.camera_misses += 1
+            return None
+        self.frames_read += 1
+        self.voter.add(detections)
+        vote = self.voter.result()
+        if vote is None:
+            return None
+        self.voter.reset()  # next decision, if any, on fresh frames
+        return await self._on_vote(visit, vote, frame)
+
+    def _read_frame(self) -> tuple[np.ndarray | None, Sequence[Any]]:
+        frame = self.devices.camera.read()
+        if frame is None:
+            return None, ()
+        with self.deps.reader_lock:  # one recogniser shared by the gates of this edge
+            return frame, self.reader.read(frame)
+
+    async def _on_vote(self, visit: _Visit, vote: Any, frame: np.ndarray) -> VehicleDecision | None:
+        plate = normalize_plate(vote.text)
+        decision = decide_vehicle(
+            PlateEvidence(plate, float(vote.confidence)),
+            self.ctx.lists(),
+            self.ctx.now(),
+            min_confidence=self.gate.min_plate_confidence,
+            capacity=self.ctx.capacity,
+        )
+        low = decision.reason is DecisionReason.LOW_CONFIDENCE
+        if low and visit.low_confidence_reported:
+            return None  # keep reading; one low-confidence report per visit is enough
+        if not low and plate in visit.decided:
+            return None  # same plate, same answer: do not repeat it
+        try:
+            read = PlateRead(
+                gate=self.gate.id,
+                plate=plate,
+                color=_color(vote.color),
+                confidence=min(1.0, max(0.0, float(vote.confidence))),
+                frames=max(1, int(vote.frames)),
+                box=_box(vote.box),
+                crop_jpeg_b64=plate_crop_b64(frame, _box(vote.box)),
+            )
+        except ValidationError as exc:  # the voter produced something that is not a plate
+            log.info("gate %s: discarded vote %r: %s", self.gate.id, vote.text, exc.errors()[0])
+            return None
+
+        visit.last_decision = time.monotonic()
+        if low:
+            visit.low_confidence_reported = True
+        else:
+            visit.decided.add(plate)
+            visit.decisions += 1
+        if decision.opens:
+            # The barrier first: the events are durable anyway, the driver is waiting.
+            visit.opened = await self.devices.control.open_for(
+                self.gate.open_seconds, f"{decision.reason}: {plate}"
+            )
+        read_msg = await self.ctx.emit(Kind.PLATE_READ, read)
+        await self.ctx.emit(
+            Kind.GATE_DECISION,
+            GateDecision(
+                gate=self.gate.id,
+                credential=Credential.PLATE,
+                subject=plate,
+                decision=decision.decision,
+                reason=decision.reason,
+                list_version=decision.list_version,
+                source_event=read_msg.id,
+            ),
+        )
+        log.info(
+            "gate %s: %s %s (%s, conf %.2f)",
+            self.gate.id,
+            decision.decision,
+            plate,
+            decision.reason,
+            read.confidence,
+        )
+        return decision
+
+    def _visit_stale(self, visit: _Visit) -> bool:
+        last = visit.last_decision
+        return last is not None and time.monotonic() - last > self.gate.open_seconds + 2.0
+
+    def _end_visit(self) -> None:
+        self.visit = None
+        self.voter.reset()
+
+
+def _color(value: Any) -> PlateColor:
+    try:
+        return PlateColor(str(getattr(value, "value", value)))
+    except ValueError:
+        return PlateColor.UNKNOWN
+
+
+def _box(box: Any) -> tuple[int, int, int, int] | None:
+    if box is None:
+        return None
+    x, y, w, h = (int(v) for v in box)
+    return (x, y, w, h)
+
+
+def plate_crop_b64(
+    frame: np.ndarray, box: tuple[int, int, int, int] | None, *, max_width: int = 320
+) -> str | None:
+    """A small JPEG of the plate (with a margin) as base64: evidence, not the whole scene."""
+    if box is None:
+        return None
+    x, y, w, h = box
+    mx, my = w // 6, h // 3
+    height, width = frame.shape[:2]
+    x0, y0 = max(0, x - mx), max(0, y - my)
+    x1, y1 = min(width, x + w + mx), min(height, y + h + my)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    crop = frame[y0:y1, x0:x1]
+    if crop.shape[1] > max_width:
+        scale = max_width / crop.shape[1]
+        crop = cv2.resize(crop, (max_width, max(1, round(crop.shape[0] * scale))))
+    ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        return None
+    encoded = base64.b64encode(jpeg.tobytes()).decode()
+    return encoded if len(encoded) <= 60 * 1024 else None
+
+
+PIPELINES: dict[GateType, type[GatePipeline]] = {GateType.VEHICLE: VehicleGatePipeline}
+
+
+def register_pipeline(pipeline: type[GatePipeline]) -> None:
+    """Other packages (face, parking) add their gate type's pipeline here."""
+    PIPELINES[pipeline.gate_type] = pipeline

@@ -1,0 +1,236 @@
+"""Simulated hardware of one vehicle gate: camera, inductive loop and barrier relay.
+
+``SimulatedVehicleGate.arrive(plate, color)`` puts a car at the barrier: the loop says present
+and the camera renders that car's plate for the next frames (real pixels from
+``simulators.plates.render_vehicle_frame``; the ground truth it returns is thrown away: the edge
+has to read the pixels). The car leaves by itself ``drive_through_s`` after the barrier opened,
+or ``give_up_s`` after arriving when the barrier never opens. Time is evaluated lazily on each
+read, so the simulator needs no thread of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.messages import GatePosition
+from models.plate import PlateColor
+
+Clock = Callable[[], float]
+FrameRenderer = Callable[..., tuple[np.ndarray, Any]]  # (frame, ground truth)
+
+
+def _default_renderer() -> FrameRenderer:
+    from simulators.plates import render_vehicle_frame  # heavy: fonts, only when a car shows
+
+    return render_vehicle_frame
+
+
+@dataclass(frozen=True, slots=True)
+class RelayEvent:
+    at: float
+    action: str  # "open" | "close"
+    seconds: float | None = None
+
+
+class SimRelay:
+    """Records every open/close with its time; the position follows the last command."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.events: list[RelayEvent] = []
+        self._position = GatePosition.CLOSED
+
+    def open(self, seconds: float) -> None:
+        with self._lock:
+            self.events.append(RelayEvent(self._clock(), "open", seconds))
+            self._position = GatePosition.OPEN
+
+    def close(self) -> None:
+        with self._lock:
+            self.events.append(RelayEvent(self._clock(), "close"))
+            self._position = GatePosition.CLOSED
+
+    @property
+    def position(self) -> GatePosition:
+        return self._position
+
+    def opens(self) -> list[RelayEvent]:
+        with self._lock:
+            return [e for e in self.events if e.action == "open"]
+
+    def first_open_since(self, since: float) -> float | None:
+        with self._lock:
+            return next((e.at for e in self.events if e.action == "open" and e.at >= since), None)
+
+
+@dataclass
+class Visit:
+    plate: str
+    color: PlateColor | None
+    arrived: float
+    seed: int
+    departed: float | None = None
+    opened_at: float | None = None
+    frames: int = 0
+
+
+@dataclass
+class _Scene:
+    current: Visit | None = None
+    history: list[Visit] = field(default_factory=list)
+
+
+class SimulatedVehicleGate:
+    """One vehicle gate's simulated camera (``camera``), loop (``sensor``) and relay (``relay``)."""
+
+    def __init__(
+        self,
+        gate_id: str,
+        *,
+        size: tuple[int, int] = (1280, 720),
+        drive_through_s: float = 2.0,
+        give_up_s: float = 10.0,
+        noise_sigma: float = 3.0,
+        seed: int = 0,
+        clock: Clock = time.monotonic,
+        renderer: FrameRenderer | None = None,
+    ) -> None:
+        self.gate_id = gate_id
+        self.size = size
+        self.drive_through_s = drive_through_s
+        self.give_up_s = give_up_s
+        self.noise_sigma = noise_sigma
+        self._seed = seed
+        self._clock = clock
+        self._renderer = renderer
+        self._lock = threading.Lock()
+        self._scene = _Scene()
+        self._scene_frame: np.ndarray | None = None  # the current car, rendered once
+        self.relay = SimRelay(clock)
+        self.camera = SimCamera(self)
+        self.sensor = SimLoopSensor(self)
+
+    # ------------------------------------------------------------------ scenario API
+
+    def arrive(self, plate: str, color: PlateColor | None = None) -> None:
+        """A car pulls up to the barrier (replacing any car still recorded as there)."""
+        with self._lock:
+            self._leave(self._clock())
+            self._seed += 1
+            self._scene.current = Visit(plate, color, self._clock(), seed=self._seed * 1000)
+            self._scene_frame = None
+
+    def depart(self) -> None:
+        with self._lock:
+            self._leave(self._clock())
+
+    @property
+    def occupied(self) -> bool:
+        with self._lock:
+            self._update()
+            return self._scene.current is not None
+
+    @property
+    def history(self) -> list[Visit]:
+        with self._lock:
+            self._update()
+            return list(self._scene.history)
+
+    # ------------------------------------------------------------------ device side
+
+    def _frame(self) -> np.ndarray:
+        """The scene of the current visit (rendered once), with fresh sensor noise per frame."""
+        with self._lock:
+            self._update()
+            visit = self._scene.current
+            if visit is None:
+                return _empty_road(self.size)
+            visit.frames += 1
+            frame_no = visit.frames
+            scene = self._scene_frame
+        if scene is None:
+            renderer = self._renderer or _default_renderer()
+            plates = [(visit.plate, visit.color)] if visit.color is not None else visit.plate
+            scene, _truth = renderer(plates, seed=visit.seed, size=self.size)  # truth unused
+            with self._lock:
+                if self._scene.current is visit:
+                    self._scene_frame = scene
+        return _sensor_noise(scene, seed=visit.seed + frame_no, sigma=self.noise_sigma)
+
+    def _present(self) -> bool:
+        return self.occupied
+
+    def _update(self) -> None:
+        """Advance the car: drive through after the barrier opened, or give up."""
+        visit = self._scene.current
+        if visit is None:
+            return
+        now = self._clock()
+        if visit.opened_at is None:
+            visit.opened_at = self.relay.first_open_since(visit.arrived)
+        if visit.opened_at is not None:
+            if now - visit.opened_at >= self.drive_through_s:
+                self._leave(visit.opened_at + self.drive_through_s)
+        elif now - visit.arrived >= self.give_up_s:
+            self._leave(visit.arrived + self.give_up_s)
+
+    def _leave(self, at: float) -> None:
+        visit = self._scene.current
+        if visit is not None:
+            visit.departed = at
+            self._scene.history.append(visit)
+            self._scene.current = None
+            self._scene_frame = None
+
+
+class SimCamera:
+    """Frames of the car at the barrier, or an empty road."""
+
+    def __init__(self, gate: SimulatedVehicleGate) -> None:
+        self._gate = gate
+
+    def read(self) -> np.ndarray | None:
+        return self._gate._frame()
+
+    def close(self) -> None:
+        pass
+
+
+class SimLoopSensor:
+    """Inductive loop in front of the barrier: True while a car stands on it."""
+
+    def __init__(self, gate: SimulatedVehicleGate) -> None:
+        self._gate = gate
+
+    def present(self) -> bool:
+        return self._gate._present()
+
+
+def _sensor_noise(frame: np.ndarray, *, seed: int, sigma: float) -> np.ndarray:
+    """Per-frame Gaussian noise: consecutive frames of a standing car are never identical."""
+    if sigma <= 0:
+        return frame.copy()
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, sigma, size=(*frame.shape[:2], 1)).astype(np.float32)
+    return np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+_EMPTY: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _empty_road(size: tuple[int, int]) -> np.ndarray:
+    """Grey asphalt with a little noise; no plate anywhere."""
+    if size not in _EMPTY:
+        width, height = size
+        rng = np.random.default_rng(7)
+        road = np.full((height, width, 3), 92, np.uint8)
+        noise = rng.integers(-12, 12, size=(height, width, 1), dtype=np.int16)
+        _EMPTY[size] = np.clip(road.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return _EMPTY[size]
