@@ -1,0 +1,117 @@
+"""The pure case workflow: transitions, roles, deadlines, overdue and escalation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from hub.supervision.periods import TZ
+from hub.supervision.workflow import (
+    Action,
+    Case,
+    Decision,
+    Policy,
+    Role,
+    Status,
+    WorkflowError,
+    apply,
+    due_action,
+)
+
+NOW = datetime(2026, 9, 1, 10, 0, tzinfo=TZ)
+
+
+def test_full_path_new_to_closed() -> None:
+    case = apply(Case(), Action.TRIAGE, Role.REGULATOR, NOW, decision=Decision.ORDER_FIX)
+    assert case.status is Status.ASSIGNED and case.verified
+    assert case.deadline == NOW + timedelta(days=7)
+    case = apply(case, Action.RECTIFY, Role.COMPANY, NOW + timedelta(days=2), note="fixed")
+    assert case.status is Status.RECTIFIED and case.rectified_at == NOW + timedelta(days=2)
+    case = apply(case, Action.VERIFY, Role.REGULATOR, NOW + timedelta(days=3))
+    assert case.status is Status.CLOSED and case.closed_at == NOW + timedelta(days=3)
+
+
+@pytest.mark.parametrize(
+    ("action", "role", "code"),
+    [
+        (Action.TRIAGE, Role.COMPANY, 403),  # the company cannot triage its own problems
+        (Action.TRIAGE, Role.GUARD, 403),
+        (Action.VERIFY, Role.REGULATOR, 409),  # nothing rectified yet
+        (Action.RECTIFY, Role.COMPANY, 409),  # not assigned yet
+        (Action.MARK_OVERDUE, Role.REGULATOR, 403),
+    ],
+)
+def test_not_allowed(action: Action, role: Role, code: int) -> None:
+    with pytest.raises(WorkflowError) as err:
+        apply(Case(), action, role, NOW, decision=Decision.SOLVE_NOW)
+    assert err.value.code == code
+
+
+def test_company_cannot_verify_its_own_fix() -> None:
+    case = Case(status=Status.RECTIFIED)
+    with pytest.raises(WorkflowError) as err:
+        apply(case, Action.VERIFY, Role.COMPANY, NOW)
+    assert err.value.code == 403
+
+
+def test_deadline_passes_then_overdue_then_escalated() -> None:
+    policy = Policy(escalate_after_overdue_days=7)
+    case = apply(Case(), Action.TRIAGE, Role.REGULATOR, NOW, decision=Decision.SOLVE_NOW)
+    assert case.deadline == NOW + timedelta(hours=24)
+    assert due_action(case, NOW + timedelta(hours=23), policy) is None
+    later = NOW + timedelta(hours=25)
+    assert due_action(case, later, policy) is Action.MARK_OVERDUE
+    case = apply(case, Action.MARK_OVERDUE, Role.SYSTEM, later)
+    assert case.status is Status.OVERDUE and case.overdue_since == case.deadline
+    assert due_action(case, NOW + timedelta(days=7), policy) is None
+    assert due_action(case, NOW + timedelta(days=8, hours=1), policy) is Action.ESCALATE
+    case = apply(case, Action.ESCALATE, Role.SYSTEM, NOW + timedelta(days=9))
+    assert case.status is Status.ESCALATED and case.escalations == 1
+    # an escalated case is triaged again by the regulator
+    case = apply(
+        case,
+        Action.TRIAGE,
+        Role.REGULATOR,
+        NOW + timedelta(days=9),
+        decision=Decision.ORDER_FIX,
+        deadline=NOW + timedelta(days=12),
+    )
+    assert case.status is Status.ASSIGNED and case.deadline == NOW + timedelta(days=12)
+
+
+def test_rejected_fix_after_deadline_is_overdue_at_once() -> None:
+    case = Case(status=Status.RECTIFIED, deadline=NOW, rectified_at=NOW - timedelta(hours=1))
+    case = apply(case, Action.REJECT, Role.REGULATOR, NOW + timedelta(hours=3))
+    assert case.status is Status.OVERDUE and case.rectified_at is None
+
+
+def test_repeated_problems_get_orders_then_escalate() -> None:
+    policy = Policy(repeat_threshold=3)
+    fix = apply(
+        Case(),
+        Action.TRIAGE,
+        Role.REGULATOR,
+        NOW,
+        decision=Decision.SOLVE_NOW,
+        repeats=3,
+        policy=policy,
+    )
+    assert fix.decision is Decision.ORDER_FIX and fix.deadline == NOW + timedelta(days=7)
+    esc = apply(
+        Case(),
+        Action.TRIAGE,
+        Role.REGULATOR,
+        NOW,
+        decision=Decision.SOLVE_NOW,
+        repeats=6,
+        policy=policy,
+    )
+    assert esc.status is Status.ESCALATED
+
+
+def test_dismissed_complaint_is_not_verified_and_past_deadline_rejected() -> None:
+    case = apply(Case(), Action.DISMISS, Role.REGULATOR, NOW, note="unfounded")
+    assert case.status is Status.DISMISSED and not case.verified
+    with pytest.raises(WorkflowError, match="future"):
+        apply(Case(), Action.TRIAGE, Role.ADMIN, NOW, decision=Decision.ORDER_FIX, deadline=NOW)
