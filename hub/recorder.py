@@ -1,0 +1,193 @@
+"""Turns batches of checked messages into stored events, rejects, device states and violations.
+
+One batch is one transaction: new events (de-duplicated by envelope id), rejects and
+counters, device liveness, the violations the rules open or resolve, and command acks.
+Rules run only for newly stored events, so a redelivered message changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.rules import (
+    Effect,
+    OpenViolation,
+    RuleContext,
+    evaluate,
+    is_offline_status,
+    seen_at,
+    silent_devices,
+)
+from hub.store import DeviceUpdate, Store
+from hub.validate import Accepted, Checked, Ignored, Rejected
+from models.messages import CommandAck, Heartbeat, utcnow
+from models.site import SiteConfig
+
+log = logging.getLogger(__name__)
+
+AckCallback = Callable[[str, dict[str, Any]], None]
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: Store,
+        sites: Sequence[SiteConfig],
+        *,
+        on_command_ack: AckCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.sites = {s.site.id: s for s in sites}
+        self.on_command_ack = on_command_ack
+        self._open_keys: set[str] = set()
+
+    async def load(self) -> None:
+        """Know the configured devices and the violations still open from earlier runs."""
+        async with self.store.transaction():
+            await self.store.add_devices(
+                (site_id, edge.id) for site_id, site in self.sites.items() for edge in site.edges
+            )
+        self._open_keys = await self.store.open_keys()
+
+    # ---------------------------------------------------------------------- batches
+
+    async def record(self, batch: Sequence[Checked]) -> None:
+        """Store a batch; if it fails, store item by item so one bad item cannot sink the rest."""
+        try:
+            await self._record(batch)
+            return
+        except Exception:
+            log.exception("batch of %d failed; retrying item by item", len(batch))
+            self._open_keys = await self.store.open_keys()  # the failed transaction rolled back
+        for item in batch:
+            try:
+                await self._record([item])
+            except Exception as exc:
+                log.exception("could not record a message on %s", item.topic)
+                self._open_keys = await self.store.open_keys()
+                if isinstance(item, Accepted):
+                    await self._record([_as_rejected(item, exc)])
+
+    async def _record(self, batch: Sequence[Checked]) -> None:
+        accepted = [c for c in batch if isinstance(c, Accepted)]
+        rejected = [c for c in batch if isinstance(c, Rejected)]
+        ignored = sum(1 for c in batch if isinstance(c, Ignored))
+        acks: list[dict[str, Any]] = []
+        open_keys = set(self._open_keys)
+        async with self.store.transaction() as store:
+            new = await store.insert_events(accepted)
+            await store.insert_rejected(rejected)
+            await store.bump_counter("duplicates", len(accepted) - len(new))
+            await store.bump_counter("ignored", ignored)
+            await store.update_devices(_device_updates(new))
+            for item in new:
+                site = self.sites[item.message.site]
+                ctx = RuleContext(site.rules.unknown_vehicle_is_violation, frozenset(open_keys))
+                for effect in evaluate(item.message, item.received_at, ctx):
+                    await self._apply(effect, open_keys)
+                is_ack = isinstance(item.message.payload, CommandAck)  # type: ignore[attr-defined]
+                if is_ack and (row := await self._ack(item)):
+                    acks.append(row)
+        self._open_keys = open_keys
+        if self.on_command_ack:
+            for row in acks:
+                self.on_command_ack(row["id"], row)
+
+    async def _apply(self, effect: Effect, open_keys: set[str]) -> None:
+        if isinstance(effect, OpenViolation):
+            company = self.sites[effect.site].site.company.id
+            if await self.store.open_violation(effect, company=company) and effect.open_key:
+                open_keys.add(effect.open_key)
+        else:
+            await self.store.resolve_violation(effect)
+            open_keys.discard(effect.open_key)
+
+    async def _ack(self, item: Accepted) -> dict[str, Any] | None:
+        msg = item.message
+        ack: CommandAck = msg.payload  # type: ignore[attr-defined]
+        command = await self.store.command(ack.command_id, conn=self.store.db)
+        if command is None or (command["site"], command["device"]) != (msg.site, msg.device):
+            # an ack for nothing we sent, or from a device that was not the addressee
+            log.warning("ignoring ack %s from %s/%s", ack.command_id, msg.site, msg.device)
+            await self.store.bump_counter("unmatched_acks")
+            return None
+        # a late ack (after the timeout) is recorded but the status stays "timeout"
+        status = "acknowledged" if command["status"] == "sent" else command["status"]
+        return await self.store.finish_command(
+            ack.command_id,
+            status=status,
+            actor=f"{msg.site}/{msg.device}",
+            at=item.received_at,
+            only_if_sent=False,
+            ack_result=ack.result.value,
+            ack_detail=ack.detail,
+            acked_at=item.received_at,
+        )
+
+    # ---------------------------------------------------------------------- watchdog
+
+    async def check_silence(self, *, watching_since: datetime, now: datetime | None = None) -> int:
+        """Open device_offline for devices silent beyond their site's limit; return how many."""
+        now = now or utcnow()
+        found = silent_devices(
+            await self.store.devices_seen(),
+            now=now,
+            watching_since=watching_since,
+            offline_after_s={k: s.rules.device_offline_after_s for k, s in self.sites.items()},
+            open_keys=frozenset(self._open_keys),
+        )
+        if not found:
+            return 0
+        open_keys = set(self._open_keys)
+        async with self.store.transaction() as store:
+            for violation in found:
+                await self._apply(violation, open_keys)
+                assert violation.device is not None
+                await store.mark_offline(violation.site, violation.device)
+        self._open_keys = open_keys
+        return len(found)
+
+
+def _device_updates(new: Sequence[Accepted]) -> list[DeviceUpdate]:
+    """Fold a batch's events into one update per device; later messages win."""
+    latest: dict[tuple[str, str], DeviceUpdate] = {}
+    for item in new:
+        msg = item.message
+        key = (msg.site, msg.device)
+        prev = latest.get(key)
+        if is_offline_status(msg):
+            reason = msg.payload.reason or "offline"  # type: ignore[attr-defined]
+            latest[key] = DeviceUpdate(
+                *key,
+                online=False,
+                last_seen=prev.last_seen if prev else None,
+                last_heartbeat=prev.last_heartbeat if prev else None,
+                # the LWT's timestamp is from when the will was registered; arrival is the fact
+                offline_since=(prev.offline_since if prev else None) or item.received_at,
+                reason=reason,
+            )
+            continue
+        seen = seen_at(msg, item.received_at)
+        heartbeat = seen if isinstance(msg.payload, Heartbeat) else None  # type: ignore[attr-defined]
+        if prev:
+            seen = max(seen, prev.last_seen) if prev.last_seen else seen
+            if prev.last_heartbeat:
+                heartbeat = max(heartbeat or prev.last_heartbeat, prev.last_heartbeat)
+        latest[key] = DeviceUpdate(*key, online=True, last_seen=seen, last_heartbeat=heartbeat)
+    return list(latest.values())
+
+
+def _as_rejected(item: Accepted, exc: Exception) -> Rejected:
+    payload = item.message.to_json()
+    return Rejected(
+        topic=item.topic,
+        reason=f"internal error while storing: {type(exc).__name__}: {exc}"[:500],
+        received_at=item.received_at,
+        payload_size=len(payload),
+        payload_head=payload[:200].decode("utf-8", errors="backslashreplace"),
+        mid=item.mid,
+        qos=item.qos,
+    )

@@ -1,0 +1,385 @@
+"""The hub service: MQTT in, validated and de-duplicated events into SQLite, violations out,
+vehicle lists and gate commands back to the edges.
+
+    hub = Hub([load_site_config("config/lakeside.yaml")], broker_url="mqtt://127.0.0.1:1883",
+              data_dir="data/hub")
+    await hub.start()
+    outcome = await hub.send_gate_command("lakeside", "edge-north", "north-vehicle", "open",
+                                          reason="delivery van, resident called", operator="guard1")
+    await hub.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from pydantic import ValidationError
+
+from hub.batcher import BatchWriter
+from hub.ingest import MqttIngest
+from hub.recorder import Recorder
+from hub.store import Store, from_iso, iso
+from hub.sync import VEHICLES, list_digest, next_version, vehicle_list
+from hub.validate import Checked, Validator
+from models import topics
+from models.messages import AckResult, GateAction, GateCommand, Kind, make_message, utcnow
+from models.site import SiteConfig, load_site_config
+
+log = logging.getLogger(__name__)
+
+HUB_DEVICE = "hub"  # the envelope device of what the hub publishes on sync topics
+
+
+class CommandStatus(StrEnum):
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    FAILED = "failed"  # could not be published
+    TIMEOUT = "timeout"  # no ack before the timeout
+
+
+class CommandError(ValueError):
+    """A gate command that cannot be sent as asked (unknown site/device/gate, bad reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    command_id: str
+    status: CommandStatus
+    result: AckResult | None = None  # what the edge answered, if it did
+    detail: str = ""
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is CommandStatus.ACKNOWLEDGED and self.result is AckResult.DONE
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CommandOutcome:
+        return cls(
+            command_id=row["id"],
+            status=CommandStatus(row["status"]),
+            result=AckResult(row["ack_result"]) if row["ack_result"] else None,
+            detail=row["ack_detail"] or "",
+            sent_at=from_iso(row["sent_at"]),
+            acked_at=from_iso(row["acked_at"]),
+        )
+
+
+class Hub:
+    def __init__(
+        self,
+        sites: Sequence[SiteConfig],
+        *,
+        broker_url: str,
+        data_dir: Path | str,
+        client_id: str = "anju-hub",
+        username: str | None = None,
+        password: str | None = None,
+        watchdog_interval_s: float | None = None,
+        batch_rows: int = 100,
+        batch_delay_s: float = 0.05,
+    ) -> None:
+        if not sites:
+            raise ValueError("the hub needs at least one site")
+        self.sites = {s.site.id: s for s in sites}
+        if len(self.sites) != len(sites):
+            raise ValueError("two site configs share one site id")
+        self.broker_url = broker_url
+        self.data_dir = Path(data_dir)
+        self.client_id = client_id
+        self._username = username
+        self._password = password
+        shortest = min(s.rules.device_offline_after_s for s in sites)
+        self.watchdog_interval_s = watchdog_interval_s or min(max(shortest / 5, 0.1), 10.0)
+        self._batch = {"max_rows": batch_rows, "max_delay_s": batch_delay_s}
+        self.store: Store | None = None
+        self.recorder: Recorder | None = None
+        self._writer: BatchWriter[Checked] | None = None
+        self._ingest: MqttIngest | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._retained: list[tuple[str, bytes]] = []  # sync lists, (re)published on connect
+        self._stopping = asyncio.Event()
+        self.watching_since: datetime | None = None
+        self.started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, connect_timeout_s: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        self.store = await Store.open(self.data_dir)
+        self.recorder = Recorder(
+            self.store, list(self.sites.values()), on_command_ack=self._command_acked
+        )
+        await self.recorder.load()
+        await self._prepare_vehicle_lists()
+        self._writer = BatchWriter(self._handle_batch, **self._batch)
+        self._writer.start()
+        self._ingest = MqttIngest(
+            broker_url=self.broker_url,
+            client_id=self.client_id,
+            validator=Validator(list(self.sites.values())),
+            loop=loop,
+            deliver=self._writer.put_nowait,
+            username=self._username,
+            password=self._password,
+            on_connected=self._publish_retained,
+        )
+        try:
+            await self._ingest.start(connect_timeout_s)
+        except BaseException:
+            await self._writer.stop()
+            await self.store.close()
+            raise
+        self.watching_since = utcnow()
+        self._watchdog = asyncio.create_task(self._watch(), name="hub-watchdog")
+        self.started = True
+        log.info("hub started: sites %s, data in %s", sorted(self.sites), self.store.path)
+
+    async def stop(self) -> None:
+        """Store everything received so far, disconnect, close the database."""
+        if not self.started:
+            return
+        self.started = False
+        assert self._writer and self._ingest and self.store
+        if self._watchdog:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        await self._writer.flush()  # commit and acknowledge while still connected
+        await asyncio.to_thread(self._ingest.stop)
+        await self._writer.stop()  # stragglers: stored, redelivered later, de-duplicated
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(RuntimeError("the hub stopped"))
+        await self.store.close()
+        log.info("hub stopped")
+
+    async def run_forever(self) -> None:
+        """Start, run until SIGINT/SIGTERM (or ``request_stop``), stop cleanly."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stopping.set)
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def flush(self) -> None:
+        """Wait until every message received so far is stored (for tests and summaries)."""
+        if self._writer:
+            await self._writer.flush()
+
+    async def counts(self) -> dict[str, int]:
+        assert self.store, "start the hub first"
+        return await self.store.counts()
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._ingest and self._ingest.connected)
+
+    # ------------------------------------------------------------------ ingestion
+
+    async def _handle_batch(self, batch: list[Checked]) -> None:
+        assert self.recorder and self._ingest
+        await self.recorder.record(batch)
+        for item in batch:  # acknowledge only what is committed, in arrival order
+            self._ingest.ack(item.mid, item.qos)
+
+    async def _watch(self) -> None:
+        assert self.recorder and self.watching_since
+        while True:
+            await asyncio.sleep(self.watchdog_interval_s)
+            try:
+                opened = await self.recorder.check_silence(watching_since=self.watching_since)
+                if opened:
+                    log.warning("watchdog: %d device(s) offline beyond their limit", opened)
+            except Exception:
+                log.exception("watchdog check failed")
+
+    # ------------------------------------------------------------------ sync lists
+
+    async def _prepare_vehicle_lists(self) -> None:
+        """Version each site's vehicle list (bumped only when the content changed)."""
+        assert self.store
+        self._retained.clear()
+        for site_id, site in self.sites.items():
+            lists = vehicle_list(site, version=1)
+            digest = list_digest(lists)
+            version, changed = next_version(await self.store.sync_list(site_id, VEHICLES), digest)
+            if changed:
+                async with self.store.transaction():
+                    await self.store.set_sync_list(site_id, VEHICLES, version, digest, utcnow())
+            message = make_message(
+                Kind.VEHICLE_LIST,
+                site=site_id,
+                device=HUB_DEVICE,
+                payload=lists.model_copy(update={"version": version}),
+            )
+            self._retained.append((str(topics.sync(site_id, VEHICLES)), message.to_json()))
+
+    def _publish_retained(self, client: mqtt.Client) -> None:
+        # network thread, on every (re)connect
+        for topic, payload in self._retained:
+            client.publish(topic, payload, qos=1, retain=True)
+
+    # ------------------------------------------------------------------ gate commands
+
+    async def send_gate_command(
+        self,
+        site: str,
+        device: str,
+        gate: str,
+        action: GateAction | str,
+        reason: str,
+        operator: str,
+        timeout_s: float = 10.0,
+    ) -> CommandOutcome:
+        """Publish a GateCommand to ``anju/{site}/{device}/cmd/gate`` and wait for its ack.
+
+        Every step is recorded in ``commands`` and the audit log. Raises CommandError for
+        a command that cannot be sent as asked; otherwise returns the outcome:
+        acknowledged (with the edge's result), failed (not published) or timeout.
+        """
+        assert self.store and self._ingest, "start the hub first"
+        message = self._gate_command(site, device, gate, action, reason, operator, timeout_s)
+        command: GateCommand = message.payload  # type: ignore[attr-defined]
+        sent_at = utcnow()
+        row = {
+            "id": message.id,
+            "site": site,
+            "device": device,
+            "gate": gate,
+            "action": command.action.value,
+            "reason": command.reason,
+            "operator": command.operator,
+            "sent_at": iso(sent_at),
+            "expires_at": iso(command.expires_at),
+            "status": CommandStatus.SENT.value,
+        }
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[message.id] = future
+        try:
+            if not self._ingest.connected:
+                return await self._command_failed(row, sent_at, "not connected to the broker")
+            async with self.store.transaction():
+                await self.store.insert_command(row, at=sent_at)
+            topic = str(topics.command(site, device, "gate"))
+            info = self._ingest.client.publish(topic, message.to_json(), qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                detail = f"publish failed: {mqtt.error_string(info.rc)}"
+                return await self._finish(message.id, CommandStatus.FAILED, detail)
+            try:
+                acked = await asyncio.wait_for(asyncio.shield(future), timeout_s)
+                return CommandOutcome.from_row(acked)
+            except TimeoutError:
+                return await self._finish(
+                    message.id, CommandStatus.TIMEOUT, f"no ack within {timeout_s:g} s"
+                )
+        finally:
+            self._pending.pop(message.id, None)
+
+    def _gate_command(
+        self,
+        site: str,
+        device: str,
+        gate: str,
+        action: GateAction | str,
+        reason: str,
+        operator: str,
+        timeout_s: float,
+    ) -> Any:
+        config = self.sites.get(site)
+        if config is None:
+            raise CommandError(f"unknown site {site!r} (have {sorted(self.sites)})")
+        if device not in config.edge_ids():
+            raise CommandError(f"no device {device!r} in site {site!r}")
+        if gate not in config.edge(device).gates:
+            raise CommandError(f"gate {gate!r} is not controlled by {device!r}")
+        if timeout_s <= 0:
+            raise CommandError("timeout_s must be positive")
+        try:
+            # the envelope names the addressee, like the topic it travels on
+            return make_message(
+                Kind.GATE_COMMAND,
+                site=site,
+                device=device,
+                payload={
+                    "gate": gate,
+                    "action": GateAction(action),
+                    "reason": reason,
+                    "operator": operator,
+                    "expires_at": utcnow() + timedelta(seconds=timeout_s),
+                },
+            )
+        except (ValidationError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+
+    async def _command_failed(
+        self, row: dict[str, Any], at: datetime, detail: str
+    ) -> CommandOutcome:
+        assert self.store
+        row = {**row, "status": CommandStatus.FAILED.value, "ack_detail": detail}
+        async with self.store.transaction():
+            await self.store.insert_command(row, at=at)
+        return CommandOutcome(row["id"], CommandStatus.FAILED, None, detail, at)
+
+    async def _finish(self, command_id: str, status: CommandStatus, detail: str) -> CommandOutcome:
+        """Close a command that got no ack, unless an ack was committed meanwhile."""
+        assert self.store
+        async with self.store.transaction():
+            row = await self.store.finish_command(
+                command_id,
+                status=status.value,
+                actor="hub",
+                at=utcnow(),
+                only_if_sent=True,
+                ack_detail=detail,
+            )
+        if row is None:
+            row = await self.store.command(command_id)
+            assert row is not None
+        return CommandOutcome.from_row(row)
+
+    def _command_acked(self, command_id: str, row: dict[str, Any]) -> None:
+        future = self._pending.get(command_id)
+        if future is not None and not future.done():
+            future.set_result(row)
+
+
+async def run_hub(
+    site_paths: Sequence[Path | str],
+    broker_url: str,
+    data_dir: Path | str,
+    *,
+    client_id: str = "anju-hub",
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
+    """CLI entry: load the site configs and run the hub until SIGINT/SIGTERM."""
+    sites = [load_site_config(path) for path in site_paths]
+    hub = Hub(
+        sites,
+        broker_url=broker_url,
+        data_dir=data_dir,
+        client_id=client_id,
+        username=username,
+        password=password,
+    )
+    await hub.run_forever()
