@@ -153,13 +153,18 @@ def demo(
         None, "--duration", help="seconds; default: until Ctrl-C"
     ),
     seed: int = typer.Option(1, "--seed", help="scenario seed"),
+    anonymous: bool = typer.Option(
+        False, "--anonymous", help="connect to --broker without the edges' credentials"
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """A whole simulated community: broker, hub, edges and a scenario loop, on one machine."""
     _setup_logging(verbose)
     from anju_cli.demo import DemoOptions, run_demo
 
-    options = DemoOptions(site=site, broker=broker, data=data, duration=duration, seed=seed)
+    options = DemoOptions(
+        site=site, broker=broker, data=data, duration=duration, seed=seed, anonymous=anonymous
+    )
     try:
         summary = asyncio.run(run_demo(options))
     except ConfigError as exc:

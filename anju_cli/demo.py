@@ -1,0 +1,201 @@
+"""`anju demo` / `anju sim`: a whole simulated community on one machine.
+
+Starts (unless given a broker) an embedded MQTT broker, the hub, one edge agent
+per edge of the site on simulated hardware, and a scenario loop of arriving
+cars. At the end the edges drain their outboxes, the hub stores what it
+received, and the summary is read back from the hub's database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from anju_cli.embedded_broker import EmbeddedBroker
+from models.site import EXAMPLE_SITE, SiteConfig, load_site_config
+from simulators.scenario import ScenarioRunner, plan_arrivals
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+DRAIN_TIMEOUT_S = 20.0
+
+
+@dataclass
+class DemoOptions:
+    site: Path = EXAMPLE_SITE
+    broker: str | None = None
+    data: Path = Path("data/demo")
+    duration: float | None = None
+    seed: int = 1
+    with_hub: bool = True
+    arrivals: int = 10_000
+    interval_s: float = 1.5
+    anonymous: bool = False  # connect edges without credentials (always so on the embedded broker)
+
+
+class Demo:
+    def __init__(self, options: DemoOptions, site: SiteConfig) -> None:
+        self.options = options
+        self.site = site
+        self.broker: EmbeddedBroker | None = None
+        self.broker_url = options.broker or ""
+        self.hub: Any = None
+        self.agents: list[Any] = []
+        self.vehicle_gates: list[Any] = []
+        self.scenario: ScenarioRunner | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        from edge.agent import EdgeAgent, simulated_hardware
+
+        self.options.data.mkdir(parents=True, exist_ok=True)
+        if not self.options.broker:
+            self.broker = EmbeddedBroker()
+            await self.broker.start()
+            self.broker_url = self.broker.url
+            console.print(f"[bold]broker[/] embedded amqtt on {self.broker_url}")
+        if self.options.with_hub:
+            from hub.service import Hub
+
+            self.hub = Hub([self.site], broker_url=self.broker_url, data_dir=self.options.data)
+            await self.hub.start()
+            console.print(f"[bold]hub[/] database {self.options.data / 'hub.db'}")
+        for index, edge in enumerate(self.site.edges):
+            if not edge.gates:
+                continue  # the car-park edge has no gate pipeline yet
+            sims, camera, relay, sensor = simulated_hardware(
+                self.site, edge.id, seed=self.options.seed * 100 + index
+            )
+            agent = EdgeAgent(
+                self.site,
+                edge.id,
+                broker_url=self.broker_url,
+                data_dir=self.options.data / "edges" / edge.id,
+                camera_factory=camera,
+                relay_factory=relay,
+                sensor_factory=sensor,
+            )
+            await agent.start()
+            self.agents.append(agent)
+            self.vehicle_gates.extend(sims.values())
+            console.print(f"[bold]edge[/] {edge.id}: gates {', '.join(edge.gates)}")
+        plan = plan_arrivals(
+            self.site, self.options.arrivals, seed=self.options.seed, now=datetime.now(UTC)
+        )
+        self.scenario = ScenarioRunner(self.vehicle_gates, plan, interval_s=self.options.interval_s)
+        self._tasks.append(asyncio.create_task(self.scenario.run(), name="scenario"))
+
+    async def progress(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        if self.hub is not None:
+            counts = await self.hub.counts()
+        return counts
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._wait_gates_clear()
+        # Let each edge publish what its outbox still holds before it disconnects.
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while time.monotonic() < deadline and any(self._pending(a) for a in self.agents):
+            await asyncio.sleep(0.2)
+        for agent in self.agents:
+            await agent.stop()
+        if self.hub is not None:
+            await asyncio.sleep(0.5)  # the last PUBLISHes in flight to the hub
+            await self.hub.flush()
+            await self.hub.stop()
+        if self.broker is not None:
+            await self.broker.stop()
+
+    async def _wait_gates_clear(self, timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(g.occupied for g in self.vehicle_gates):
+            await asyncio.sleep(0.2)
+
+    @staticmethod
+    def _pending(agent: Any) -> int:
+        return agent.outbox.pending_count() if agent.outbox is not None else 0
+
+    def scenario_counts(self) -> dict[str, int]:
+        played: Counter[str] = self.scenario.played if self.scenario else Counter()
+        return dict(played)
+
+
+async def read_summary(data_dir: Path) -> dict[str, int]:
+    """Counts read back from the hub's database (not from memory)."""
+    from hub.store import Store
+
+    store = await Store.open(data_dir)
+    try:
+        return await store.counts()
+    finally:
+        await store.close()
+
+
+def without_credentials(site: SiteConfig) -> SiteConfig:
+    """The embedded broker is anonymous on 127.0.0.1: edges connect without passwords."""
+    edges = [e.model_copy(update={"credentials": None}) for e in site.edges]
+    return site.model_copy(update={"edges": edges})
+
+
+def load_demo_site(options: DemoOptions) -> SiteConfig:
+    site = load_site_config(options.site)
+    if options.broker is None or options.anonymous:
+        site = without_credentials(site)
+    return site
+
+
+async def run_demo(options: DemoOptions) -> dict[str, Any]:
+    demo = Demo(options, load_demo_site(options))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    try:
+        await demo.start()
+        console.print(
+            "[green]running[/] "
+            + (f"for {options.duration:.0f} s" if options.duration else "until Ctrl-C")
+        )
+        while not stop.is_set():
+            elapsed = time.monotonic() - started
+            if options.duration is not None and elapsed >= options.duration:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5.0)
+            counts = await demo.progress()
+            arrivals = sum(demo.scenario_counts().values())
+            console.print(
+                f"[dim]{elapsed:6.0f}s[/] arrivals {arrivals:4d}  "
+                + "  ".join(
+                    f"{k} {counts.get(k, 0)}"
+                    for k in ("events", "gate_opens", "gate_refusals", "violations", "rejected")
+                )
+            )
+    finally:
+        console.print("[yellow]stopping[/]: draining edge outboxes, flushing the hub")
+        await demo.stop()
+    summary: dict[str, Any] = {}
+    if options.with_hub:
+        summary.update(await read_summary(options.data))
+        summary["database"] = str(options.data / "hub.db")
+    summary["arrivals"] = demo.scenario_counts()
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    return summary
