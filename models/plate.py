@@ -73,3 +73,52 @@ def expected_length(color: PlateColor) -> tuple[int, ...]:
     if color is PlateColor.UNKNOWN:
         return (7, 8)
     return (7,)
+
+
+# --- Recognition support: what each character position may hold, and fixing confusions. ---
+
+DIGITS = "0123456789"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Characters an OCR commonly swaps on plates: digit <-> letter look-alikes.
+_TO_LETTER = {"0": "D", "8": "B", "2": "Z", "1": "J", "5": "S", "6": "G", "4": "A", "7": "T"}
+_TO_SERIAL = {"O": "0", "I": "1", "Q": "0"}
+
+
+def position_alphabets(length: int) -> tuple[str, ...]:
+    """Characters allowed at each position of a plate of ``length`` (7 or 8).
+
+    7: province, letter, 4 serial, then serial or a special suffix (学挂警港澳).
+    8 (green new energy): province, letter, 6 serial.
+    """
+    if length == 8:
+        return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 6))
+    if length == 7:
+        return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 4), SERIAL_CHARS + "学挂警港澳")
+    raise ValueError(f"plates have 7 or 8 characters, not {length}")
+
+
+def correct_confusions(text: str) -> str:
+    """Resolve digit/letter look-alikes by position: letter in position 2 (0->D, 8->B, 2->Z),
+    no I/O in the serial (O->0, I->1). Other characters are left alone."""
+    plate = normalize_plate(text)
+    if len(plate) < 2:
+        return plate
+    second = _TO_LETTER.get(plate[1], plate[1])
+    serial = "".join(_TO_SERIAL.get(c, c) for c in plate[2:])
+    return plate[0] + second + serial
+
+
+def color_from_text(text: str) -> PlateColor | None:
+    """The plate type a well-formed text implies on its own, or None when any colour fits
+    (7-character ordinary plates are blue or yellow)."""
+    plate = normalize_plate(text)
+    if len(plate) == 8:
+        return PlateColor.GREEN
+    last = plate[-1:]
+    if last == "警":
+        return PlateColor.WHITE
+    if last in ("港", "澳"):
+        return PlateColor.BLACK
+    if last in ("学", "挂"):
+        return PlateColor.YELLOW
+    return None

@@ -1,0 +1,11 @@
+"""Chinese licence-plate recognition for the edge agents.
+
+``PlateReader().read(frame)`` -> ``list[PlateDetection]`` (best first), and ``PlateVoter`` to
+turn the reads of consecutive frames into one decision per vehicle.
+"""
+
+from edge.lpr.reader import PlateReader
+from edge.lpr.types import PlateDetection
+from edge.lpr.voting import PlateVoter, VoteResult
+
+__all__ = ["PlateDetection", "PlateReader", "PlateVoter", "VoteResult"]

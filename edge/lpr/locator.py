@@ -1,0 +1,186 @@
+"""Find plate candidates in a full camera frame and rectify them.
+
+Two cheap cues on downscaled copies of the frame, merged:
+- dense vertical strokes (the characters), closed into blobs: finds every plate type;
+- plate background colour ranges (blue, yellow, green) that real plates have, closed over
+  the characters: keeps low-contrast, night and blurred plates.
+Blobs are kept by size and aspect ratio, rectified with their rotated rectangle (or their four
+corners when the outline is a clean quadrilateral) and ranked by how much the crop looks like a
+row of characters. Reading (and the final yes/no) is the recogniser's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CROP_W, CROP_H = 168, 48
+# (hue lo, hue hi, sat min, val min) in OpenCV HSV (hue 0..180): generous ranges, because
+# real plates fade, get dirty and are lit by yellowish or bluish light.
+COLOR_RANGES = {
+    "blue": (98, 128, 80, 40),
+    "yellow": (12, 36, 90, 70),
+    "green": (36, 88, 45, 60),
+}
+PLATE_ASPECT = 440 / 140
+
+
+@dataclass
+class Candidate:
+    quad: np.ndarray  # 4x2 float32 TL, TR, BR, BL in frame pixels (the plate outline guess)
+    source: str  # "edges" or a colour name
+    crop: np.ndarray | None = None  # rectified BGR crop CROP_W x CROP_H with margin
+    score: float = 0.0  # character-row likeness of the crop
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        x0, y0 = np.floor(self.quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(self.quad.max(axis=0)).astype(int)
+        return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def order_corners(pts: np.ndarray) -> np.ndarray:
+    """TL, TR, BR, BL for four points of a (roughly) horizontal plate."""
+    pts = pts.astype(np.float32).reshape(4, 2)
+    by_x = pts[np.argsort(pts[:, 0])]
+    left, right = by_x[:2], by_x[2:]
+    tl, bl = left[np.argsort(left[:, 1])]
+    tr, br = right[np.argsort(right[:, 1])]
+    return np.array([tl, tr, br, bl], np.float32)
+
+
+def _rect_quad(rect: tuple) -> np.ndarray | None:
+    """Corners of a minAreaRect, normalised so that the long side is horizontal."""
+    (cx, cy), (w, h), angle = rect
+    if w < h:
+        w, h, angle = h, w, angle + 90
+    while angle > 45:
+        angle -= 180 if angle > 90 else 90
+        if abs(angle) <= 45:
+            break
+    if abs(angle) > 30 or h < 1:
+        return None
+    return order_corners(cv2.boxPoints(((cx, cy), (w, h), angle)))
+
+
+def _blobs(mask: np.ndarray, scale: float, source: str, min_w: float) -> list[Candidate]:
+    """Plate-shaped blobs of a binary mask at ``scale``, as frame-pixel candidates."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for c in contours:
+        if len(c) < 4:
+            continue
+        rect = cv2.minAreaRect(c)
+        w, h = max(rect[1]), min(rect[1])
+        if w < min_w or h < 4 or not 1.6 <= w / h <= 7.5:
+            continue
+        if cv2.contourArea(c) < 0.45 * w * h:
+            continue
+        quad = _rect_quad(rect)
+        if quad is None:
+            continue
+        out.append(Candidate(quad / scale, source))
+    return out
+
+
+def _edge_mask(gray: np.ndarray, kx: int) -> np.ndarray:
+    """Dense vertical strokes closed horizontally into blobs."""
+    gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
+    gx = cv2.convertScaleAbs(gx)
+    thr = max(30.0, float(gx.mean() + 2.0 * gx.std()))
+    _, bw = cv2.threshold(gx, min(thr, 120.0), 255, cv2.THRESH_BINARY)
+    bw = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kx, 3)))
+    return cv2.morphologyEx(bw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3)))
+
+
+def _color_masks(hsv: np.ndarray) -> dict[str, np.ndarray]:
+    masks = {}
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 3))
+    for name, (h0, h1, smin, vmin) in COLOR_RANGES.items():
+        m = cv2.inRange(hsv, (h0, smin, vmin), (h1, 255, 255))
+        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
+        masks[name] = cv2.morphologyEx(
+            m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+        )
+    return masks
+
+
+def find_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
+    """Plate-shaped regions of the frame (unranked, may overlap)."""
+    _h, w = frame_bgr.shape[:2]
+    base = 640.0 / max(w, 1)  # work on a ~640 px wide copy; plates >= 80 px stay >= 40 px
+    small = cv2.resize(frame_bgr, None, fx=base, fy=base, interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    cands: list[Candidate] = []
+    cands += _blobs(_edge_mask(gray, 9), base, "edges", 28)
+    half = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    cands += _blobs(_edge_mask(half, 9), base * 0.5, "edges", 40)
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    for name, mask in _color_masks(hsv).items():
+        cands += _blobs(mask, base, name, 28)
+    return cands
+
+
+def rectify(
+    frame_bgr: np.ndarray, quad: np.ndarray, margin: tuple[float, float] = (0.05, 0.14)
+) -> np.ndarray:
+    """Warp the plate quad (grown by ``margin`` of its width/height) to CROP_W x CROP_H."""
+    tl, tr, br, bl = quad
+    ux = (tr - tl + br - bl) / 2
+    uy = (bl - tl + br - tr) / 2
+    mx, my = ux * margin[0], uy * margin[1]
+    src = np.array([tl - mx - my, tr + mx - my, br + mx + my, bl - mx + my], np.float32)
+    dst = np.array([[0, 0], [CROP_W - 1, 0], [CROP_W - 1, CROP_H - 1], [0, CROP_H - 1]], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(
+        frame_bgr, m, (CROP_W, CROP_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def char_row_score(crop_bgr: np.ndarray) -> float:
+    """How much a crop looks like a row of 7-8 characters: count of character-sized blobs of
+    either polarity in the middle band, best of both (0..~8)."""
+    gray = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
+    gray = cv2.normalize(gray, None, 0, 255, cv2.NORM_MINMAX)
+    _, bw = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    best = 0.0
+    for img in (bw, 255 - bw):
+        _n, _, stats, _ = cv2.connectedComponentsWithStats(img, connectivity=8)
+        hs = stats[1:, cv2.CC_STAT_HEIGHT]
+        ws = stats[1:, cv2.CC_STAT_WIDTH]
+        ys = stats[1:, cv2.CC_STAT_TOP] + hs / 2
+        ok = (hs >= 0.35 * CROP_H) & (hs <= 0.92 * CROP_H) & (ws <= 0.2 * CROP_W) & (ws >= 2)
+        ok &= np.abs(ys - CROP_H / 2) < 0.25 * CROP_H
+        xs = np.sort(stats[1:, cv2.CC_STAT_LEFT][ok])
+        count = float(len(xs))
+        if count >= 3:  # characters spread over most of the width, not bunched up
+            spread = (xs[-1] - xs[0]) / CROP_W
+            count *= min(1.0, spread / 0.55)
+        best = max(best, count)
+    return best
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union else 0.0
+
+
+def ranked_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
+    """Candidates with their rectified crops, best first, near-duplicates merged."""
+    cands = find_candidates(frame_bgr)
+    for c in cands:
+        c.crop = rectify(frame_bgr, c.quad)
+        c.score = char_row_score(c.crop) + (0.5 if c.source != "edges" else 0.0)
+    cands.sort(key=lambda c: c.score, reverse=True)
+    kept: list[Candidate] = []
+    for c in cands:
+        if all(iou(c.box, k.box) < 0.6 for k in kept):
+            kept.append(c)
+    return kept

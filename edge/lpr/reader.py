@@ -1,0 +1,59 @@
+"""The plate reader: frame in, plates out (localise -> rectify -> read -> type)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.lpr.color import plate_color
+from edge.lpr.locator import Candidate, iou, ranked_candidates
+from edge.lpr.recognizer import PlateRecognizer
+from edge.lpr.types import PlateDetection
+
+# A crop is read when it looks like a row of characters; a few weaker ones are tried when
+# nothing was found, so a blurred or dark plate still gets its chance.
+MIN_ROW_SCORE = 3.0
+MAX_READS = 6
+RESCUE_READS = 2
+# Accept a read when the grammar-constrained characters are this probable (see PlateRead).
+MIN_CONFIDENCE = 0.55
+
+
+class PlateReader:
+    """Reads Chinese plates in BGR frames. Load once, call ``read`` per frame."""
+
+    def __init__(self, *, threads: int = 1) -> None:
+        cv2.setNumThreads(threads)
+        self._rec = PlateRecognizer(threads=threads)
+
+    def read(self, frame_bgr: np.ndarray) -> list[PlateDetection]:
+        """Plates in the frame, best first; [] when there is none."""
+        if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[0] < 16:
+            return []
+        cands = ranked_candidates(frame_bgr)
+        found: list[PlateDetection] = []
+        reads = 0
+        rescue = 0
+        for cand in cands:
+            if reads >= MAX_READS:
+                break
+            if cand.score < MIN_ROW_SCORE:
+                if found or rescue >= RESCUE_READS:
+                    continue
+                rescue += 1
+            if any(iou(cand.box, d.box) > 0.2 for d in found):
+                continue
+            reads += 1
+            det = self._read_candidate(cand)
+            if det is not None:
+                found.append(det)
+        found.sort(key=lambda d: d.confidence, reverse=True)
+        return found
+
+    def _read_candidate(self, cand: Candidate) -> PlateDetection | None:
+        assert cand.crop is not None
+        read = self._rec.read(cand.crop)
+        if read is None or read.confidence < MIN_CONFIDENCE:
+            return None
+        color = plate_color(read.text, cand.crop)
+        return PlateDetection(read.text, color, round(read.confidence, 4), cand.box)

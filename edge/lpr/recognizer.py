@@ -1,0 +1,205 @@
+"""Read the characters of a rectified plate crop with rapidocr's bundled PP-OCR model.
+
+We run the recognition ONNX model directly through onnxruntime (one thread by default) and
+decode its CTC output *constrained by the plate grammar*: every position may only hold the
+characters the grammar allows there (province, letter, serial without I/O, suffix), so a
+confusion such as O/0 or 8/B is resolved by position from the model's own probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, position_alphabets
+
+REC_HEIGHT = 48
+# Tokens that appear between plate characters and mean "no character here".
+_SEPARATORS = "·.•-:' ,。"
+_NEG = -1e9
+
+
+def rapidocr_rec_model() -> Path:
+    """The PP-OCR recognition model shipped inside the rapidocr wheel (no download)."""
+    import rapidocr
+
+    models = Path(rapidocr.__file__).parent / "models"
+    found = sorted(models.glob("*rec*.onnx"))
+    if not found:
+        raise FileNotFoundError(f"no recognition model in {models}")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """One constrained reading of a crop."""
+
+    text: str
+    char_probs: tuple[float, ...]  # model probability of each chosen character
+    log_score: float  # log-probability of the best alignment (for comparing templates)
+    greedy: str  # unconstrained best-path text, for diagnostics
+
+    @property
+    def confidence(self) -> float:
+        """Geometric mean of the character probabilities, pulled down by the weakest one."""
+        if not self.char_probs:
+            return 0.0
+        p = np.clip(np.array(self.char_probs), 1e-6, 1.0)
+        return float(np.exp(np.log(p).mean()) * 0.7 + p.min() * 0.3)
+
+
+class PlateRecognizer:
+    """CTC text recognition of plate crops, decoded under the plate grammar."""
+
+    def __init__(self, *, threads: int = 1, model_path: Path | None = None) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        path = model_path or rapidocr_rec_model()
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        meta = self._session.get_modelmeta().custom_metadata_map
+        chars = meta["character"].splitlines()
+        # CTC classes: 0 = blank, then the dictionary, then a space (PaddleOCR convention).
+        classes = ["<blank>", *chars, " "]
+        index: dict[str, int] = {}
+        for i, c in enumerate(classes):
+            index.setdefault(c, i)
+        self._vocab = "".join(dict.fromkeys(PROVINCES + LETTERS + SERIAL_CHARS + "学挂警港澳"))
+        missing = [c for c in self._vocab if c not in index]
+        if missing:
+            raise RuntimeError(f"recognition model lacks plate characters {missing}")
+        self._cols = np.array([index[c] for c in self._vocab])
+        self._sep_cols = np.array([0] + [index[c] for c in _SEPARATORS if c in index])
+        self._pos = {c: i for i, c in enumerate(self._vocab)}
+        # Column indices (into the restricted vocabulary) allowed at each position.
+        self._templates = {
+            n: _Template.build(
+                [np.array([self._pos[c] for c in alpha]) for alpha in position_alphabets(n)]
+            )
+            for n in (7, 8)
+        }
+
+    def probabilities(self, crop_bgr: np.ndarray, width: int = 168) -> np.ndarray:
+        """Per-frame class probabilities (T x classes) of one crop resized to 48 x width."""
+        img = cv2.resize(crop_bgr, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        return self._session.run(None, {self._input: x})[0][0]
+
+    def read(self, crop_bgr: np.ndarray, lengths: tuple[int, ...] = (7, 8)) -> PlateRead | None:
+        """Best grammatical reading of a crop among the allowed plate lengths."""
+        probs = self.probabilities(crop_bgr)
+        blank = probs[:, self._sep_cols].sum(axis=1)
+        sub = probs[:, self._cols]
+        greedy = self._greedy(probs, blank, sub)
+        best: PlateRead | None = None
+        for n in lengths:
+            read = self._decode(sub, blank, self._templates[n])
+            if read is not None and (best is None or read.log_score > best.log_score):
+                best = read
+        if best is None:
+            return None
+        return PlateRead(best.text, best.char_probs, best.log_score, greedy)
+
+    def _greedy(self, probs: np.ndarray, blank: np.ndarray, sub: np.ndarray) -> str:
+        best = sub.argmax(axis=1)
+        out, prev = [], -1
+        for t, k in enumerate(best):
+            tok = -1 if blank[t] >= sub[t, k] else int(k)
+            if tok >= 0 and tok != prev:
+                out.append(self._vocab[tok])
+            prev = tok
+        return "".join(out)
+
+    def _decode(self, sub: np.ndarray, blank: np.ndarray, tpl: _Template) -> PlateRead | None:
+        """Viterbi over the CTC lattice of a fixed-length template.
+
+        Characters k = 0..n-1 and blanks j = 0..n (blank j lies before character j). Each
+        character state is a row over that position's alphabet (padded to a matrix), so a
+        character keeps its identity along its frames and equal neighbours need a blank.
+        """
+        t_len, n = sub.shape[0], tpl.ids.shape[0]
+        if t_len < n:
+            return None
+        lp = np.log(sub + 1e-9)
+        lb = np.log(blank + 1e-9)
+        emit = np.where(tpl.valid, lp[:, tpl.safe_ids], _NEG)  # T x n x M
+        sb_hist = np.full((t_len, n + 1), _NEG)
+        sc_hist = np.full((t_len, n, tpl.ids.shape[1]), _NEG)
+        sb_hist[0, 0] = lb[0]
+        sc_hist[0, 0] = emit[0, 0]
+        rows = np.arange(1, n)
+        for t in range(1, t_len):
+            sb, sc = sb_hist[t - 1], sc_hist[t - 1]
+            top = sc.max(axis=1)
+            sb_hist[t, 0] = sb[0] + lb[t]
+            sb_hist[t, 1:] = np.maximum(sb[1:], top) + lb[t]
+            best = np.maximum(sc, sb[:n, None])
+            best[1:] = np.maximum(best[1:], self._from_previous(sc, tpl, rows))
+            sc_hist[t] = best + emit[t]
+        end_c = int(sc_hist[-1, n - 1].argmax())
+        if sb_hist[-1, n] >= sc_hist[-1, n - 1, end_c]:
+            total, kind, k, c = float(sb_hist[-1, n]), "b", n, -1
+        else:
+            total, kind, k, c = float(sc_hist[-1, n - 1, end_c]), "c", n - 1, end_c
+        if total <= _NEG / 2:
+            return None
+        picked = [-1] * n
+        best_p = [0.0] * n
+        for t in range(t_len - 1, 0, -1):
+            prev_sc = sc_hist[t - 1]
+            if kind == "c":
+                picked[k] = c
+                best_p[k] = max(best_p[k], float(sub[t, tpl.ids[k, c]]))
+                stay, from_blank = prev_sc[k, c], sb_hist[t - 1, k]
+                prev_row = None
+                if k > 0:
+                    prev_row = np.where(tpl.ids[k - 1] == tpl.ids[k, c], _NEG, prev_sc[k - 1])
+                prev = prev_row.max() if prev_row is not None else _NEG
+                if from_blank >= stay and from_blank >= prev:
+                    kind, c = "b", -1
+                elif prev > stay and prev_row is not None:
+                    kind, k, c = "c", k - 1, int(prev_row.argmax())
+            elif k > 0 and prev_sc[k - 1].max() > sb_hist[t - 1, k]:
+                kind, k, c = "c", k - 1, int(prev_sc[k - 1].argmax())
+        if kind == "c":
+            picked[k] = c
+            best_p[k] = max(best_p[k], float(sub[0, tpl.ids[k, c]]))
+        if -1 in picked:
+            return None
+        text = "".join(self._vocab[tpl.ids[i, picked[i]]] for i in range(n))
+        return PlateRead(text, tuple(best_p), total, "")
+
+    @staticmethod
+    def _from_previous(sc: np.ndarray, tpl: _Template, rows: np.ndarray) -> np.ndarray:
+        """For characters 1..n-1: best score of the previous character at t-1, excluding the
+        same character (CTC merges repeats unless a blank separates them)."""
+        prev = sc[:-1]  # (n-1) x M
+        order = np.argsort(prev, axis=1)
+        first = prev[rows - 1, order[:, -1]]
+        second = prev[rows - 1, order[:, -2]]
+        best_char = tpl.ids[rows - 1, order[:, -1]]  # vocab id of the previous best
+        same = tpl.ids[1:] == best_char[:, None]
+        return np.where(same, second[:, None], first[:, None])
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A plate length's per-position alphabets as a padded matrix of vocabulary ids."""
+
+    ids: np.ndarray  # n x M, -1 padding
+    valid: np.ndarray  # n x M bool
+    safe_ids: np.ndarray  # ids with padding replaced by 0 (for gathering)
+
+    @classmethod
+    def build(cls, alphabets: list[np.ndarray]) -> _Template:
+        m = max(len(a) for a in alphabets)
+        ids = np.full((len(alphabets), m), -1, np.int64)
+        for k, a in enumerate(alphabets):
+            ids[k, : len(a)] = a
+        return cls(ids, ids >= 0, np.where(ids >= 0, ids, 0))
