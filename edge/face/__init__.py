@@ -1,0 +1,1 @@
+"""Face access at pedestrian gates: detection/encoding, matching, liveness, decisions."""

@@ -1,0 +1,114 @@
+"""Match a 128-d face encoding against every enrolled encoding of a site at once.
+
+The enrolled encodings are one (N, 128) float32 matrix, rows grouped by person, so a
+query is one matrix-vector product: |e - q|^2 = |e|^2 - 2 e.q + |q|^2 with |e|^2 kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge.face.settings import MatchSettings
+
+ENCODING_DIM = 128
+RESIDENT = "resident"
+BLACKLIST = "blacklist"
+ROLES = (RESIDENT, BLACKLIST)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """``person``/``role`` are None for an unknown face; ``distance`` is to the closest
+    enrolled encoding (inf when nothing is enrolled). ``ambiguous``: refused because another
+    person was nearly as close."""
+
+    person: str | None
+    role: str | None
+    distance: float
+    ambiguous: bool = False
+
+
+class FaceMatcher:
+    """Nearest enrolled person by Euclidean distance, with a configurable tolerance."""
+
+    def __init__(
+        self,
+        persons: Sequence[tuple[str, str, np.ndarray]],
+        settings: MatchSettings | None = None,
+    ) -> None:
+        """``persons``: (person id, role, (k, 128) encodings) for each enrolled person."""
+        self.settings = settings or MatchSettings()
+        ids, roles, blocks, counts = [], [], [], []
+        for person, role, encodings in persons:
+            if role not in ROLES:
+                raise ValueError(f"person {person!r}: role {role!r} is not one of {ROLES}")
+            block = np.asarray(encodings, dtype=np.float32).reshape(-1, ENCODING_DIM)
+            if len(block) == 0:
+                continue
+            ids.append(person)
+            roles.append(role)
+            blocks.append(block)
+            counts.append(len(block))
+        if len(set(ids)) != len(ids):
+            raise ValueError("a person appears twice")
+        self.person_ids: list[str] = ids
+        self.roles: list[str] = roles
+        self.matrix = (
+            np.ascontiguousarray(np.concatenate(blocks))
+            if blocks
+            else np.zeros((0, ENCODING_DIM), np.float32)
+        )
+        self.sq_norms = np.einsum("ij,ij->i", self.matrix, self.matrix)
+        self.owner = np.repeat(np.arange(len(ids)), counts)  # row -> person index
+        self.starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.intp)
+
+    @classmethod
+    def from_bundle(cls, bundle: Mapping[str, Any], settings: MatchSettings | None = None):
+        """Build from the hub sync bundle: ``{version, site, persons: [{id, role, encodings}]}``."""
+        persons = [
+            (p["id"], p["role"], np.asarray(p["encodings"], dtype=np.float32))
+            for p in bundle["persons"]
+        ]
+        return cls(persons, settings)
+
+    def __len__(self) -> int:
+        return len(self.matrix)
+
+    def squared_distances(self, queries: np.ndarray) -> np.ndarray:
+        """(M, N) squared distances from each query row to each enrolled row."""
+        q = np.asarray(queries, dtype=np.float32).reshape(-1, ENCODING_DIM)
+        d2 = (
+            self.sq_norms[None, :]
+            - 2.0 * (q @ self.matrix.T)
+            + np.einsum("ij,ij->i", q, q)[:, None]
+        )
+        return np.maximum(d2, 0.0, out=d2)
+
+    def match(self, encoding: np.ndarray) -> Match:
+        return self.match_many(np.asarray(encoding).reshape(1, ENCODING_DIM))[0]
+
+    def match_many(self, queries: np.ndarray) -> list[Match]:
+        q = np.asarray(queries, dtype=np.float32).reshape(-1, ENCODING_DIM)
+        if len(self.matrix) == 0:
+            return [Match(None, None, float("inf")) for _ in range(len(q))]
+        # Closest row of each person, then the closest and second-closest persons.
+        per_person = np.minimum.reduceat(self.squared_distances(q), self.starts, axis=1)
+        order = np.argsort(per_person, axis=1)[:, :2]
+        matches = []
+        for row, best in zip(per_person, order, strict=True):
+            distance = float(np.sqrt(row[best[0]]))
+            if distance > self.settings.tolerance:
+                matches.append(Match(None, None, distance))
+                continue
+            if self.settings.ambiguity_margin > 0 and len(best) > 1:
+                runner_up = float(np.sqrt(row[best[1]]))
+                if runner_up - distance < self.settings.ambiguity_margin:
+                    matches.append(Match(None, None, distance, ambiguous=True))
+                    continue
+            index = int(best[0])
+            matches.append(Match(self.person_ids[index], self.roles[index], distance))
+        return matches

@@ -1,0 +1,89 @@
+"""Tunable numbers of the face stack, in one place (pure data, no I/O).
+
+Every default is justified by a measurement; ``bench/face.py`` prints the figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Smallest face box (dlib box side, px) that dlib's HOG detector finds without upsampling.
+# Measured on the fixture portraits rescaled: every face of 60 px or more was found, two of
+# five at 50 px. 70 keeps a margin, so a frame may be shrunk until its smallest expected face
+# is 70 px before detection.
+HOG_MIN_FACE_PX = 70
+
+# dlib's documented tolerance for its 128-d model (99.38% on LFW at 0.6).
+DLIB_TOLERANCE = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """How to look for faces in a gate frame.
+
+    ``min_face_px``/``max_face_px``: the face sizes the gate's camera geometry gives (the
+    issue: 80-300 px at 640x480 and 1280x720). ``roi``: x, y, w, h of the part of the frame
+    where a person at the gate stands; None for the whole frame.
+    """
+
+    min_face_px: int = 80
+    max_face_px: int = 300
+    roi: tuple[int, int, int, int] | None = None
+    jitters: int = 1  # 1 = one forward pass; more jitters cost linearly and gain little
+
+    def plan(self) -> tuple[float, int]:
+        """(scale, upsample) for the HOG pass: shrink while the smallest face stays >= the
+        HOG minimum; upsample once only when faces smaller than that must be found."""
+        if self.min_face_px >= HOG_MIN_FACE_PX:
+            return HOG_MIN_FACE_PX / self.min_face_px, 0
+        # Upsampling doubles the frame, so shrink first to where that doubling just suffices.
+        return min(1.0, HOG_MIN_FACE_PX / (2 * self.min_face_px)), 1
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSettings:
+    """``tolerance``: a face is a known person when its distance is at most this.
+
+    ``ambiguity_margin``: when the second-closest *other* person is within this of the best,
+    the match is refused as ambiguous (0 disables the check).
+    """
+
+    tolerance: float = 0.5
+    ambiguity_margin: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessSettings:
+    """Evidence of a live person across consecutive frames of one face.
+
+    ``min_frames``: frames needed before any verdict. ``eye_change_ncc``: an eye patch
+    (pose-normalised onto the first frame) correlating less than this with the first
+    frame's while the nose patch still correlates at least ``control_ncc`` is a blink or
+    eye movement (a photo's eyes measured 0.87-0.99, live blinks 0.28-0.73; bench/face.py).
+    ``blink_drop``/``blink_recover``: an EAR blink is a drop below that fraction of the
+    open-eye level and a recovery above the second. ``nonrigid_residual``: RMS residual of
+    the best homography between consecutive frames' landmarks (fraction of the inter-ocular
+    distance) above which the motion is not that of a flat object; ``nonrigid_pairs`` frame
+    pairs must show it. ``still_motion``: landmark motion below which frames are identical.
+    """
+
+    min_frames: int = 3
+    window: int = 15
+    eye_change_ncc: float = 0.80
+    control_ncc: float = 0.85
+    blink_drop: float = 0.65
+    blink_recover: float = 0.85
+    nonrigid_residual: float = 0.06
+    nonrigid_pairs: int = 2
+    still_motion: float = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class PedestrianSettings:
+    """Rules of a pedestrian gate beyond matching."""
+
+    unknown_attempts: int = 3  # this many refused attempts ...
+    unknown_window_s: float = 60.0  # ... within this window -> violation
+    door_held_s: float = 15.0  # open longer than this -> alarm
+    door_grace_s: float = 2.0  # the door may open this long after an authorised release
+    require_liveness: bool = True
