@@ -11,8 +11,8 @@ deterministic from the seed and the time ``t``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import cv2
@@ -262,7 +262,6 @@ class CarParkRenderer:
         self.slots = list(slots)
         self.size = size
         self.seed = seed
-        w, h = size
         rng = np.random.default_rng(seed)
         self._quads = {s.id: slot_quad(s.polygon) for s in self.slots}
         self._long_px = {sid: float(np.linalg.norm(q[3] - q[0])) for sid, q in self._quads.items()}
@@ -271,6 +270,7 @@ class CarParkRenderer:
         self._ground = self._make_ground(rng)
         lamp_pts = lamps if lamps is not None else self._default_lamps(rng)
         self._lamp_map = self._make_lamp_map(lamp_pts)
+        self._illum_cache: dict[str, tuple[np.ndarray, float]] = {}
         self._walkers = [self._make_walker(rng) for _ in range(12)]
         self._passing = random_car(rng)
         self._bboxes = {s.id: cv2.boundingRect(np.int32(s.polygon)) for s in self.slots}
@@ -278,6 +278,10 @@ class CarParkRenderer:
     # ---- static scene
 
     def _guess_lane_y(self) -> float:
+        """Middle of the watched aisle regions, else of the widest gap between bay rows."""
+        aisle = [s for s in self.slots if s.zone == "aisle"]
+        if aisle:
+            return float(np.mean([np.mean([p[1] for p in s.polygon]) for s in aisle]))
         ys = sorted(float(np.mean([p[1] for p in s.polygon])) for s in self.slots)
         if len(ys) < 2:
             return self.size[1] / 2
@@ -393,7 +397,7 @@ class CarParkRenderer:
         lighting: Lighting = "day",
         rain: bool = False,
         walkers: int = 0,
-        passing_car: bool = False,
+        passing_car: bool | float = False,
         loose_cars: Sequence[LooseCar] = (),
     ) -> RenderedFrame:
         w, h = self.size
@@ -429,11 +433,14 @@ class CarParkRenderer:
                 -1,
             )
         pass_parts = None
-        if passing_car:
-            pass_parts = self._passing_parts(t)
+        if passing_car is not False:
+            progress = None if passing_car is True else float(passing_car)
+            pass_parts = self._passing_parts(t, progress)
             self._shadow(shadow, pass_parts, sun)
         strength = {"day": 0.55, "dusk": 0.4, "night": 0.25}[lighting]
-        shadow = cv2.GaussianBlur(shadow, (0, 0), 2.5 if lighting == "day" else 6)
+        half = cv2.resize(shadow, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        half = cv2.GaussianBlur(half, (0, 0), 1.25 if lighting == "day" else 3)
+        shadow = cv2.resize(half, (w, h))
         img *= (1 - strength * shadow)[..., None]
         # Cars far to near so nearer cars overlap.
         boxes: dict[str, tuple[int, int, int, int]] = {}
@@ -501,14 +508,19 @@ class CarParkRenderer:
 
         return _car_parts(to_img, px=across)
 
-    def _passing_parts(self, t: float) -> dict[str, np.ndarray]:
+    def _passing_parts(self, t: float, progress: float | None = None) -> dict[str, np.ndarray]:
+        """The aisle car at ``progress`` (0: entering left .. 1: gone right), or at a
+        position cycling with ``t`` when no progress is given."""
         w, _ = self.size
         ys = [s.polygon for s in self.slots]
         near = min(ys, key=lambda p: abs(np.mean([q[1] for q in p]) - self.lane_y))
         scale = self._short_px.get(next(s.id for s in self.slots if s.polygon == near), 100.0)
         length = scale * 1.8
         span = w + 2 * length
-        x = (t * scale * 1.1) % span - length  # ~10 km/h
+        if progress is None:
+            x = (t * scale * 1.1) % span - length  # ~10 km/h
+        else:
+            x = progress * span - length
         y = self.lane_y
         px_per_m = scale / SLOT_W_M * 0.55
 
@@ -584,42 +596,51 @@ class CarParkRenderer:
             moving, (int(x - 8 * s), int(y - 50 * s)), (int(x + 8 * s), int(y + 2)), 255, -1
         )
 
+    def _illumination(self, lighting: Lighting) -> tuple[np.ndarray, float]:
+        """Per-pixel light (BGR gain x 255) for a lighting, and the sensor noise sigma."""
+        if lighting not in self._illum_cache:
+            if lighting == "day":
+                illum, tint, noise = np.full_like(self._lamp_map, 1.3), (1.0, 1.0, 1.0), 2.0
+            elif lighting == "dusk":
+                illum, tint, noise = 0.75 * (0.85 + 0.3 * self._lamp_map), (0.8, 0.95, 1.12), 3.5
+            else:  # warm street lamps over a dark ambient
+                illum, tint, noise = 0.15 + 0.9 * self._lamp_map, (0.75, 0.92, 1.15), 6.0
+            light = illum[..., None] * np.float32(tint) * np.float32(255.0)
+            self._illum_cache[lighting] = (light.astype(np.float32), noise)
+        return self._illum_cache[lighting]
+
     def _light(self, img, t, lighting, rain, pass_parts, car_draws, rng) -> np.ndarray:
-        w, h = self.size
-        cloud = 1.0 + 0.08 * math.sin(t / 240.0) + 0.04 * math.sin(t / 37.0)  # slow drift
-        if lighting == "day":
-            illum = np.float32(cloud * 1.3)
-            tint = np.float32([1.0, 1.0, 1.0])
-            noise = 2.0
-        elif lighting == "dusk":
-            illum = np.float32(cloud * 0.75) * (0.85 + 0.3 * self._lamp_map)
-            tint = np.float32([0.8, 0.95, 1.12])
-            noise = 3.5
-        else:
-            illum = 0.15 + 0.9 * self._lamp_map
-            tint = np.float32([0.75, 0.92, 1.15])  # warm street lamps
-            noise = 6.0
-        illum_img = illum[..., None] if np.ndim(illum) == 2 else illum
-        out = img * illum_img * tint * 255.0
+        light, noise = self._illumination(lighting)
+        out = img
+        out *= light
+        if lighting != "night":
+            out *= 1.0 + 0.08 * math.sin(t / 240.0) + 0.04 * math.sin(t / 37.0)  # clouds
         if lighting != "day" and pass_parts is not None:
             self._headlights(out, pass_parts)
         if lighting == "night":
-            for parts, _, _ in car_draws:  # a few parked cars show a faint roof reflection
+            for parts, _, _ in car_draws:  # parked cars show a faint roof reflection
                 r = parts["roof"]
                 cv2.line(out, tuple(r[0].astype(int)), tuple(r[1].astype(int)), (60, 60, 60), 1)
         if rain:
             self._rain(out, rng, lighting)
-        out += rng.normal(0, noise, out.shape).astype(np.float32)
+        grain = np.empty_like(out)
+        cv2.setRNGSeed(int(rng.integers(1 << 30)))
+        cv2.randn(grain, (0.0, 0.0, 0.0), (noise, noise, noise))
+        out += grain
         out = cv2.GaussianBlur(out, (3, 3), 0.7)
         return np.clip(out, 0, 255).astype(np.uint8)
 
     def _headlights(self, out: np.ndarray, parts: dict[str, np.ndarray]) -> None:
-        beam = np.zeros(out.shape[:2], np.float32)
-        fx, fy = parts["front"]
-        L = parts["px"][0] * 2.5
-        cone = np.int32([[fx, fy - 10], [fx + L, fy - 0.4 * L], [fx + L, fy + 0.4 * L]])
+        # The beam is soft: draw and blur it at a quarter of the resolution.
+        h, w = out.shape[:2]
+        beam = np.zeros((h // 4, w // 4), np.float32)
+        fx, fy = parts["front"] / 4
+        length = parts["px"][0] * 2.5 / 4
+        cone = np.int32(
+            [[fx, fy - 2], [fx + length, fy - 0.4 * length], [fx + length, fy + 0.4 * length]]
+        )
         cv2.fillConvexPoly(beam, cone, 1.0)
-        beam = cv2.GaussianBlur(beam, (0, 0), 15)
+        beam = cv2.resize(cv2.GaussianBlur(beam, (0, 0), 4), (w, h))
         out += (beam * 120)[..., None] * np.float32([0.95, 1.0, 1.0])
         for p in parts["head"]:
             cv2.circle(
@@ -663,3 +684,255 @@ def _car_parts(to_img, px: float) -> dict[str, np.ndarray]:
         "tail": np.vstack([to_img(-0.5, -0.35, 0.45), to_img(-0.5, 0.35, 0.45)]),
         "px": np.array([px], np.float32),
     }
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class GateEvent:
+    t: float
+    plate: str
+    direction: Literal["in", "out"]
+    visitor: bool = False
+    pass_id: str | None = None
+    pass_until: float | None = None
+
+
+@dataclass(frozen=True)
+class Parking:
+    """A car standing in ``slot`` from ``start`` until ``end`` (None: to the end)."""
+
+    slot: str
+    start: float
+    end: float | None
+    car: CarSpec
+
+
+@dataclass
+class Scenario:
+    """A timed car-park story: who parks where and when, gate events, passers-by."""
+
+    name: str
+    slots: list[SlotGeometry]
+    t0: float
+    duration_s: float
+    step_s: float
+    parkings: list[Parking]
+    gate_events: list[GateEvent] = field(default_factory=list)
+    lighting: Lighting = "day"
+    rain: bool = False
+    walkers: int = 3
+    passing: list[tuple[float, float]] = field(default_factory=list)  # car driving through
+    expected: list[tuple[str, str]] = field(default_factory=list)  # (violation kind, slot/plate)
+
+    def times(self) -> list[float]:
+        n = int(self.duration_s / self.step_s)
+        return [self.t0 + i * self.step_s for i in range(n + 1)]
+
+    def occupancy(self, t: float) -> dict[str, CarSpec | None]:
+        occ: dict[str, CarSpec | None] = {s.id: None for s in self.slots}
+        for p in self.parkings:
+            if p.start <= t and (p.end is None or t < p.end):
+                occ[p.slot] = p.car
+        return occ
+
+    def passing_at(self, t: float) -> bool | float:
+        """False, or how far (0..1) the passing car has crossed the view."""
+        for a, b in self.passing:
+            if a <= t < b:
+                return (t - a) / (b - a)
+        return False
+
+    def gates_between(self, t_prev: float, t: float) -> list[GateEvent]:
+        return [g for g in self.gate_events if t_prev < g.t <= t]
+
+    def frames(self, renderer: CarParkRenderer) -> Iterator[RenderedFrame]:
+        for t in self.times():
+            yield renderer.render(
+                self.occupancy(t),
+                t=t,
+                lighting=self.lighting,
+                rain=self.rain,
+                walkers=self.walkers,
+                passing_car=self.passing_at(t),
+            )
+
+
+def _background_parkings(
+    slots: Sequence[SlotGeometry], rng: np.random.Generator, fill: float, skip: set[str]
+) -> list[Parking]:
+    """Cars standing all through the scenario in some ordinary bays."""
+    return [
+        Parking(s.id, -1e9, None, random_car(rng))
+        for s in slots
+        if s.zone in ("general", "visitor", "reserved") and s.id not in skip and rng.random() < fill
+    ]
+
+
+def _passes(t0: float, duration: float, every_s: float, rng: np.random.Generator):
+    out, t = [], t0 + rng.uniform(5, every_s)
+    while t < t0 + duration:
+        out.append((t, t + 14.0))  # one crossing of the view takes ~12 s
+        t += rng.uniform(0.6, 1.4) * every_s
+    return out
+
+
+def fire_lane_scenario(
+    slots: Sequence[SlotGeometry] | None = None,
+    *,
+    seed: int = 1,
+    t0: float = 10 * 3600.0,
+    lighting: Lighting = "day",
+    slot: str = "F01",
+    plate: str = "浙HC2468",
+    park_after_s: float = 60.0,
+    stay_s: float = 300.0,
+    duration_s: float = 420.0,
+    step_s: float = 1.0,
+) -> Scenario:
+    """A resident drives in and leaves the car in the fire lane for ``stay_s``."""
+    slots = list(slots or default_site_slots())
+    rng = np.random.default_rng(seed)
+    start = t0 + park_after_s
+    return Scenario(
+        name="fire_lane",
+        slots=slots,
+        t0=t0,
+        duration_s=duration_s,
+        step_s=step_s,
+        parkings=[
+            *_background_parkings(slots, rng, 0.5, {slot}),
+            Parking(slot, start, start + stay_s, replace(random_car(rng), plate=plate)),
+        ],
+        gate_events=[GateEvent(t0 + park_after_s - 40, plate, "in")],
+        lighting=lighting,
+        walkers=4,
+        passing=_passes(t0, duration_s, 45, rng),
+        expected=[("fire_lane", slot)],
+    )
+
+
+def visitor_overstay_scenario(
+    slots: Sequence[SlotGeometry] | None = None,
+    *,
+    seed: int = 2,
+    t0: float = 15 * 3600.0,
+    lighting: Lighting = "dusk",
+    slot: str = "B09",
+    plate: str = "浙HK2020",
+    pass_s: float = 180.0,
+    duration_s: float = 420.0,
+    step_s: float = 1.0,
+) -> Scenario:
+    """A visitor with a short pass parks in a visitor bay and is still there after it ends."""
+    slots = list(slots or default_site_slots())
+    rng = np.random.default_rng(seed)
+    enter = t0 + 20
+    return Scenario(
+        name="visitor_overstay",
+        slots=slots,
+        t0=t0,
+        duration_s=duration_s,
+        step_s=step_s,
+        parkings=[
+            *_background_parkings(slots, rng, 0.5, {slot}),
+            Parking(slot, enter + 45, None, replace(random_car(rng), plate=plate)),
+        ],
+        gate_events=[
+            GateEvent(enter, plate, "in", visitor=True, pass_id="V0001", pass_until=enter + pass_s)
+        ],
+        lighting=lighting,
+        walkers=3,
+        passing=_passes(t0, duration_s, 60, rng),
+        expected=[("visitor_overstay", plate)],
+    )
+
+
+def reserved_taken_scenario(
+    slots: Sequence[SlotGeometry] | None = None,
+    *,
+    seed: int = 3,
+    t0: float = 21 * 3600.0,
+    lighting: Lighting = "night",
+    slot: str = "A09",
+    plate: str = "浙HB5678",
+    duration_s: float = 360.0,
+    step_s: float = 1.0,
+) -> Scenario:
+    """A resident without a reservation parks in a bay reserved for someone else."""
+    slots = list(slots or default_site_slots())
+    rng = np.random.default_rng(seed)
+    enter = t0 + 30
+    return Scenario(
+        name="reserved_taken",
+        slots=slots,
+        t0=t0,
+        duration_s=duration_s,
+        step_s=step_s,
+        parkings=[
+            *_background_parkings(slots, rng, 0.5, {slot}),
+            Parking(slot, enter + 50, None, replace(random_car(rng), plate=plate)),
+        ],
+        gate_events=[GateEvent(enter, plate, "in")],
+        lighting=lighting,
+        walkers=3,
+        passing=_passes(t0, duration_s, 60, rng),
+        expected=[("reserved_slot", slot)],
+    )
+
+
+def rush_hour_scenario(
+    slots: Sequence[SlotGeometry] | None = None,
+    *,
+    seed: int = 4,
+    t0: float = 7.5 * 3600.0,
+    lighting: Lighting = "day",
+    duration_s: float = 900.0,
+    step_s: float = 1.0,
+    rain: bool = False,
+) -> Scenario:
+    """Morning rush: most parked cars leave, a few arrive, cars and people pass all the time.
+    Only ordinary bays are used, so no violation is expected."""
+    slots = list(slots or default_site_slots())
+    rng = np.random.default_rng(seed)
+    parkings: list[Parking] = []
+    gates: list[GateEvent] = []
+    for k, s in enumerate(slots):
+        if s.zone not in ("general", "visitor", "reserved"):
+            continue
+        plate = f"浙H{chr(65 + k % 20 + (k % 20 >= 8) + (k % 20 >= 13))}{1000 + k}"
+        car = replace(random_car(rng), plate=plate)
+        r = rng.random()
+        if r < 0.55:  # leaves during the rush
+            leave = t0 + rng.uniform(20, duration_s - 60)
+            parkings.append(Parking(s.id, -1e9, leave, car))
+            gates.append(GateEvent(leave + rng.uniform(30, 90), plate, "out"))
+        elif r < 0.75:  # arrives (night shift coming home)
+            arrive = t0 + rng.uniform(20, duration_s - 90)
+            parkings.append(Parking(s.id, arrive, None, car))
+            gates.append(GateEvent(arrive - rng.uniform(20, 60), plate, "in"))
+        elif r < 0.9:
+            parkings.append(Parking(s.id, -1e9, None, car))
+    return Scenario(
+        name="rush_hour",
+        slots=slots,
+        t0=t0,
+        duration_s=duration_s,
+        step_s=step_s,
+        parkings=parkings,
+        gate_events=sorted(gates, key=lambda g: g.t),
+        lighting=lighting,
+        rain=rain,
+        walkers=8,
+        passing=_passes(t0, duration_s, 25, rng),
+        expected=[],
+    )
+
+
+SCENARIOS = {
+    "rush_hour": rush_hour_scenario,
+    "fire_lane": fire_lane_scenario,
+    "visitor_overstay": visitor_overstay_scenario,
+    "reserved_taken": reserved_taken_scenario,
+}
