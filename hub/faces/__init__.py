@@ -1,0 +1,1 @@
+"""Face enrolment on the hub: encrypted store, consent, erasure, quality checks, CLI."""

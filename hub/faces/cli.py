@@ -1,0 +1,205 @@
+"""``anju face enroll | delete | identify``: typer-style commands over the face store.
+
+The integrator registers them (``app.add_typer(face_app, name="face")`` or one by one);
+each function is a plain callable, so tests call them directly too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
+from edge.face.detector import load_rgb
+from edge.face.matcher import FaceMatcher
+from edge.face.settings import MatchSettings
+from hub.faces.quality import check_image, enrolment_stack
+from hub.faces.store import FaceStore, StoreError
+
+DEFAULT_DB = Path("data/hub.db")
+
+DbOption = Annotated[Path, typer.Option("--db", help="hub database file")]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file", help="face key file (default: $ANJU_FACE_KEY / $ANJU_FACE_KEY_FILE)"
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _cipher(key_file: Path | None) -> FaceCipher:
+    try:
+        return FaceCipher(load_face_key(key_file))
+    except FaceKeyError as exc:
+        raise _fail(str(exc)) from None
+
+
+def inconsistent_pairs(
+    encodings: list[np.ndarray], tolerance: float
+) -> list[tuple[int, int, float]]:
+    """Pairs of images of one enrolment whose faces are farther apart than ``tolerance``:
+    the photos are not all of the same person."""
+    pairs = []
+    for i in range(len(encodings)):
+        for j in range(i + 1, len(encodings)):
+            distance = float(np.linalg.norm(encodings[i] - encodings[j]))
+            if distance > tolerance:
+                pairs.append((i, j, distance))
+    return pairs
+
+
+def enroll_main(
+    images: Annotated[list[Path], typer.Argument(help="photos of the person, one face each")],
+    site: Annotated[str, typer.Option("--site", help="site id")],
+    person: Annotated[str, typer.Option("--person", help="person id")],
+    consent_by: Annotated[str, typer.Option("--consent-by", help="who gave the consent")],
+    purpose: Annotated[str, typer.Option("--purpose", help="purpose the consent covers")],
+    role: Annotated[str, typer.Option("--role", help="resident or blacklist")] = "resident",
+    consent_days: Annotated[int, typer.Option("--consent-days", min=1)] = 365,
+    db: DbOption = DEFAULT_DB,
+    key_file: KeyOption = None,
+) -> None:
+    """Check each photo, store its 128-d encoding (never the photo) and record the consent."""
+    cipher = _cipher(key_file)
+    stack = enrolment_stack()
+    accepted: list[tuple[Path, np.ndarray]] = []
+    for path in images:
+        try:
+            report = check_image(load_rgb(path), stack)
+        except ValueError as exc:
+            typer.echo(f"rejected {path}: {exc}")
+            continue
+        if not report.ok:
+            typer.echo(f"rejected {path}: {'; '.join(report.problems)}")
+            continue
+        assert report.face is not None and report.face.encoding is not None
+        typer.echo(
+            f"accepted {path}: face {report.face.size} px, sharpness {report.sharpness:.0f}, "
+            f"yaw {report.yaw:+.2f}"
+        )
+        accepted.append((path, report.face.encoding))
+    if not accepted:
+        raise _fail("no usable photo; nothing enrolled")
+    tolerance = MatchSettings().tolerance
+    with FaceStore(db, cipher) as store:
+        existing = list(store.encodings(person))
+        encodings = existing + [e for _, e in accepted]
+        if bad := inconsistent_pairs(encodings, tolerance):
+            i, j, distance = bad[0]
+            raise _fail(
+                f"the photos do not all show one person (distance {distance:.2f} > {tolerance}"
+                f" between face {i + 1} and {j + 1}, counting already enrolled ones first); "
+                "nothing enrolled"
+            )
+        now = datetime.now(UTC)
+        try:
+            version = store.enroll(
+                site=site,
+                person=person,
+                role=role,
+                encodings=[e for _, e in accepted],
+                consent_by=consent_by,
+                purpose=purpose,
+                expires_at=now + timedelta(days=consent_days),
+                now=now,
+            )
+        except StoreError as exc:
+            raise _fail(str(exc)) from None
+        total = len(store.encodings(person))
+    typer.echo(
+        f"enrolled {person} ({role}) at {site}: {len(accepted)} new encoding(s), {total} in all; "
+        f"consent by {consent_by} until {(now + timedelta(days=consent_days)).date()}; "
+        f"face bundle version {version}"
+    )
+
+
+def delete_main(
+    person: Annotated[str, typer.Option("--person", help="person id to erase")],
+    operator: Annotated[str, typer.Option("--by", help="operator carrying out the erasure")] = "",
+    reason: Annotated[str, typer.Option("--reason")] = "erasure request",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Erase a person's face data everywhere: hub store now, edges with the next bundle."""
+    operator = operator or _default_operator()
+    with FaceStore(db, None) as store:
+        try:
+            erasure = store.delete(person, operator=operator, reason=reason)
+        except StoreError as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(
+        f"erased {person} at {erasure.site}: {erasure.encodings_erased} encoding(s), "
+        f"{erasure.consents_erased} consent record(s); face bundle version "
+        f"{erasure.bundle_version} (edges drop the person when they receive it)"
+    )
+
+
+def _default_operator() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def identify_main(
+    images: Annotated[list[Path], typer.Argument(help="images to identify faces in")],
+    json_output: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
+    site: Annotated[str | None, typer.Option("--site", help="only this site's persons")] = None,
+    db: DbOption = DEFAULT_DB,
+    key_file: KeyOption = None,
+) -> None:
+    """Who is in each image: person id (or null), distance and box per face."""
+    cipher = _cipher(key_file)
+    with FaceStore(db, cipher) as store:
+        sites = [site] if site else store.sites()
+        persons = []
+        for s in sites:
+            persons += [
+                (p["id"], p["role"], np.asarray(p["encodings"]))
+                for p in store.export_bundle(s)["persons"]
+            ]
+    matcher = FaceMatcher(persons)
+    stack = enrolment_stack()
+    results = []
+    for path in images:
+        try:
+            rgb = load_rgb(path)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        start = time.perf_counter()
+        faces = stack.observe(rgb, encode=True)
+        matches = matcher.match_many(np.array([f.encoding for f in faces])) if faces else []
+        ms = (time.perf_counter() - start) * 1000.0
+        results.append(
+            {
+                "file": str(path),
+                "ms": round(ms, 1),
+                "faces": [
+                    {"person": m.person, "distance": round(m.distance, 4), "box": list(f.box)}
+                    for f, m in zip(faces, matches, strict=True)
+                ],
+            }
+        )
+    if json_output:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    for r in results:
+        found = ", ".join(
+            f"{f['person'] or 'unknown'} ({f['distance']:.2f}) at {f['box']}" for f in r["faces"]
+        )
+        typer.echo(f"{r['file']}: {found or 'no face'} [{r['ms']:.0f} ms]")
+
+
+face_app = typer.Typer(help="Face enrolment, erasure and identification.", no_args_is_help=True)
+face_app.command("enroll")(enroll_main)
+face_app.command("delete")(delete_main)
+face_app.command("identify")(identify_main)
