@@ -76,7 +76,7 @@ def zh_en(table: dict[str, tuple[str, str]], key: str) -> str:
 
 
 def rule_label(rule: str) -> str:
-    """``complaints.parking.warning`` -> ``举报查实 / Verified public report: 停车管理 / Parking``."""
+    """``complaints.parking.warning`` -> ``举报查实 / Verified public report: 停车管理 / …``."""
     parts = rule.split(".")
     for n in (3, 2):
         if ".".join(parts[:n]) in RULES:

@@ -9,6 +9,7 @@ Communities and companies come from the site configs (``sync_sites``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -663,10 +664,9 @@ class SupervisionRepo:
         if step.action is Action.REJECT and source["status"] != Status.RECTIFIED:
             return
         follow = ActionIn(action=step.action, note=f"order {row['id']}: {step.note}".strip(": "))
-        try:
+        # a case already moved on by hand stays as it is: the order is the record that counts
+        with contextlib.suppress(WorkflowError):
             await self._transition(principal, source_kind, source_ref, follow, now, via_order=True)
-        except WorkflowError:
-            pass  # the case was already moved on by hand; the order is the record that counts
 
     async def _repeats(self, kind: str, row: dict[str, Any], now: datetime) -> int:
         """Earlier cases of the same kind and type at the same community, recently."""

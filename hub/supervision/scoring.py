@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.supervision.periods import Period
+from hub.supervision.periods import TZ, Period
 from hub.supervision.standard import Level, ScoringStandard, dec
 
 CENT = Decimal("0.01")
@@ -307,7 +307,7 @@ def _late_repairs(records: list[Record], std: ScoringStandard, as_of: datetime) 
         deadline = r.at + timedelta(hours=hours)
         late = _lateness(deadline, r.rectified_at, as_of)
         if late is not None:
-            note = f"not repaired within {hours:g} h (deadline {deadline.isoformat()})"
+            note = f"not repaired within {hours:g} h (deadline {_local(deadline)})"
             items.append(
                 _deduct(
                     f"service.late_repair.{r.type}",
@@ -344,6 +344,10 @@ def _failed_items(records: list[Record], std: ScoringStandard) -> list:
     return items
 
 
+def _local(when: datetime) -> str:
+    return when.astimezone(TZ).strftime("%Y-%m-%d %H:%M")
+
+
 def _lateness(deadline: datetime, done: datetime | None, as_of: datetime) -> timedelta | None:
     """How late, or None when done in time or not due yet."""
     if done is not None and done <= deadline:
@@ -371,8 +375,8 @@ def _overdue(records: list[Record], std: ScoringStandard, as_of: datetime) -> li
         base = rules.order if r.kind is RecordKind.ORDER else rules.case
         points = min(dec(base) + dec(rules.per_day) * days, dec(rules.per_item_cap))
         what = "order" if r.kind is RecordKind.ORDER else "case"
-        done = f"rectified {r.rectified_at.isoformat()}" if r.rectified_at else "not rectified"
-        note = f"deadline {r.deadline.isoformat()}, {done}, {days} whole day(s) late"
+        done = f"rectified {_local(r.rectified_at)}" if r.rectified_at else "not rectified"
+        note = f"deadline {_local(r.deadline)}, {done}, {days} whole day(s) late"
         items.append(_deduct(f"overdue.{what}", points, r, note=note))
     return items
 
