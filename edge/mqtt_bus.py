@@ -91,6 +91,7 @@ class MqttBus:
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._acked: list[int] = []  # seqs whose PUBACK arrived, not yet marked on disk
         self._drain_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._connected_event = asyncio.Event()
         self.rejected_messages = 0
@@ -152,10 +153,10 @@ class MqttBus:
 
     async def stop(self, reason: str = "stopped") -> None:
         """Graceful stop: retained offline status, then DISCONNECT (no Last Will)."""
+        self._stopping = True
         if self._drain_task is not None:
             self._drain_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain_task
+            await asyncio.wait({self._drain_task}, timeout=5.0)
         await self._flush_acks()
         if self._connected:
             info = self._client.publish(
@@ -271,9 +272,12 @@ class MqttBus:
 
     async def _drain(self) -> None:
         last_prune = 0.0
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # races with the event being set, and then stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
             self._wake.clear()
             await self._flush_acks()
             if time.monotonic() - last_prune >= self.prune_every_s:

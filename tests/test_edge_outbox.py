@@ -1,0 +1,88 @@
+"""The on-disk outbox and the edge state store: order, persistence, bounds, dedupe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.outbox import Outbox, OutboxLimits
+from edge.store import EdgeStore
+from models.messages import AckResult, ListedVehicle, VehicleList
+
+
+def test_rows_keep_order_and_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    box = Outbox(path)
+    seqs = [box.add(f"t/{i}", f"m{i}".encode(), retain=(i == 2)) for i in range(5)]
+    assert seqs == sorted(seqs)
+    box.mark_delivered([seqs[1]])
+    box.close()
+
+    box = Outbox(path)  # a restarted process
+    pending = box.pending()
+    assert [r.payload for r in pending] == [b"m0", b"m2", b"m3", b"m4"]
+    assert [r.retain for r in pending] == [False, True, False, False]
+    assert box.pending_count() == 4
+    # Paging with a cursor continues after the last row handed out, in order.
+    first = box.pending(limit=2)
+    rest = box.pending(after=first[-1].seq)
+    assert [r.payload for r in first + rest] == [b"m0", b"m2", b"m3", b"m4"]
+    box.mark_delivered(r.seq for r in first)
+    box.mark_delivered([first[0].seq])  # a second PUBACK for the same row changes nothing
+    stats = box.stats()
+    assert (stats.pending, stats.delivered, stats.dropped) == (2, 3, 0)
+    box.close()
+
+
+def test_only_droppable_rows_are_dropped_and_drops_are_counted(tmp_path: Path) -> None:
+    limits = OutboxLimits(droppable_max_pending=3, droppable_max_age_s=100, keep_delivered_s=50)
+    box = Outbox(tmp_path / "o.db", limits)
+    old = 1_000.0
+    for i in range(3):
+        box.add("hb", f"old{i}".encode(), droppable=True, now=old)
+    for i in range(4):
+        box.add("dec", f"decision{i}".encode(), now=old)  # never dropped, however old
+    for i in range(5):
+        box.add("hb", f"new{i}".encode(), droppable=True, now=old + 190)
+    delivered = box.add("x", b"delivered", now=old)
+    box.mark_delivered([delivered], now=old + 1)
+
+    dropped = box.prune(now=old + 200)
+    # 3 heartbeats too old, then 2 of the 5 recent ones over the cap (oldest first).
+    assert dropped == 5
+    payloads = [r.payload for r in box.pending()]
+    decisions = [b"decision0", b"decision1", b"decision2", b"decision3"]
+    assert payloads == [*decisions, b"new2", b"new3", b"new4"]
+    stats = box.stats()
+    assert stats.dropped == 5
+    assert stats.delivered == 0  # the delivered row was older than keep_delivered_s
+    assert box.prune(now=old + 200) == 0
+    box.close()
+    assert Outbox(tmp_path / "o.db").stats().dropped == 5  # the counter is on disk too
+
+
+def test_store_keeps_only_newer_vehicle_lists_across_reopen(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "state.db")
+    assert store.load_vehicle_list() is None
+    v2 = VehicleList(version=2, residents=[ListedVehicle(plate="浙HA1234")])
+    v1 = VehicleList(version=1, blacklist=[ListedVehicle(plate="浙HX9999")])
+    assert store.save_vehicle_list(v2)
+    assert not store.save_vehicle_list(v1)
+    assert not store.save_vehicle_list(v2)
+    store.close()
+    store = EdgeStore(tmp_path / "state.db")
+    assert store.load_vehicle_list() == v2
+    assert store.save_vehicle_list(VehicleList(version=3))
+    loaded = store.load_vehicle_list()
+    assert loaded is not None and loaded.version == 3
+    store.close()
+
+
+def test_store_records_a_command_once(tmp_path: Path) -> None:
+    store = EdgeStore(tmp_path / "state.db")
+    assert store.command_result("c1") is None
+    assert store.record_command("c1", AckResult.DONE)
+    assert not store.record_command("c1", AckResult.EXPIRED)
+    store.close()
+    store = EdgeStore(tmp_path / "state.db")
+    assert store.command_result("c1") == (AckResult.DONE, "")
+    store.close()
