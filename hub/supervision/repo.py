@@ -306,7 +306,7 @@ class SupervisionRepo:
             "SELECT s.id, s.name, s.name_en, s.company, c.name AS company_name"
             " FROM sv_sites s JOIN sv_companies c ON c.id = s.company ORDER BY s.id"
         )
-        return [{**r, "site": r["id"]} for r in self._visible(principal, rows)]
+        return self._visible(principal, [{**r, "site": r["id"]} for r in rows])
 
     # ------------------------------------------------------------------ records
 

@@ -28,7 +28,7 @@ from hub.supervision.workflow import OPEN_STATES, Status
 from models.messages import utcnow
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_DIR = Path(__file__).parent  # report.html sits beside this module (package data)
 TITLE_ZH = "物业服务企业信用等级评价结果公示"
 TITLE_EN = "Credit rating of property-management companies: public disclosure"
 

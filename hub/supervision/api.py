@@ -1,0 +1,351 @@
+"""REST API for supervision records, the workflow, ratings and the report (FastAPI router).
+
+Mount it with ``app.include_router(router)`` and set, at start-up::
+
+    app.state.supervision_repo = await SupervisionRepo.open(store)
+    app.state.scoring_standard = load_standard()          # optional, v1 by default
+
+Who is calling: ``get_principal`` is a placeholder until the console issue adds logins. It
+reads ``X-Anju-User``, ``X-Anju-Role`` (guard|company|regulator|admin) and ``X-Anju-Sites``
+(comma-separated; empty or absent means all) and trusts them, so it must not be exposed
+beyond a trusted network. The console replaces it with
+``app.dependency_overrides[get_principal] = its_own_dependency``.
+
+Scores are exact decimals and come back as strings ("76.00").
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from hub.supervision.domain import (
+    ActionIn,
+    CommendationIn,
+    ComplaintIn,
+    InspectionIn,
+    OrderIn,
+    Principal,
+)
+from hub.supervision.periods import Period, PeriodError
+from hub.supervision.rating import compute_rating
+from hub.supervision.repo import NotFound, SupervisionRepo
+from hub.supervision.standard import ScoringStandard, load_standard
+from hub.supervision.workflow import Role, WorkflowError
+
+router = APIRouter(prefix="/api/supervision", tags=["supervision"])
+
+
+# ------------------------------------------------------------------------------ dependencies
+
+
+def get_principal(
+    x_anju_user: Annotated[str | None, Header()] = None,
+    x_anju_role: Annotated[str | None, Header()] = None,
+    x_anju_sites: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """Placeholder identity from headers (see the module docstring); replaced by the console."""
+    if not x_anju_user or not x_anju_role:
+        raise HTTPException(401, "X-Anju-User and X-Anju-Role headers are required")
+    try:
+        role = Role(x_anju_role)
+    except ValueError:
+        raise HTTPException(401, f"unknown role {x_anju_role!r}") from None
+    if role is Role.SYSTEM:
+        raise HTTPException(401, "the system role is not for callers")
+    sites = (
+        frozenset(s.strip() for s in x_anju_sites.split(",") if s.strip()) if x_anju_sites else None
+    )
+    if role in (Role.GUARD, Role.COMPANY) and not sites:
+        raise HTTPException(401, "guard and company users must name their communities")
+    return Principal(x_anju_user, role, sites)
+
+
+def get_repo(request: Request) -> SupervisionRepo:
+    repo = getattr(request.app.state, "supervision_repo", None)
+    if repo is None:
+        raise HTTPException(503, "supervision records are not available")
+    return repo
+
+
+def get_standard(request: Request) -> ScoringStandard:
+    standard = getattr(request.app.state, "scoring_standard", None)
+    if standard is None:
+        standard = request.app.state.scoring_standard = load_standard()
+    return standard
+
+
+Who = Annotated[Principal, Depends(get_principal)]
+Repo = Annotated[SupervisionRepo, Depends(get_repo)]
+Standard = Annotated[ScoringStandard, Depends(get_standard)]
+
+
+def _period(text: str | None) -> Period | None:
+    if text is None:
+        return None
+    try:
+        return Period.parse(text)
+    except PeriodError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _require_period(text: str) -> Period:
+    period = _period(text)
+    assert period is not None
+    return period
+
+
+async def _call(coro) -> Any:
+    """Domain errors as HTTP answers."""
+    try:
+        return await coro
+    except WorkflowError as exc:
+        raise HTTPException(exc.code, str(exc)) from None
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _see(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    if not principal.may_see(row["site"]):
+        raise HTTPException(404, "not found")
+    return row
+
+
+# ------------------------------------------------------------------------------ communities
+
+
+@router.get("/communities", summary="Communities (小区) and their managing company")
+async def communities(who: Who, repo: Repo) -> list[dict]:
+    return await repo.sites(who)
+
+
+@router.get("/companies", summary="Property-management companies")
+async def companies(who: Who, repo: Repo) -> list[dict]:
+    return await repo.companies()
+
+
+# ------------------------------------------------------------------------------ violations
+
+
+@router.get("/violations", summary="Violations from device rules, with their workflow state")
+async def violations(
+    who: Who,
+    repo: Repo,
+    site: str | None = None,
+    period: str | None = None,
+    type: str | None = None,
+    limit: int = Query(1000, ge=1, le=10000),
+) -> list[dict]:
+    return await repo.violations(who, site=site, period=_period(period), type=type, limit=limit)
+
+
+@router.get("/violations/{vid}")
+async def violation(vid: str, who: Who, repo: Repo) -> dict:
+    return _see(who, await _call(repo.case("violation", vid)))
+
+
+@router.post("/violations/{vid}/actions", summary="Triage, rectify, verify, ... a violation")
+async def violation_action(vid: str, step: ActionIn, who: Who, repo: Repo) -> dict:
+    return await _call(repo.act(who, "violation", vid, step))
+
+
+# ------------------------------------------------------------------------------ complaints
+
+
+@router.get("/complaints", summary="Public reports (受理举报)")
+async def complaints(
+    who: Who,
+    repo: Repo,
+    site: str | None = None,
+    status: str | None = None,
+    period: str | None = None,
+) -> list[dict]:
+    return await repo.complaints(who, site=site, status=status, period=_period(period))
+
+
+@router.post("/complaints", status_code=201)
+async def add_complaint(data: ComplaintIn, who: Who, repo: Repo) -> dict:
+    return await _call(repo.add_complaint(who, data))
+
+
+@router.get("/complaints/{cid}")
+async def complaint(cid: int, who: Who, repo: Repo) -> dict:
+    return _see(who, await _call(repo.complaint(cid)))
+
+
+@router.post("/complaints/{cid}/actions")
+async def complaint_action(cid: int, step: ActionIn, who: Who, repo: Repo) -> dict:
+    return await _call(repo.act(who, "complaint", cid, step))
+
+
+# ------------------------------------------------------------------------------ inspections
+
+
+@router.get("/inspections", summary="Open inspections, unannounced visits, spot checks")
+async def inspections(
+    who: Who, repo: Repo, site: str | None = None, period: str | None = None
+) -> list[dict]:
+    return await repo.inspections(who, site=site, period=_period(period))
+
+
+@router.post("/inspections", status_code=201)
+async def add_inspection(data: InspectionIn, who: Who, repo: Repo) -> dict:
+    return await _call(repo.add_inspection(who, data))
+
+
+@router.get("/inspections/{iid}")
+async def inspection(iid: int, who: Who, repo: Repo) -> dict:
+    return _see(who, await _call(repo.inspection(iid)))
+
+
+# ------------------------------------------------------------------------------ orders
+
+
+@router.get("/orders", summary="Rectification orders (责令整改)")
+async def orders(
+    who: Who,
+    repo: Repo,
+    site: str | None = None,
+    status: str | None = None,
+    period: str | None = None,
+) -> list[dict]:
+    return await repo.orders(who, site=site, status=status, period=_period(period))
+
+
+@router.post("/orders", status_code=201)
+async def issue_order(data: OrderIn, who: Who, repo: Repo) -> dict:
+    return await _call(repo.issue_order(who, data))
+
+
+@router.get("/orders/{oid}")
+async def order(oid: int, who: Who, repo: Repo) -> dict:
+    return _see(who, await _call(repo.order(oid)))
+
+
+@router.post("/orders/{oid}/actions")
+async def order_action(oid: int, step: ActionIn, who: Who, repo: Repo) -> dict:
+    return await _call(repo.act(who, "order", oid, step))
+
+
+# ------------------------------------------------------------------------------ other records
+
+
+@router.get("/commendations", summary="Good credit information (表扬)")
+async def commendations(
+    who: Who, repo: Repo, site: str | None = None, period: str | None = None
+) -> list[dict]:
+    rows = await repo.commendations(site=site, period=_period(period))
+    return [r for r in rows if who.may_see(r["site"])]
+
+
+@router.post("/commendations", status_code=201)
+async def add_commendation(data: CommendationIn, who: Who, repo: Repo) -> dict:
+    return await _call(repo.add_commendation(who, data))
+
+
+@router.get("/audit/{kind}/{ref}", summary="Every change of one record: who, when, before/after")
+async def audit(kind: str, ref: str, who: Who, repo: Repo) -> list[dict]:
+    if kind not in ("violation", "complaint", "order", "inspection", "commendation"):
+        raise HTTPException(404, f"no records of kind {kind!r}")
+    if who.role not in (Role.REGULATOR, Role.ADMIN):
+        if kind == "violation":
+            _see(who, await _call(repo.case(kind, ref)))
+        elif kind in ("complaint", "order"):
+            _see(who, await _call(repo.case(kind, int(ref))))
+        else:
+            raise HTTPException(403, "only the regulator reads this audit trail")
+    return await repo.audit_trail(kind, ref)
+
+
+@router.post("/tick", summary="Run the deadline watchdog now (admin)")
+async def tick(who: Who, repo: Repo) -> dict:
+    if who.role is not Role.ADMIN:
+        raise HTTPException(403, "admin only")
+    return {"moved": await repo.tick()}
+
+
+# ------------------------------------------------------------------------------ ratings
+
+
+@router.get("/standard", summary="The scoring standard in force")
+async def standard(standard: Standard) -> dict:
+    return standard.model_dump(mode="json")
+
+
+@router.get("/ratings/{period}", summary="Half-year scores, levels and ranking")
+async def ratings(
+    period: str, who: Who, repo: Repo, standard: Standard, as_of: datetime | None = None
+) -> dict:
+    rating = await compute_rating(repo, _require_period(period), standard, as_of)
+    return {
+        "period": str(rating.period),
+        "as_of": rating.as_of.isoformat(),
+        "standard_version": standard.version,
+        "ranking": [
+            {
+                **r.model_dump(mode="json"),
+                "change": None if r.change is None else str(r.change),
+                "name": rating.companies.get(r.company, {}).get("name", r.company),
+            }
+            for r in rating.ranking
+        ],
+    }
+
+
+@router.get("/ratings/{period}/{company}", summary="One company's score, every point traceable")
+async def company_rating(
+    period: str,
+    company: str,
+    who: Who,
+    repo: Repo,
+    standard: Standard,
+    as_of: datetime | None = None,
+) -> dict:
+    rating = await compute_rating(repo, _require_period(period), standard, as_of)
+    if company not in rating.scores:
+        raise HTTPException(404, f"no company {company!r}")
+    score = rating.scores[company].model_dump(mode="json")
+    used = {rid for item in rating.scores[company].items for rid in item.record_ids}
+    score["records"] = {rid: rating.records[rid].model_dump(mode="json") for rid in sorted(used)}
+    return score
+
+
+@router.get("/reports/{period}.{fmt}", summary="The publishable disclosure: html, pdf or csv")
+async def report(period: str, fmt: str, who: Who, repo: Repo, standard: Standard) -> FileResponse:
+    from hub.supervision.report import build_report
+
+    if fmt not in ("html", "pdf", "csv"):
+        raise HTTPException(404, "formats: html, pdf, csv")
+    data = await build_report(repo, _require_period(period), standard)
+    out = Path(tempfile.mkdtemp(prefix="anju-report-"))
+    try:
+        files = await run_in_threadpool(_write_serialised, data, out, standard)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    media = {"html": "text/html", "pdf": "application/pdf", "csv": "text/csv"}[fmt]
+    return FileResponse(
+        files[fmt],
+        media_type=media,
+        filename=files[fmt].name,
+        background=BackgroundTask(shutil.rmtree, out, ignore_errors=True),
+    )
+
+
+_render_lock = threading.Lock()  # matplotlib's pyplot state is global: one report at a time
+
+
+def _write_serialised(data, out: Path, standard: ScoringStandard) -> dict[str, Path]:
+    from hub.supervision.report import write_report
+
+    with _render_lock:
+        return write_report(data, out, standard)
