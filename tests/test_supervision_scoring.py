@@ -353,3 +353,11 @@ def test_score_is_base_plus_traceable_items_and_level_matches(records, as_of) ->
     for item in result.items:
         assert item.record_ids and item.points >= 0
         assert set(item.record_ids) <= {r.id for r in records}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(DEFAULT_STANDARD.parent.glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_shipped_standard_loads(path: Path) -> None:
+    standard = load_standard(path)
+    assert path.stem.endswith(f"v{standard.version}")  # the file name says its version

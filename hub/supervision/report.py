@@ -90,6 +90,7 @@ class ReportData:
     thresholds: list[tuple[str, str]]
     companies: list[CompanyRow]
     communities: list[CommunityRow]
+    level_minimums: list[tuple[str, float]] = field(default_factory=list)  # chart guides
     score_chart_png: bytes = b""
     score_chart_svg: str = ""
     files: dict[str, str] = field(default_factory=dict)
@@ -120,6 +121,7 @@ async def build_report(
         thresholds=[
             (labels.zh_en(labels.LEVELS, t.level), f"≥ {t.min:g}") for t in standard.levels
         ],
+        level_minimums=[(labels.LEVELS[t.level][0], t.min) for t in standard.levels],
         companies=_companies(rating, commendations),
         communities=[
             _community(s, period, rating, violations, complaints, inspections, orders)
@@ -339,13 +341,10 @@ def score_chart(data: ReportData, standard_levels: list[tuple[str, float]]) -> t
 
 def write_report(
     data: ReportData, out: Path, standard: ScoringStandard | None = None
-) -> dict[str, Path]:
+) -> dict[str, Path]:  # ``standard`` is accepted for older callers; data carries what it needs
     """Write HTML, PDF and CSV files (and the chart images) into ``out``; return them."""
     out.mkdir(parents=True, exist_ok=True)
-    levels = [(labels.LEVELS[t.level][0], t.min) for t in standard.levels] if standard else []
-    data.score_chart_png, data.score_chart_svg = score_chart(data, levels)
-    for community in data.communities:
-        community.chart_png, community.chart_svg = community_chart(community)
+    ensure_charts(data)
     stem = f"credit-{data.period}"
     files = {
         "html": out / f"{stem}.html",
@@ -360,6 +359,15 @@ def write_report(
 
     write_pdf(data, files["pdf"])
     return files
+
+
+def ensure_charts(data: ReportData) -> None:
+    """Render the charts once (PNG for the PDF, SVG for the page)."""
+    if not data.score_chart_png:
+        data.score_chart_png, data.score_chart_svg = score_chart(data, data.level_minimums)
+    for community in data.communities:
+        if not community.chart_png:
+            community.chart_png, community.chart_svg = community_chart(community)
 
 
 def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
@@ -438,8 +446,10 @@ def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
 
 
 def render_html(data: ReportData) -> str:
+    """The disclosure page (charts inline as SVG); links to the files once they are written."""
     import jinja2
 
+    ensure_charts(data)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=jinja2.select_autoescape(["html"]),
