@@ -76,6 +76,7 @@ class Visit:
     color: PlateColor | None
     arrived: float
     seed: int
+    on_loop_at: float
     departed: float | None = None
     opened_at: float | None = None
     frames: int = 0
@@ -97,6 +98,7 @@ class SimulatedVehicleGate:
         size: tuple[int, int] = (1280, 720),
         drive_through_s: float = 2.0,
         give_up_s: float = 10.0,
+        loop_gap_s: float = 0.5,
         noise_sigma: float = 3.0,
         seed: int = 0,
         clock: Clock = time.monotonic,
@@ -106,6 +108,7 @@ class SimulatedVehicleGate:
         self.size = size
         self.drive_through_s = drive_through_s
         self.give_up_s = give_up_s
+        self.loop_gap_s = loop_gap_s
         self.noise_sigma = noise_sigma
         self._seed = seed
         self._clock = clock
@@ -120,11 +123,18 @@ class SimulatedVehicleGate:
     # ------------------------------------------------------------------ scenario API
 
     def arrive(self, plate: str, color: PlateColor | None = None) -> None:
-        """A car pulls up to the barrier (replacing any car still recorded as there)."""
+        """A car pulls up to the barrier (replacing any car still recorded as there).
+
+        Two cars are never on the loop at once: a real loop always drops between them. So the
+        loop reports the new car only ``loop_gap_s`` after the previous one left.
+        """
         with self._lock:
-            self._leave(self._clock())
+            now = self._clock()
+            self._leave(now)
+            last = self._scene.history[-1].departed if self._scene.history else None
+            on_loop_at = now if last is None else max(now, last + self.loop_gap_s)
             self._seed += 1
-            self._scene.current = Visit(plate, color, self._clock(), seed=self._seed * 1000)
+            self._scene.current = Visit(plate, color, now, self._seed * 1000, on_loop_at)
             self._scene_frame = None
 
     def depart(self) -> None:
@@ -164,8 +174,11 @@ class SimulatedVehicleGate:
                     self._scene_frame = scene
         return _sensor_noise(scene, seed=visit.seed + frame_no, sigma=self.noise_sigma)
 
-    def _present(self) -> bool:
-        return self.occupied
+    def _on_loop(self) -> bool:
+        with self._lock:
+            self._update()
+            visit = self._scene.current
+            return visit is not None and self._clock() >= visit.on_loop_at
 
     def _update(self) -> None:
         """Advance the car: drive through after the barrier opened, or give up."""
@@ -210,7 +223,7 @@ class SimLoopSensor:
         self._gate = gate
 
     def present(self) -> bool:
-        return self._gate._present()
+        return self._gate._on_loop()
 
 
 def _sensor_noise(frame: np.ndarray, *, seed: int, sigma: float) -> np.ndarray:

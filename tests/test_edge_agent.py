@@ -1,0 +1,303 @@
+"""The edge agent end to end on a real mosquitto, real SQLite and real pixels: a simulated car
+at a simulated gate is read by the plate reader, the barrier opens, the events reach a plain
+MQTT subscriber; with the broker down the gate still decides and the events arrive later."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge.agent import EdgeAgent
+from edge.lpr import PlateReader
+from models import topics
+from models.messages import (
+    GateAction,
+    GateCommand,
+    Kind,
+    ListedVehicle,
+    VehicleList,
+    make_message,
+)
+from models.site import EXAMPLE_SITE, SiteConfig, load_yaml
+from simulators.gate import SimulatedVehicleGate
+from tests.mosquitto import MosquittoBroker
+from tests.test_edge_bus import FAST, Subscriber, unique_site, wait_until
+
+EDGE, GATE = "edge-north", "north-vehicle"
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return PlateReader()
+
+
+def site_config(site_id: str, *, open_seconds: float = 1.0) -> SiteConfig:
+    """The example community under a unique id, the north edge without broker credentials."""
+    data = load_yaml(EXAMPLE_SITE)
+    data["site"]["id"] = site_id
+    for edge in data["edges"]:
+        edge.pop("credentials", None)
+    for gate in data["gates"]:
+        gate["open_seconds"] = open_seconds
+        gate["camera"]["fps"] = 10
+    return SiteConfig.model_validate(data)
+
+
+class Rig:
+    """One edge agent on one simulated gate."""
+
+    def __init__(
+        self, site: SiteConfig, broker: MosquittoBroker, data_dir: Path, reader: PlateReader
+    ) -> None:
+        self.gate = SimulatedVehicleGate(GATE, drive_through_s=0.4, give_up_s=3.0)
+        self.agent = EdgeAgent(
+            site,
+            EDGE,
+            broker_url=broker.url,
+            data_dir=data_dir,
+            camera_factory=lambda g: self.gate.camera,
+            relay_factory=lambda g: self.gate.relay,
+            sensor_factory=lambda g: self.gate.sensor,
+            reader=reader,
+            heartbeat_s=0.5,
+            bus_options=FAST,
+        )
+
+    async def __aenter__(self) -> Rig:
+        await self.agent.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.agent.stop()
+
+
+def events(sub: Subscriber, kind: str) -> list[dict]:
+    return [m for m in sub.of_kind(kind) if m["device"] == EDGE]
+
+
+async def test_a_resident_is_read_from_pixels_and_let_in(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    site_id = unique_site()
+    sub = Subscriber(mosquitto.port, f"anju/{site_id}/#")
+    async with Rig(site_config(site_id), mosquitto, tmp_path, reader) as rig:
+        assert await rig.agent.bus.wait_connected(5)
+        rig.gate.arrive("浙HA1234")  # resident in the example site's lists
+        assert await wait_until(lambda: rig.gate.relay.opens(), 10), "barrier never opened"
+        assert await sub.await_for(lambda s: len(events(s, "gate_decision")) == 1)
+        read, decision = events(sub, "plate_read")[0], events(sub, "gate_decision")[0]
+        assert read["payload"]["plate"] == "浙HA1234"
+        assert read["payload"]["color"] == "blue"
+        assert read["payload"]["frames"] >= 3
+        crop = cv2.imdecode(
+            np.frombuffer(base64.b64decode(read["payload"]["crop_jpeg_b64"]), np.uint8),
+            cv2.IMREAD_COLOR,
+        )
+        assert crop is not None and crop.shape[0] > 10 and crop.shape[1] > crop.shape[0]
+        assert decision["payload"] == {
+            "gate": GATE,
+            "credential": "plate",
+            "subject": "浙HA1234",
+            "decision": "open",
+            "reason": "resident",
+            "list_version": 0,
+            "source_event": read["id"],
+        }
+        # The car drives through; the barrier closes after open_seconds; states are retained.
+        assert await sub.await_for(
+            lambda s: (
+                [m["payload"]["position"] for m in events(s, "gate_state")]
+                == ["closed", "open", "closed"]
+            ),
+            10,
+        )
+        late = Subscriber(mosquitto.port, str(topics.state(site_id, EDGE, "gate_state")))
+        assert late.wait_for(lambda s: len(s.snapshot()) == 1, 5)
+        _topic, last_state, retained = late.snapshot()[0]
+        assert retained and last_state["payload"]["position"] == "closed"
+        late.close()
+        assert [e.action for e in rig.gate.relay.events] == ["open", "close"]
+
+        rig.gate.arrive("京A12345")  # nobody knows this car
+        assert await sub.await_for(lambda s: len(events(s, "gate_decision")) == 2)
+        refused = events(sub, "gate_decision")[1]["payload"]
+        assert (refused["subject"], refused["decision"], refused["reason"]) == (
+            "京A12345",
+            "refuse",
+            "unknown",
+        )
+        assert len(rig.gate.relay.opens()) == 1  # the barrier stayed down
+        beats = events(sub, "heartbeat")
+        assert beats and "outbox_pending" in beats[-1]["payload"]
+    sub.close()
+
+
+async def test_broker_down_the_gate_still_decides_and_events_arrive_later(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    site_id = unique_site()
+    async with Rig(site_config(site_id), mosquitto, tmp_path, reader) as rig:
+        assert await rig.agent.bus.wait_connected(5)
+        assert await wait_until(lambda: rig.agent.outbox.pending_count() == 0, 5)
+        mosquitto.stop()
+        assert await wait_until(lambda: not rig.agent.bus.connected, 10)
+
+        rig.gate.arrive("浙HD12345")  # resident, green new-energy plate
+        assert await wait_until(lambda: rig.gate.relay.opens(), 10), "no local decision"
+        assert await wait_until(lambda: not rig.gate.occupied, 5)
+        rig.gate.arrive("浙HX9999")  # blacklisted
+        assert await wait_until(lambda: len(rig.gate.history) == 2, 10)
+        assert len(rig.gate.relay.opens()) == 1
+        assert await rig.agent.bus.pending() >= 6  # 2 reads, 2 decisions, gate states
+
+        mosquitto.start()
+        sub = Subscriber(mosquitto.port, f"anju/{site_id}/#")
+        assert await sub.await_for(lambda s: len(events(s, "gate_decision")) == 2, 15)
+        assert await wait_until(lambda: rig.agent.outbox.pending_count() == 0, 10)
+    decisions = [m["payload"] for m in events(sub, "gate_decision")]
+    assert [(d["subject"], d["decision"], d["reason"]) for d in decisions] == [
+        ("浙HD12345", "open", "resident"),
+        ("浙HX9999", "refuse", "blacklisted"),
+    ]
+    reads = events(sub, "plate_read")
+    assert [r["payload"]["plate"] for r in reads] == ["浙HD12345", "浙HX9999"]
+    assert reads[0]["payload"]["color"] == "green"
+    assert [d["source_event"] for d in decisions] == [r["id"] for r in reads]
+    ids = [m["id"] for _t, m, _r in sub.snapshot() if m["device"] == EDGE]
+    assert len(ids) == len(set(ids))  # nothing delivered twice on a clean reconnect
+    positions = [m["payload"]["position"] for m in events(sub, "gate_state")]
+    assert positions == ["open", "closed"]  # queued in order behind the reads
+    sub.close()
+
+
+def gate_command(site: str, action: GateAction, *, gate: str = GATE, expires_in: float = 30):
+    return make_message(
+        Kind.GATE_COMMAND,
+        site=site,
+        device="hub",
+        payload=GateCommand(
+            gate=gate,
+            action=action,
+            reason="delivery van at the gate",
+            operator="guard-7",
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        ),
+    )
+
+
+async def test_remote_commands_open_once_and_expired_ones_do_nothing(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    site_id = unique_site()
+    sub = Subscriber(mosquitto.port, f"anju/{site_id}/#")
+    hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    hub.connect("127.0.0.1", mosquitto.port)
+    hub.loop_start()
+    cmd_topic = str(topics.command(site_id, EDGE, "gate"))
+
+    def send(message) -> None:
+        hub.publish(cmd_topic, message.to_json(), qos=1).wait_for_publish(5)
+
+    def acks(s: Subscriber) -> list[dict]:
+        return [m["payload"] for m in events(s, "command_ack")]
+
+    async with Rig(site_config(site_id, open_seconds=30), mosquitto, tmp_path, reader) as rig:
+        assert await rig.agent.bus.wait_connected(5)
+        await asyncio.sleep(0.3)  # subscriptions settle
+
+        expired = gate_command(site_id, GateAction.OPEN, expires_in=-1)
+        send(expired)
+        assert await sub.await_for(lambda s: len(acks(s)) == 1)
+        assert acks(sub)[0]["command_id"] == expired.id
+        assert acks(sub)[0]["result"] == "expired"
+        assert rig.gate.relay.events == []
+
+        opening = gate_command(site_id, GateAction.OPEN)
+        send(opening)
+        send(opening)  # redelivered: must not act twice
+        assert await sub.await_for(lambda s: len(acks(s)) == 2)
+        assert acks(sub)[1] == {"command_id": opening.id, "result": "done", "detail": ""}
+        assert [e.action for e in rig.gate.relay.events] == ["open"]
+        remote = events(sub, "gate_decision")[0]["payload"]
+        assert (remote["credential"], remote["reason"], remote["subject"]) == (
+            "remote",
+            "remote_command",
+            "guard-7",
+        )
+        assert remote["source_event"] == opening.id
+
+        send(gate_command(site_id, GateAction.OPEN, gate="south-vehicle"))  # not this edge's
+        send(gate_command(site_id, GateAction.CLOSE))
+        assert await sub.await_for(lambda s: len(acks(s)) == 4)
+        assert [a["result"] for a in acks(sub)[2:]] == ["unknown_gate", "done"]
+        assert [e.action for e in rig.gate.relay.events] == ["open", "close"]
+        await asyncio.sleep(0.5)
+        assert len(acks(sub)) == 4  # exactly one ack per command id
+    hub.loop_stop()
+    hub.disconnect()
+    sub.close()
+
+
+async def test_synced_lists_are_kept_on_disk_for_a_restart_without_broker(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    site_id = unique_site()
+    site = site_config(site_id)
+    hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    hub.connect("127.0.0.1", mosquitto.port)
+    hub.loop_start()
+    lists = make_message(
+        Kind.VEHICLE_LIST,
+        site=site_id,
+        device="hub",
+        payload=VehicleList(
+            version=5,
+            residents=[ListedVehicle(plate="京A12345")],
+            blacklist=[ListedVehicle(plate="浙HA1234", note="moved out, banned")],
+        ),
+    )
+    sync = str(topics.sync(site_id, "vehicles"))
+    hub.publish(sync, lists.to_json(), qos=1, retain=True).wait_for_publish(5)
+
+    async with Rig(site, mosquitto, tmp_path, reader) as rig:
+        assert await wait_until(lambda: rig.agent.lists.version == 5, 5)
+        older = make_message(
+            Kind.VEHICLE_LIST, site=site_id, device="hub", payload=VehicleList(version=4)
+        )
+        hub.publish(sync, older.to_json(), qos=1).wait_for_publish(5)
+        await asyncio.sleep(0.5)
+        assert rig.agent.lists.version == 5  # never go back to an older list
+    hub.loop_stop()
+    hub.disconnect()
+
+    mosquitto.stop()
+    async with Rig(site, mosquitto, tmp_path, reader) as rig:  # restart, no broker at all
+        assert rig.agent.lists.version == 5
+
+        def decisions() -> list[dict]:
+            rows = rig.agent.outbox.pending(limit=1000)
+            return [
+                json.loads(r.payload)["payload"]
+                for r in rows
+                if r.topic.endswith("/events/gate_decision")
+            ]
+
+        rig.gate.arrive("浙HA1234")  # a resident in the site config, blacklisted by the hub
+        assert await wait_until(lambda: len(decisions()) == 1, 10)
+        rig.gate.depart()
+        rig.gate.arrive("京A12345")  # unknown to the site config, resident for the hub
+        assert await wait_until(lambda: rig.gate.relay.opens(), 10)
+        assert await wait_until(lambda: len(decisions()) == 2, 5)
+        assert rig.gate.history[0].opened_at is None
+        assert [(d["subject"], d["reason"], d["list_version"]) for d in decisions()] == [
+            ("浙HA1234", "blacklisted", 5),
+            ("京A12345", "resident", 5),
+        ]
