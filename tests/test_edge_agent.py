@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.agent import EdgeAgent
+from edge.agent import EdgeAgent, run_edge
 from edge.lpr import PlateReader
 from models import topics
 from models.messages import (
@@ -301,3 +303,82 @@ async def test_synced_lists_are_kept_on_disk_for_a_restart_without_broker(
             ("浙HA1234", "blacklisted", 5),
             ("京A12345", "resident", 5),
         ]
+
+
+async def test_an_unsure_read_is_refused_once_per_visit_and_the_barrier_stays_down(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    site_id = unique_site()
+    data = site_config(site_id).model_dump(mode="json")
+    data["gates"][0]["min_plate_confidence"] = 1.0  # no read is ever that sure
+    sub = Subscriber(mosquitto.port, f"anju/{site_id}/+/events/+")
+    async with Rig(SiteConfig.model_validate(data), mosquitto, tmp_path, reader) as rig:
+        rig.gate.arrive("浙HA1234")
+        assert await wait_until(lambda: len(rig.gate.history) == 1, 10)  # gives up after 3 s
+        assert await sub.await_for(lambda s: len(events(s, "gate_decision")) >= 1)
+        await asyncio.sleep(0.3)
+        pipeline = rig.agent.pipelines[GATE]
+        assert pipeline.frames_read >= 6  # it kept reading while the car was there
+    decisions = [m["payload"] for m in events(sub, "gate_decision")]
+    assert [(d["subject"], d["decision"], d["reason"]) for d in decisions] == [
+        ("浙HA1234", "refuse", "low_confidence")
+    ]
+    assert rig.gate.relay.events == []
+    sub.close()
+
+
+@pytest.fixture
+def secured_broker(tmp_path: Path):
+    """mosquitto with the production password file + ACL (config/mosquitto/anju.acl)."""
+    passwd = tmp_path / "passwd"
+    passwd.touch()
+    for user, password in {"anju-hub": "hub-secret", "edge-east": "east-secret"}.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
+    workdir = tmp_path / "secured"
+    workdir.mkdir()
+    acl = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "anju.acl"
+    broker = MosquittoBroker(
+        workdir, extra_config=f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}"
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+async def test_run_edge_with_credentials_from_the_environment_under_the_production_acl(
+    secured_broker: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``anju edge --simulate`` for the pedestrian edge of the example site (no face pipeline
+    yet: its gate is driven by remote commands) against the production broker policy."""
+    broker = secured_broker
+    hub = Subscriber(broker.port, "anju/lakeside/#", auth=("anju-hub", "hub-secret"))
+
+    monkeypatch.setenv("ANJU_EDGE_EAST_PASSWORD", "wrong")
+    task = asyncio.create_task(
+        run_edge(EXAMPLE_SITE, "edge-east", broker.url, tmp_path / "bad", simulate=True)
+    )
+    await asyncio.sleep(1.5)
+    assert hub.of_kind("device_status") == []  # refused: bad password
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    monkeypatch.setenv("ANJU_EDGE_EAST_PASSWORD", "east-secret")
+    task = asyncio.create_task(
+        run_edge(EXAMPLE_SITE, "edge-east", broker.url, tmp_path, simulate=True)
+    )
+    try:
+        assert await hub.await_for(lambda s: len(s.of_kind("device_status")) == 1, 10)
+        assert hub.of_kind("device_status")[0]["payload"]["online"] is True
+        # The ACL lets an edge write only its own branch: these arrive only if topics comply.
+        assert await hub.await_for(lambda s: len(s.of_kind("gate_state")) == 1, 5)
+        assert await hub.await_for(lambda s: len(s.of_kind("heartbeat")) == 1, 5)
+        assert hub.of_kind("gate_state")[0]["payload"]["gate"] == "east-pedestrian"
+        assert (tmp_path / "edge-east" / "outbox.db").exists()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert await hub.await_for(lambda s: len(s.of_kind("device_status")) == 2, 5)
+    assert hub.of_kind("device_status")[1]["payload"]["online"] is False
+    hub.close()

@@ -42,11 +42,13 @@ def unique_site() -> str:
 class Subscriber:
     """A plain paho client on the test broker, recording (topic, payload dict, retain)."""
 
-    def __init__(self, port: int, *filters: str) -> None:
+    def __init__(self, port: int, *filters: str, auth: tuple[str, str] | None = None) -> None:
         self.messages: list[tuple[str, dict, bool]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_a: self._subscribed.set()
         self.client.connect("127.0.0.1", port)
