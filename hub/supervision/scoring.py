@@ -286,15 +286,13 @@ def _downtime(records: list[Record], std: ScoringStandard, period: Period, as_of
         start = max(r.at, period.start)
         end = min(r.rectified_at or as_of, as_of, period.end)
         hours = max((end - start).total_seconds() / 3600, 0.0)
-        billable = dec(round(max(hours - rule.grace_hours, 0.0), 2))
-        if billable > 0:
+        # hours to the second (6 decimals), points rounded to the cent
+        billable = dec(round(max(hours - rule.grace_hours, 0.0), 6))
+        points = (billable * dec(rule.points_per_hour)).quantize(CENT)
+        if points > 0:
             state = "back online" if r.rectified_at and r.rectified_at <= as_of else "still offline"
-            note = f"offline {hours:.2f} h ({state}), {rule.grace_hours:g} h free, {billable} h"
-            items.append(
-                _deduct(
-                    "service.device_offline", billable * dec(rule.points_per_hour), r, note=note
-                )
-            )
+            note = f"offline {hours:.2f} h ({state}), {rule.grace_hours:g} h free, {billable:.2f} h"
+            items.append(_deduct("service.device_offline", points, r, note=note))
     return items
 
 
