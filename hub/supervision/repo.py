@@ -510,10 +510,16 @@ class SupervisionRepo:
         period: Period | None = None,
         type: str | None = None,
         vid: str | None = None,
-        limit: int = 5000,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The hub's violations with their supervision case (status 'new' until triaged)."""
+        """The hub's violations with their supervision case (status 'new' until triaged).
+
+        Oldest first, all of them; with ``limit``, the newest ``limit`` ones, newest first.
+        """
         clauses, params = [], []
+        if principal is not None and principal.sites is not None:
+            clauses.append(f"v.site IN ({','.join('?' * len(principal.sites))})")
+            params.extend(sorted(principal.sites))
         if vid:
             clauses.append("v.id = ?")
             params.append(vid)
@@ -532,8 +538,8 @@ class SupervisionRepo:
             " c.closed_at AS case_closed_at, c.escalations, c.verified, c.note,"
             " c.rectification, c.order_id"
             " FROM violations v LEFT JOIN sv_violation_cases c ON c.violation_id = v.id"
-            f"{where} ORDER BY v.opened_at, v.id LIMIT ?",
-            [*params, limit],
+            f"{where} ORDER BY v.opened_at {'DESC' if limit else 'ASC'}, v.id LIMIT ?",
+            [*params, limit or -1],
         )
         out = []
         for row in self._visible(principal, rows):
