@@ -1,0 +1,176 @@
+"""The console application: ``create_app(hub, sites)`` and ``serve(app)`` in the hub's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from hub.console import api, pages
+from hub.console.web import ConsoleState, LoginRequired, api_user, csrf_guard, make_templates
+from hub.service import Hub
+from models.site import SiteConfig
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    # everything is served from here; no inline script, no CDN
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(
+    hub: Hub,
+    sites: Sequence[SiteConfig] | None = None,
+    *,
+    secure_cookies: bool = True,
+    command_timeout_s: float = 10.0,
+    poll_s: float = 0.5,
+) -> FastAPI:
+    """The console for ``hub`` (started or not; pages answer 503 until its store is open).
+
+    ``secure_cookies``: mark cookies Secure (serve over https); False for plain-http
+    localhost demos. ``sites``: the communities shown (default: the hub's).
+    """
+    configs = list(sites) if sites is not None else list(hub.sites.values())
+    app = FastAPI(
+        title="Anju console",
+        dependencies=[Depends(csrf_guard)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.console = ConsoleState(
+        hub=hub,
+        sites={c.site.id: c for c in configs},
+        secure_cookies=secure_cookies,
+        command_timeout_s=command_timeout_s,
+        poll_s=poll_s,
+        templates=make_templates(),
+    )
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _mount_supervision(app)
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def _mount_supervision(app: FastAPI) -> None:
+    """Include the supervision REST router when it exists, with the logged-in principal
+    in place of its placeholder dependency."""
+    try:
+        module = importlib.import_module("hub.supervision.api")
+    except ImportError as exc:
+        log.info("supervision API not mounted: %s", exc)
+        return
+    router = getattr(module, "router", None)
+    if router is None:
+        log.warning("hub.supervision.api has no router; not mounted")
+        return
+    placeholder = getattr(module, "current_principal", None) or getattr(
+        module, "get_principal", None
+    )
+    if placeholder is not None:
+
+        async def principal(request: Request):  # type: ignore[no-untyped-def]
+            try:
+                user = await api_user(request)
+            except HTTPException:
+                raise
+            return user.principal()
+
+        app.dependency_overrides[placeholder] = principal
+    else:
+        log.warning("hub.supervision.api has no principal dependency to replace")
+    app.include_router(router)
+    log.info("supervision API mounted at %s", getattr(router, "prefix", ""))
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the hub (or the demo) owns SIGINT/SIGTERM, not the console
+
+
+class ConsoleServer:
+    """uvicorn in the running event loop: ``await start()``, ``url``, ``await stop()``."""
+
+    def __init__(
+        self, app: FastAPI, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"
+    ) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, lifespan="off",
+            timeout_graceful_shutdown=1, access_log=False,
+        )  # fmt: skip
+        self.server = _Server(config)
+        self.host = host
+        self.port = port  # the bound port once started (port 0: a free one)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.server.serve(), name="console-http")
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it (e.g. port in use)
+                raise RuntimeError("the console server stopped while starting")
+            await asyncio.sleep(0.02)
+        for server in self.server.servers:
+            for sock in server.sockets:
+                self.port = sock.getsockname()[1]
+
+    async def wait(self) -> None:
+        assert self._task is not None
+        await self._task
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+
+async def serve(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "warning"
+) -> None:
+    """Run the console in the current event loop (so it shares the Hub object) until
+    cancelled; on cancel it shuts down cleanly (open event streams end within a second)."""
+    server = ConsoleServer(app, host, port, log_level)
+    await server.start()
+    try:
+        await server.wait()
+    except asyncio.CancelledError:
+        await asyncio.shield(server.stop())
+        raise

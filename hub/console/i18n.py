@@ -1,0 +1,147 @@
+"""Bilingual labels (中文 / English): every label in the console comes from here."""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+LABELS: dict[str, tuple[str, str]] = {
+    # navigation and frame
+    "app": ("安居 监控台", "Anju console"),
+    "live": ("实时", "Live"),
+    "carpark": ("停车场", "Car park"),
+    "violations": ("违规整改", "Violations"),
+    "supervision": ("监管考核", "Supervision"),
+    "lists": ("名单", "Lists"),
+    "audit": ("审计日志", "Audit log"),
+    "logout": ("退出", "Log out"),
+    "login": ("登录", "Log in"),
+    "username": ("用户名", "User name"),
+    "password": ("密码", "Password"),
+    "community": ("小区", "Community"),
+    "all": ("全部", "All"),
+    "role.guard": ("保安", "Guard"),
+    "role.manager": ("物业经理", "Company manager"),
+    "role.regulator": ("监管部门", "Regulator"),
+    "role.admin": ("管理员", "Admin"),
+    # live page
+    "events": ("实时事件", "Live events"),
+    "gate": ("闸机", "Gate"),
+    "gates": ("闸机状态", "Gates"),
+    "kind": ("类型", "Kind"),
+    "devices": ("设备状态", "Device health"),
+    "device": ("设备", "Device"),
+    "online": ("在线", "online"),
+    "offline": ("离线", "offline"),
+    "never": ("未连接", "never seen"),
+    "last_heartbeat": ("最后心跳", "Last heartbeat"),
+    "tamper": ("摄像头遮挡", "camera tamper"),
+    "open": ("开闸", "Open"),
+    "close": ("关闸", "Close"),
+    "reason": ("原因（必填）", "Reason (required)"),
+    "position": ("位置", "Position"),
+    "pos.open": ("开启", "open"),
+    "pos.closed": ("关闭", "closed"),
+    "pos.fault": ("故障", "fault"),
+    "pos.unknown": ("未知", "unknown"),
+    "cmd.sent": ("已发送", "sent"),
+    "cmd.acknowledged": ("已确认", "acknowledged"),
+    "cmd.failed": ("失败", "failed"),
+    "time": ("时间", "Time"),
+    "subject": ("对象", "Subject"),
+    "decision": ("结果", "Decision"),
+    "evidence": ("证据", "Evidence"),
+    "waiting": ("等待事件…", "waiting for events…"),
+    "stream.on": ("实时连接", "live"),
+    "stream.off": ("连接中断", "reconnecting"),
+    "kind.plate_read": ("车牌识别", "plate read"),
+    "kind.face_match": ("人脸比对", "face match"),
+    "kind.gate_decision": ("通行判定", "gate decision"),
+    "kind.gate_state": ("闸机状态", "gate state"),
+    "kind.slot_state": ("车位状态", "slot state"),
+    "kind.heartbeat": ("心跳", "heartbeat"),
+    "kind.device_status": ("设备上下线", "device status"),
+    "kind.alarm": ("报警", "alarm"),
+    "kind.command_ack": ("指令确认", "command ack"),
+    # car park
+    "slots": ("车位图", "Slot map"),
+    "zones": ("分区统计", "Zone counts"),
+    "occupied": ("占用", "occupied"),
+    "free": ("空闲", "free"),
+    "unknown": ("无数据", "no data"),
+    "occupancy_today": ("今日占用趋势", "Occupancy today"),
+    "capacity": ("车位总数", "Capacity"),
+    "no_slot_data": (
+        "尚无车位传感数据：车位图按配置绘制，占用未知。",
+        "No slot data received yet: the map is drawn from the configuration, occupancy unknown.",
+    ),
+    # violations
+    "queue": ("违规与整改队列", "Violations and rectifications"),
+    "type": ("类型", "Type"),
+    "status": ("状态", "Status"),
+    "opened": ("发生时间", "Opened"),
+    "deadline": ("整改期限", "Deadline"),
+    "action": ("操作", "Action"),
+    "note": ("备注", "Note"),
+    "submit": ("提交", "Submit"),
+    "detail": ("详情", "Detail"),
+    "history": ("处理记录", "History"),
+    "overdue": ("已逾期", "overdue"),
+    "due_soon": ("即将到期", "due soon"),
+    "supervision_missing": (
+        "监管模块不可用，仅显示违规记录。",
+        "Supervision module unavailable: violations shown without workflow.",
+    ),
+    # supervision
+    "companies": ("物业企业", "Companies"),
+    "score": ("得分", "Score"),
+    "level": ("信用等级", "Level"),
+    "rank": ("排名", "Rank"),
+    "trend": ("得分趋势", "Score trend"),
+    "period": ("考核期", "Period"),
+    "report": ("下载半年报告", "Download half-year report"),
+    "level.excellent": ("优秀", "excellent"),
+    "level.good": ("良好", "good"),
+    "level.pass": ("及格", "pass"),
+    "level.fail": ("不及格", "fail"),
+    # lists
+    "residents": ("业主车辆", "Residents' vehicles"),
+    "blacklist": ("黑名单", "Blacklist"),
+    "passes": ("访客通行证", "Visitor passes"),
+    "faces": ("人脸录入状态", "Face enrolment"),
+    "plate": ("车牌", "Plate"),
+    "owner": ("车主", "Owner"),
+    "unit": ("房号", "Unit"),
+    "host_unit": ("受访房号", "Host unit"),
+    "valid_from": ("生效", "Valid from"),
+    "valid_until": ("失效", "Valid until"),
+    "hours": ("有效小时数", "Valid for (hours)"),
+    "create_pass": ("生成二维码通行证", "Create QR pass"),
+    "source": ("来源", "Source"),
+    "from_config": ("配置文件", "site config"),
+    "from_console": ("控制台", "console"),
+    "no_faces": (
+        "本中心尚无人脸录入服务；不显示任何照片。",
+        "No face-enrolment service on this hub yet; no photos are ever shown.",
+    ),
+    "actor": ("操作人", "Actor"),
+    "target": ("对象", "Target"),
+}
+
+
+def zh_en(key: str) -> str:
+    """Plain text "中文 / English" (for attributes, titles and JSON)."""
+    zh, en = LABELS.get(key, (key, key))
+    return f"{zh} / {en}"
+
+
+def label(key: str) -> Markup:
+    """HTML: the Chinese label, then the English one in a smaller span."""
+    zh, en = LABELS.get(key, (key, key))
+    return Markup('<span class="zh">{}</span> <span class="en">{}</span>').format(
+        escape(zh), escape(en)
+    )
+
+
+def labels_json() -> dict[str, str]:
+    """For the page scripts: every label as "中文 / English"."""
+    return {key: zh_en(key) for key in LABELS}

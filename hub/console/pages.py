@@ -1,0 +1,239 @@
+"""Server-rendered pages (Jinja2); the live parts are filled by static/console.js."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hub.console import queries, views
+from hub.console.roles import ConsoleUser, Permission
+from hub.console.users import SESSION_TTL, LoginError
+from hub.console.web import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    client_of,
+    page_context,
+    page_user,
+    pick_site,
+    require,
+    session_of,
+    state_of,
+)
+from models.messages import utcnow
+
+router = APIRouter()
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status: int = 200):
+    return state_of(request).templates.TemplateResponse(
+        request, template, context, status_code=status
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    # only same-site paths, never "//host" or a full URL
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/live"
+
+
+# ---------------------------------------------------------------------- login
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/live", error: str = "") -> Response:
+    token = secrets.token_urlsafe(32)
+    response = _render(
+        request, "login.html", {"request": request, "csrf": token, "next": _safe_next(next),
+                                "error": error, "page": "login"},
+    )  # fmt: skip
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+        secure=state_of(request).secure_cookies, path="/login", max_age=3600,
+    )  # fmt: skip
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    username: str = Form(...),
+    password: str = Form(...),
+    next: str = Form("/live"),
+) -> Response:
+    state = await state_of(request).ready()
+    assert state.users is not None
+    try:
+        session = await state.users.login(username, password, client=client_of(request))
+    except LoginError as exc:
+        token = secrets.token_urlsafe(32)
+        message = (
+            "账户已锁定 / account locked"
+            if exc.locked_until
+            else "用户名或密码错误 / wrong user name or password"
+        )
+        if exc.locked_until:
+            message += f" — {views.local(exc.locked_until, fmt='%H:%M')}"
+        response = _render(
+            request, "login.html", {"request": request, "csrf": token, "next": _safe_next(next),
+                                    "error": message, "page": "login"},
+            status=429 if exc.locked_until else 401,
+        )  # fmt: skip
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+            secure=state.secure_cookies, path="/login", max_age=3600,
+        )  # fmt: skip
+        return response
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, session.token, httponly=True, samesite="strict",
+        secure=state.secure_cookies, path="/", max_age=int(SESSION_TTL.total_seconds()),
+    )  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    session = await session_of(request)
+    state = state_of(request)
+    if session is not None and state.users is not None:
+        await state.users.logout(session)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ---------------------------------------------------------------------- pages
+
+
+@router.get("/")
+async def home(user: ConsoleUser = Depends(page_user)) -> Response:
+    return RedirectResponse("/live", status_code=303)
+
+
+@router.get("/live", response_class=HTMLResponse)
+async def live(
+    request: Request, site: str | None = None, user: ConsoleUser = Depends(page_user)
+) -> Response:
+    config = pick_site(request, user, site)
+    state = state_of(request)
+    return _render(
+        request,
+        "live.html",
+        page_context(
+            request, user, "live", site=config,
+            gates=await views.gates(state, config),
+            devices=await queries.devices(state.store, [config.site.id]),
+            can_command=user.can(Permission.GATE_COMMAND),
+            local=views.local,
+        ),
+    )  # fmt: skip
+
+
+@router.get("/carpark", response_class=HTMLResponse)
+async def carpark(
+    request: Request, site: str | None = None, user: ConsoleUser = Depends(page_user)
+) -> Response:
+    config = pick_site(request, user, site)
+    data = await views.carpark_data(state_of(request), config, utcnow())
+    return _render(
+        request, "carpark.html",
+        page_context(request, user, "carpark", site=config, park=data, local=views.local),
+    )  # fmt: skip
+
+
+@router.get("/violations", response_class=HTMLResponse)
+async def violations(
+    request: Request, site: str | None = None, user: ConsoleUser = Depends(page_user)
+) -> Response:
+    config = pick_site(request, user, site)
+    sv = state_of(request).supervision
+    cases = await sv.queue(user, config.site.id) if sv and sv.repo else []
+    return _render(
+        request, "violations.html",
+        page_context(request, user, "violations", site=config, cases=cases,
+                     supervision_ok=bool(sv and sv.repo), local=views.local),
+    )  # fmt: skip
+
+
+@router.get("/violations/{vid}", response_class=HTMLResponse)
+async def violation(request: Request, vid: str, user: ConsoleUser = Depends(page_user)) -> Response:
+    from hub.console.api import _case_for
+
+    state = state_of(request)
+    case = await _case_for(request, user, vid)
+    config = state.sites[case["site"]]
+    assert state.supervision is not None
+    return _render(
+        request, "violation.html",
+        page_context(request, user, "violations", site=config, case=case,
+                     evidence=await views.evidence(state, case["evidence"]),
+                     history=await state.supervision.trail(vid), local=views.local),
+    )  # fmt: skip
+
+
+@router.get("/supervision", response_class=HTMLResponse)
+async def supervision(request: Request, user: ConsoleUser = Depends(page_user)) -> Response:
+    from hub.console.charts import Series, line_chart
+
+    sv = state_of(request).supervision
+    data: dict[str, Any] = {}
+    chart = None
+    if sv and sv.repo:
+        data = await sv.ratings(user, user.can(Permission.VIEW_ALL_COMPANIES))
+        names = {c: info.get("name", c) for c, info in data["companies"].items()}
+        chart = line_chart(
+            data["periods"],
+            [Series(names.get(c, c), values) for c, values in sorted(data["trend"].items())],
+            y_max=100.0, title="score trend",
+        )  # fmt: skip
+    return _render(
+        request, "supervision.html",
+        page_context(request, user, "supervision", site=None, data=data, chart=chart,
+                     supervision_ok=bool(sv and sv.repo), error=sv.error if sv else ""),
+    )  # fmt: skip
+
+
+@router.get("/reports/{period}.html")
+async def report(request: Request, period: str, user: ConsoleUser = Depends(page_user)) -> Response:
+    """The half-year disclosure report (the supervision package renders it)."""
+    sv = state_of(request).supervision
+    if not (sv and sv.repo):
+        raise HTTPException(503, "supervision unavailable")
+    try:
+        html = await sv.report_html(period)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    store = state_of(request).store
+    async with store.transaction():
+        await store.audit(user.username, "report.download", f"supervision/report/{period}",
+                          None, None, utcnow())  # fmt: skip
+    headers = {"Content-Disposition": f'attachment; filename="anju-report-{period}.html"'}
+    return HTMLResponse(html, headers=headers)
+
+
+@router.get("/lists", response_class=HTMLResponse)
+async def lists(
+    request: Request, site: str | None = None, user: ConsoleUser = Depends(page_user)
+) -> Response:
+    config = pick_site(request, user, site)
+    data = await views.lists(state_of(request), config, utcnow())
+    return _render(
+        request, "lists.html",
+        page_context(request, user, "lists", site=config, lists=data, local=views.local,
+                     can_pass=user.can(Permission.CREATE_PASS)),
+    )  # fmt: skip
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit(request: Request, user: ConsoleUser = Depends(page_user)) -> Response:
+    require(user, Permission.VIEW_AUDIT)
+    rows = await queries.audit_rows(state_of(request).store, limit=300)
+    return _render(
+        request, "audit.html",
+        page_context(request, user, "audit", site=None, rows=rows, local=views.local),
+    )  # fmt: skip

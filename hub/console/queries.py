@@ -1,0 +1,99 @@
+"""Read-only queries over the hub's tables for the console's pages (the hub's reader
+connection: committed data only, never blocks the writer)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from hub.console.carpark import SlotReading
+from hub.store import Store, from_iso, iso
+
+
+async def rows(store: Store, sql: str, params: list[Any] | tuple = ()) -> list[dict[str, Any]]:
+    async with store.reader.execute(sql, list(params)) as cur:
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+
+
+async def gate_positions(store: Store, site: str) -> dict[str, dict[str, Any]]:
+    """The newest gate_state event of each gate: position, cause, ts."""
+    found = await rows(
+        store,
+        "SELECT gate, ts, payload FROM events WHERE rowid IN (SELECT max(rowid) FROM events"
+        " WHERE kind = 'gate_state' AND site = ? GROUP BY gate)",
+        [site],
+    )
+    out = {}
+    for r in found:
+        p = json.loads(r["payload"])
+        out[r["gate"]] = {"position": p.get("position"), "cause": p.get("cause", ""), "ts": r["ts"]}
+    return out
+
+
+async def last_commands(store: Store, site: str) -> dict[str, dict[str, Any]]:
+    found = await rows(
+        store,
+        "SELECT * FROM commands WHERE rowid IN (SELECT max(rowid) FROM commands WHERE site = ?"
+        " GROUP BY gate)",
+        [site],
+    )
+    return {r["gate"]: r for r in found}
+
+
+async def devices(store: Store, sites: list[str]) -> list[dict[str, Any]]:
+    """Devices with online state, last heartbeat and an open camera-tamper flag."""
+    if not sites:
+        return []
+    marks = ", ".join("?" * len(sites))
+    found = await rows(
+        store, f"SELECT * FROM devices WHERE site IN ({marks}) ORDER BY site, device", sites
+    )
+    tamper = await rows(
+        store,
+        f"SELECT site, device, gate, opened_at FROM violations WHERE status = 'open'"
+        f" AND type = 'camera_tamper' AND site IN ({marks})",
+        sites,
+    )
+    tampered = {(t["site"], t["device"]): t for t in tamper}
+    for d in found:
+        t = tampered.get((d["site"], d["device"]))
+        d["tamper"] = bool(t)
+        d["tamper_since"] = t["opened_at"] if t else None
+        d["state"] = "never" if d["online"] is None else ("online" if d["online"] else "offline")
+    return found
+
+
+async def slot_readings(
+    store: Store, site: str, *, before: datetime | None = None, since: datetime | None = None
+) -> list[SlotReading]:
+    """slot_state events: the newest per slot before ``before``, or all since ``since``."""
+    if before is not None:
+        found = await rows(
+            store,
+            "SELECT payload FROM events WHERE rowid IN (SELECT max(rowid) FROM events"
+            " WHERE kind = 'slot_state' AND site = ? AND ts < ? GROUP BY subject)",
+            [site, iso(before)],
+        )
+    else:
+        found = await rows(
+            store,
+            "SELECT payload FROM events WHERE kind = 'slot_state' AND site = ? AND ts >= ?"
+            " ORDER BY ts",
+            [site, iso(since) if since else ""],
+        )
+    out = []
+    for r in found:
+        p = json.loads(r["payload"])
+        out.append(
+            SlotReading(p["slot"], bool(p["occupied"]), from_iso(p["since"]), p.get("plate"))
+        )  # type: ignore[arg-type]
+    return out
+
+
+async def audit_rows(store: Store, *, limit: int = 200, actor: str | None = None) -> list[dict]:
+    where, params = ("WHERE actor = ?", [actor]) if actor else ("", [])
+    return await rows(
+        store, f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+    )

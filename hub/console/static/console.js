@@ -1,0 +1,207 @@
+// Anju console: live events (server-sent events), gate commands, workflow forms.
+// Plain JavaScript, no build step; every request that changes state sends the CSRF token.
+"use strict";
+
+const L = JSON.parse(document.getElementById("labels")?.textContent || "{}");
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+const MAX_ROWS = 200;
+
+function label(key) { return L[key] || key; }
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined) continue;
+    if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  return node;
+}
+
+function hhmmss(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return d.toLocaleTimeString("zh-CN", { hour12: false });
+}
+
+async function send(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  let data = null;
+  try { data = await response.json(); } catch (_) { data = null; }
+  if (!response.ok) {
+    const detail = data && data.detail;
+    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail || response.status));
+  }
+  return data;
+}
+
+// ------------------------------------------------------------------ live page
+
+function eventRow(ev) {
+  const thumb = ev.thumb ? el("img", { src: ev.thumb, alt: "plate " + (ev.subject || ""), class: "thumb", loading: "lazy" }) : "";
+  return el("tr", { class: "ev lv-" + ev.level, "data-kind": ev.kind, "data-gate": ev.gate || "", "data-id": ev.id },
+    el("td", { class: "t" }, hhmmss(ev.ts)),
+    el("td", {}, ev.kind_label),
+    el("td", {}, ev.gate || ev.device),
+    el("td", { class: "sum" }, ev.summary),
+    el("td", {}, thumb));
+}
+
+function startLive() {
+  const panel = document.querySelector(".page-live .events");
+  if (!panel) return;
+  const site = panel.dataset.site;
+  const rows = document.getElementById("event-rows");
+  const gateSel = document.getElementById("filter-gate");
+  const kindSel = document.getElementById("filter-kind");
+  const badge = document.getElementById("stream-state");
+  let source = null;
+
+  function visible(ev) {
+    return (!gateSel.value || ev.gate === gateSel.value) && (!kindSel.value || ev.kind === kindSel.value);
+  }
+  function add(ev, top) {
+    if (ev.kind === "gate_state") updateGate(ev);
+    if (!visible(ev)) return;
+    rows.querySelector("tr.empty")?.remove();
+    const row = eventRow(ev);
+    if (top) { rows.prepend(row); row.classList.add("new"); } else rows.append(row);
+    while (rows.children.length > MAX_ROWS) rows.lastElementChild.remove();
+  }
+  async function load() {
+    if (source) source.close();
+    const q = new URLSearchParams({ site, limit: "60" });
+    if (gateSel.value) q.set("gate", gateSel.value);
+    if (kindSel.value) q.set("kind", kindSel.value);
+    const data = await (await fetch("/api/events?" + q, { credentials: "same-origin" })).json();
+    rows.replaceChildren();
+    const evs = data.events || [];
+    for (const ev of evs.slice().reverse()) add(ev, false);
+    if (!evs.length) rows.append(el("tr", { class: "empty" }, el("td", { colspan: 5 }, label("waiting"))));
+    const after = evs.reduce((m, e) => Math.max(m, e.seq || 0), 0);
+    const s = new URLSearchParams({ site });
+    if (after) s.set("after", String(after));
+    source = new EventSource("/api/events/stream?" + s);
+    source.addEventListener("hello", () => { badge.textContent = label("stream.on"); badge.className = "badge on"; });
+    source.addEventListener("event", (m) => add(JSON.parse(m.data), true));
+    source.onerror = () => { badge.textContent = label("stream.off"); badge.className = "badge off"; };
+  }
+  gateSel.addEventListener("change", load);
+  kindSel.addEventListener("change", load);
+  load();
+  setInterval(refreshDevices, 5000);
+}
+
+function updateGate(ev) {
+  const card = document.querySelector(`.gate[data-gate="${CSS.escape(ev.gate || "")}"]`);
+  if (!card) return;
+  const pos = card.querySelector('[data-role="position"]');
+  const position = (ev.summary.match(/\/ (open|closed|fault)/) || [])[1] || "unknown";
+  pos.textContent = label("pos." + position);
+  pos.className = "pos pos-" + position;
+}
+
+async function refreshDevices() {
+  const table = document.getElementById("devices");
+  if (!table) return;
+  try {
+    const data = await (await fetch("/api/devices?site=" + encodeURIComponent(table.dataset.site), { credentials: "same-origin" })).json();
+    const body = table.querySelector("tbody");
+    body.replaceChildren(...data.devices.map((d) => el("tr", {},
+      el("td", {}, d.device),
+      el("td", {}, el("span", { class: "dot " + d.state }), label(d.state), d.tamper ? el("span", { class: "badge warn" }, " " + label("tamper")) : ""),
+      el("td", {}, hhmmss(d.last_heartbeat)))));
+  } catch (_) { /* next round */ }
+}
+
+// ------------------------------------------------------------------ gate commands
+
+function bindGateForms() {
+  for (const form of document.querySelectorAll("form.gate-cmd")) {
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const action = e.submitter?.value || "open";
+      const reason = form.reason.value.trim();
+      const status = form.parentElement.querySelector('[data-role="cmd-status"]');
+      if (reason.length < 3) { status.textContent = label("reason"); form.reason.focus(); return; }
+      const buttons = form.querySelectorAll("button");
+      buttons.forEach((b) => (b.disabled = true));
+      status.className = "cmd-status sent";
+      status.textContent = `${action} · ${label("cmd.sent")} …`;
+      try {
+        const out = await send("POST", `/api/gates/${encodeURIComponent(form.dataset.site)}/${encodeURIComponent(form.dataset.gate)}/command`, { action, reason });
+        status.className = "cmd-status " + out.display;
+        status.textContent = `${action} · ${label("cmd." + out.display)}` + (out.detail ? ` · ${out.detail}` : "") + ` · ${hhmmss(out.acked_at || out.sent_at)}`;
+        if (out.display === "acknowledged") form.reason.value = "";
+      } catch (err) {
+        status.className = "cmd-status failed";
+        status.textContent = `${action} · ${label("cmd.failed")} · ${err.message}`;
+      } finally {
+        buttons.forEach((b) => (b.disabled = false));
+      }
+    });
+  }
+}
+
+// ------------------------------------------------------------------ violations workflow
+
+function bindCaseForms() {
+  for (const form of document.querySelectorAll("form.act")) {
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const out = form.querySelector(".act-result");
+      const step = { action: form.action.value, note: form.note.value };
+      if (form.decision.value) step.decision = form.decision.value;
+      if (form.deadline.value) step.deadline = new Date(form.deadline.value).toISOString();
+      try {
+        const data = await send("POST", `/api/violations/${encodeURIComponent(form.dataset.vid)}/act`, step);
+        out.className = "act-result ok";
+        out.textContent = "✓ " + data.violation.status;
+        setTimeout(() => location.reload(), 600);
+      } catch (err) {
+        out.className = "act-result bad";
+        out.textContent = err.message;
+      }
+    });
+  }
+}
+
+// ------------------------------------------------------------------ visitor passes
+
+function bindPassForm() {
+  const form = document.getElementById("new-pass");
+  if (!form) return;
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const box = document.getElementById("pass-result");
+    try {
+      const p = await send("POST", "/api/passes", {
+        site: form.dataset.site, plate: form.plate.value, host_unit: form.host_unit.value, hours: Number(form.hours.value),
+      });
+      // the QR code is an SVG made by the server (segno) from the pass's own data
+      box.innerHTML = p.qr_svg;
+      box.append(el("p", {}, `${p.id} · ${p.plate} · ${p.host_unit} · ${label("valid_until")}: ${new Date(p.valid_until).toLocaleString("zh-CN", { hour12: false })}`));
+      const tbody = document.querySelector("#passes tbody");
+      tbody.prepend(el("tr", { class: "valid" }, el("td", {}, p.id), el("td", { class: "plate-cell" }, p.plate),
+        el("td", {}, p.host_unit), el("td", {}, new Date(p.valid_until).toLocaleString("zh-CN", { hour12: false })), el("td", {}, label("from_console"))));
+      form.reset();
+    } catch (err) {
+      box.textContent = "✗ " + err.message;
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const sel of document.querySelectorAll("select[data-autosubmit]")) {
+    sel.addEventListener("change", () => sel.form.submit());
+  }
+  startLive();
+  bindGateForms();
+  bindCaseForms();
+  bindPassForm();
+});

@@ -1,0 +1,143 @@
+"""The console's use of the supervision domain (hub.supervision): the case queue, workflow
+steps, ratings and trends. Everything goes through ``SupervisionRepo`` so that the
+workflow's own role checks and audit trail apply."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.console.roles import ConsoleUser
+from hub.store import Store, from_iso
+from models.messages import utcnow
+from models.site import SiteConfig
+
+log = logging.getLogger(__name__)
+
+DUE_SOON = timedelta(hours=24)
+ORDER_STEPS = frozenset({"rectify", "verify", "reject"})  # taken on the order once there is one
+TREND_PERIODS = 4
+
+
+def deadline_state(deadline: datetime | None, status: str, now: datetime) -> str:
+    """'overdue', 'due_soon' or '' for a case (closed and dismissed cases are never late)."""
+    if status in ("closed", "dismissed", "rectified"):
+        return ""
+    if status == "overdue":
+        return "overdue"
+    if deadline is None:
+        return ""
+    if deadline <= now:
+        return "overdue"
+    return "due_soon" if deadline - now <= DUE_SOON else ""
+
+
+def company_sites(info: dict[str, Any]) -> set[str]:
+    """The repo lists a company's communities as a comma-separated text (or a list)."""
+    sites = info.get("sites") or []
+    if isinstance(sites, str):
+        sites = sites.split(",")
+    return {s.strip() for s in sites if s.strip()}
+
+
+@dataclass
+class Supervision:
+    """Opened once per app; ``repo`` None when the supervision package cannot be used."""
+
+    repo: Any | None
+    standard: Any | None
+    error: str = ""
+
+    @classmethod
+    async def open(cls, store: Store, sites: list[SiteConfig]) -> Supervision:
+        try:
+            from hub.supervision.repo import SupervisionRepo
+            from hub.supervision.standard import load_standard
+
+            repo = await SupervisionRepo.open(store)
+            await repo.sync_sites(sites)
+            return cls(repo, load_standard())
+        except Exception as exc:  # the console still serves live pages without it
+            log.exception("supervision unavailable in the console")
+            return cls(None, None, f"{type(exc).__name__}: {exc}")
+
+    async def queue(self, user: ConsoleUser, site: str | None) -> list[dict[str, Any]]:
+        assert self.repo is not None
+        now = utcnow()
+        cases = await self.repo.violations(user.principal(), site=site, limit=500)
+        for c in cases:
+            c["deadline_state"] = deadline_state(from_iso(c.get("deadline")), c["status"], now)
+        order = {"overdue": 0, "due_soon": 1, "": 2}
+        open_first = {"new": 0, "escalated": 0, "overdue": 0, "assigned": 1, "rectified": 2}
+        cases.sort(key=lambda c: c["opened_at"], reverse=True)
+        cases.sort(key=lambda c: (order[c["deadline_state"]], open_first.get(c["status"], 3)))
+        return cases
+
+    async def act(self, user: ConsoleUser, vid: str, step: dict[str, Any]) -> dict[str, Any]:
+        from hub.supervision.domain import ActionIn
+
+        assert self.repo is not None
+        case = await self.repo.case("violation", vid)
+        if case.get("order_id") and step["action"] in ORDER_STEPS:
+            # once ordered (责令整改), the company works on the order; the case follows it
+            await self.repo.act(user.principal(), "order", case["order_id"], ActionIn(**step))
+            return await self.repo.case("violation", vid)
+        return await self.repo.act(user.principal(), "violation", vid, ActionIn(**step))
+
+    async def case(self, vid: str) -> dict[str, Any]:
+        assert self.repo is not None
+        return await self.repo.case("violation", vid)
+
+    async def trail(self, vid: str) -> list[dict[str, Any]]:
+        """The case's history, with its rectification order's, oldest first."""
+        assert self.repo is not None
+        rows = await self.repo.audit_trail("violation", vid)
+        case = await self.repo.case("violation", vid)
+        if case.get("order_id"):
+            rows += await self.repo.audit_trail("order", case["order_id"])
+        return sorted(rows, key=lambda r: (r["at"], r["id"]))
+
+    async def ratings(self, user: ConsoleUser, all_companies: bool) -> dict[str, Any]:
+        """This half year's ranking, and each company's score over the last periods."""
+        from hub.supervision.periods import Period
+        from hub.supervision.rating import compute_rating
+        from hub.supervision.scoring import score_all
+
+        assert self.repo is not None and self.standard is not None
+        now = utcnow()
+        period = Period.of(now)
+        rating = await compute_rating(self.repo, period, self.standard, now)
+        companies = rating.companies
+        visible = set(companies) if all_companies else {
+            c for c, info in companies.items() if user.sites and company_sites(info) & user.sites
+        }  # fmt: skip
+        periods = [period]
+        for _ in range(TREND_PERIODS - 1):
+            periods.insert(0, periods[0].previous())
+        trend: dict[str, list[float | None]] = {c: [] for c in visible}
+        for p in periods:
+            records = await self.repo.records(p)
+            as_of = min(now, p.end)
+            scores = score_all(records, self.standard, p, companies, as_of)
+            for c in visible:
+                s = scores.get(c)
+                trend[c].append(float(s.score) if s and (s.record_count or p == period) else None)
+        ranking = [r for r in rating.ranking if r.company in visible]
+        return {
+            "period": str(period),
+            "periods": [str(p) for p in periods],
+            "ranking": ranking,
+            "companies": companies,
+            "scores": rating.scores,
+            "trend": trend,
+        }
+
+    async def report_html(self, period_text: str) -> str:
+        from hub.supervision.periods import Period
+        from hub.supervision.report import build_report, render_html
+
+        assert self.repo is not None and self.standard is not None
+        data = await build_report(self.repo, Period.parse(period_text), self.standard)
+        return render_html(data)

@@ -1,0 +1,276 @@
+"""Console accounts, sessions and login failures in the hub's SQLite database.
+
+Passwords: argon2id via pwdlib. Sessions: a random token in an HttpOnly cookie; only its
+SHA-256 is stored, with the session's CSRF token. Failures are kept per user name for the
+lock-out (see ``lockout``). Every change is written to the hub's audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pwdlib import PasswordHash
+
+from hub.console.lockout import LockoutPolicy, locked_until
+from hub.console.roles import ConsoleRole, ConsoleUser, sites_for
+from hub.store import Store, from_iso, iso
+from models.messages import utcnow
+
+CONSOLE_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE console_users (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,           -- argon2id, encoded with its parameters
+        role          TEXT NOT NULL,           -- guard | manager | regulator | admin
+        scope         TEXT,                    -- guard: site id; manager: company id
+        display_name  TEXT NOT NULL DEFAULT '',
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        created_at    TEXT NOT NULL,
+        password_set_at TEXT NOT NULL
+    );
+    CREATE TABLE console_sessions (
+        token_sha256 TEXT PRIMARY KEY,         -- the cookie's token is never stored
+        username     TEXT NOT NULL REFERENCES console_users (username) ON DELETE CASCADE,
+        csrf_token   TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT NOT NULL,
+        client       TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX console_sessions_user ON console_sessions (username);
+    CREATE TABLE console_login_failures (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        client   TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX console_login_failures_user ON console_login_failures (username, at);
+    CREATE TABLE console_visitor_passes (
+        id          TEXT PRIMARY KEY,
+        site        TEXT NOT NULL,
+        plate       TEXT NOT NULL,
+        host_unit   TEXT NOT NULL DEFAULT '',
+        valid_from  TEXT NOT NULL,
+        valid_until TEXT NOT NULL,
+        token       TEXT NOT NULL,             -- what the QR code carries
+        created_by  TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX console_visitor_passes_site ON console_visitor_passes (site, valid_until);
+    """,
+]
+
+SESSION_TTL = timedelta(hours=12)  # one guard-room shift
+_HASHER = PasswordHash.recommended()  # argon2id
+# A hash of a password nobody has: checked when the user is unknown, so that the time taken
+# does not tell whether a user name exists.
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LoginError(Exception):
+    """Refused login; ``locked_until`` is set when the account is locked."""
+
+    def __init__(self, message: str, locked_until: datetime | None = None) -> None:
+        super().__init__(message)
+        self.locked_until = locked_until
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str  # only known right after login (goes into the cookie)
+    user: ConsoleUser
+    csrf_token: str
+    expires_at: datetime
+
+
+class UserStore:
+    def __init__(
+        self,
+        store: Store,
+        companies: dict[str, str],
+        policy: LockoutPolicy = LockoutPolicy(),
+    ) -> None:
+        self.store = store
+        self.companies = companies  # site id -> company id
+        self.policy = policy
+
+    @classmethod
+    async def open(cls, store: Store, companies: dict[str, str], **kw: Any) -> UserStore:
+        await store.apply_migrations("console", CONSOLE_MIGRATIONS)
+        return cls(store, companies, **kw)
+
+    async def _rows(self, sql: str, params: list[Any], *, writer: bool = False) -> list[dict]:
+        conn = self.store.db if writer else self.store.reader
+        async with conn.execute(sql, params) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+    def _user(self, row: dict[str, Any]) -> ConsoleUser:
+        role = ConsoleRole(row["role"])
+        return ConsoleUser(
+            row["username"], role, row["scope"], sites_for(role, row["scope"], self.companies)
+        )
+
+    # ------------------------------------------------------------------ accounts
+
+    async def set_user(
+        self,
+        username: str,
+        password: str,
+        role: ConsoleRole,
+        scope: str | None = None,
+        *,
+        actor: str,
+        display_name: str = "",
+    ) -> ConsoleUser:
+        """Create or update an account (audited, never with the hash)."""
+        if len(password) < 10:
+            raise ValueError("passwords have at least 10 characters")
+        user = ConsoleUser(username, role, scope, sites_for(role, scope, self.companies))
+        now = utcnow()
+        encoded = hash_password(password)
+        async with self.store.transaction():
+            before = await self._rows(
+                "SELECT username, role, scope, disabled FROM console_users WHERE username = ?",
+                [username],
+                writer=True,
+            )
+            await self.store.db.execute(
+                "INSERT INTO console_users (username, password_hash, role, scope, display_name,"
+                " created_at, password_set_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
+                " role = excluded.role, scope = excluded.scope, disabled = 0,"
+                " display_name = excluded.display_name, password_set_at = excluded.created_at",
+                (username, encoded, role.value, scope, display_name, iso(now), iso(now)),
+            )
+            await self.store.db.execute(
+                "DELETE FROM console_sessions WHERE username = ?", (username,)
+            )
+            await self.store.audit(
+                actor,
+                "console.user.set",
+                f"console/user/{username}",
+                before[0] if before else None,
+                {"username": username, "role": role.value, "scope": scope, "password": "changed"},
+                now,
+            )
+        return user
+
+    # ------------------------------------------------------------------ login
+
+    async def _failures(self, username: str, now: datetime) -> list[datetime]:
+        since = iso(now - self.policy.window - self.policy.lock_for)
+        rows = await self._rows(
+            "SELECT at FROM console_login_failures WHERE username = ? AND at >= ? ORDER BY at",
+            [username, since],
+        )
+        return [from_iso(r["at"]) for r in rows]  # type: ignore[misc]
+
+    async def login(self, username: str, password: str, *, client: str = "") -> Session:
+        """Check the password and open a session; LoginError when refused (audited)."""
+        now = utcnow()
+        username = username.strip()[:64]
+        until = locked_until(await self._failures(username, now), now, self.policy)
+        if until is not None:
+            await self._audit_login(username, "console.login.locked", client, now, until)
+            raise LoginError("account locked after repeated failures", until)
+        rows = await self._rows("SELECT * FROM console_users WHERE username = ?", [username])
+        row = rows[0] if rows and not rows[0]["disabled"] else None
+        valid, new_hash = _HASHER.verify_and_update(
+            password, row["password_hash"] if row else _DUMMY_HASH
+        )
+        if row is None or not valid:
+            async with self.store.transaction():
+                await self.store.db.execute(
+                    "INSERT INTO console_login_failures (username, at, client) VALUES (?, ?, ?)",
+                    (username, iso(now), client),
+                )
+                await self.store.audit(
+                    username or "?", "console.login.failed", f"console/user/{username}",
+                    None, {"client": client}, now,
+                )  # fmt: skip
+            until = locked_until(await self._failures(username, now), now, self.policy)
+            raise LoginError("wrong user name or password", until)
+        user = self._user(row)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        expires = now + SESSION_TTL
+        async with self.store.transaction():
+            if new_hash is not None:  # parameters were raised since the hash was made
+                await self.store.db.execute(
+                    "UPDATE console_users SET password_hash = ? WHERE username = ?",
+                    (new_hash, username),
+                )
+            await self.store.db.execute(
+                "DELETE FROM console_login_failures WHERE username = ?", (username,)
+            )
+            await self.store.db.execute(
+                "DELETE FROM console_sessions WHERE expires_at < ?", (iso(now),)
+            )
+            await self.store.db.execute(
+                "INSERT INTO console_sessions (token_sha256, username, csrf_token, created_at,"
+                " expires_at, client) VALUES (?, ?, ?, ?, ?, ?)",
+                (token_digest(token), username, csrf, iso(now), iso(expires), client),
+            )
+            await self.store.audit(
+                username, "console.login", f"console/user/{username}", None,
+                {"client": client, "role": user.role.value}, now,
+            )  # fmt: skip
+        return Session(token, user, csrf, expires)
+
+    async def _audit_login(
+        self, username: str, action: str, client: str, now: datetime, until: datetime
+    ) -> None:
+        async with self.store.transaction():
+            await self.store.audit(
+                username or "?", action, f"console/user/{username}", None,
+                {"client": client, "locked_until": iso(until)}, now,
+            )  # fmt: skip
+
+    async def session(self, token: str) -> Session | None:
+        """The live session for a cookie's token, or None (unknown, expired, disabled user)."""
+        if not token:
+            return None
+        rows = await self._rows(
+            "SELECT s.csrf_token, s.expires_at, u.* FROM console_sessions s"
+            " JOIN console_users u ON u.username = s.username"
+            " WHERE s.token_sha256 = ? AND u.disabled = 0",
+            [token_digest(token)],
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        expires = from_iso(row["expires_at"])
+        if expires is None or expires <= utcnow():
+            return None
+        return Session(token, self._user(row), row["csrf_token"], expires)
+
+    async def logout(self, session: Session) -> None:
+        now = utcnow()
+        async with self.store.transaction():
+            await self.store.db.execute(
+                "DELETE FROM console_sessions WHERE token_sha256 = ?",
+                (token_digest(session.token),),
+            )
+            await self.store.audit(
+                session.user.username, "console.logout",
+                f"console/user/{session.user.username}", None, None, now,
+            )  # fmt: skip
+
+    async def users(self) -> list[dict[str, Any]]:
+        rows = await self._rows(
+            "SELECT username, role, scope, display_name, disabled, created_at FROM console_users"
+            " ORDER BY username",
+            [],
+        )
+        return rows

@@ -1,0 +1,420 @@
+"""The console's API on a real hub, a real mosquitto and real HTTP (uvicorn): login and
+sessions, CSRF, lock-out, role and community checks on every endpoint, live events."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from hub.console.roles import ConsoleRole
+from hub.console.users import UserStore
+from hub.service import Hub
+from models.messages import Kind
+from tests.browser.support import (
+    PASSWORDS,
+    Console,
+    SimEdge,
+    add_users,
+    now,
+    sse_events,
+    start_console,
+    two_sites,
+    until,
+)
+from tests.mosquitto import MosquittoBroker
+
+# One hub, broker and console for the module (argon2 hashing and start-up cost seconds);
+# each test uses its own events, plates and users.
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+GET_ENDPOINTS = [
+    "/api/me",
+    "/api/events",
+    "/api/events/stream",
+    "/api/events/x/plate.jpg",
+    "/api/devices",
+    "/api/gates",
+    "/api/commands/x",
+    "/api/carpark",
+    "/api/violations",
+    "/api/violations/x",
+    "/api/ratings",
+    "/api/lists",
+    "/api/audit",
+]
+POST_ENDPOINTS = [
+    ("/api/gates/lakeside/north-vehicle/command", {"action": "open", "reason": "test open"}),
+    ("/api/violations/x/act", {"action": "triage"}),
+    ("/api/passes", {"site": "lakeside", "plate": "浙HK2020", "host_unit": "1-1"}),
+]
+PAGES = ["/live", "/carpark", "/violations", "/supervision", "/lists", "/audit"]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Console]:
+    tmp = tmp_path_factory.mktemp("console-api")
+    (tmp / "broker").mkdir()
+    mosquitto = MosquittoBroker(tmp / "broker")
+    mosquitto.start()
+    sites = list(two_sites())
+    hub = Hub(sites, broker_url=mosquitto.url, data_dir=tmp / "hub")
+    await hub.start()
+    await add_users(hub.store, sites)
+    c = await start_console(hub, sites, timeout_s=1.0)
+    c.edge = SimEdge(mosquitto.url)
+    yield c
+    await c.close()
+    await hub.stop()
+    mosquitto.stop()
+
+
+async def stored(console: Console, event_id: str) -> None:
+    async def found() -> bool:
+        rows = await console.hub.store.events(limit=1000)
+        return any(r["id"] == event_id for r in rows)
+
+    await until(found, what=f"event {event_id} stored")
+
+
+async def test_unauthenticated_requests_are_refused(console: Console) -> None:
+    c = console.client()
+    for path in GET_ENDPOINTS:
+        r = await c.get(path)
+        assert r.status_code == 401, path
+    for path, body in POST_ENDPOINTS:
+        r = await c.post(path, json=body)
+        assert r.status_code == 401, path
+    for path in PAGES:
+        r = await c.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
+    assert (await c.get("/reports/2026H2.html")).status_code == 303
+    # a made-up session cookie is no session
+    c.cookies.set("anju_session", "forged-token")
+    assert (await c.get("/api/me")).status_code == 401
+    c.cookies.clear()
+
+
+async def test_login_sets_a_hardened_cookie_and_logout_ends_the_session(console: Console) -> None:
+    c = console.client()
+    form = await c.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    r = await c.post(
+        "/login", data={"username": "guard-a", "password": PASSWORDS["guard-a"], "csrf_token": csrf}
+    )
+    assert r.status_code == 303
+    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("anju_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert (await c.get("/api/me")).json()["role"] == "guard"
+    # the session token is stored only as a hash
+    token = c.cookies.get("anju_session")
+    async with console.hub.store.reader.execute("SELECT * FROM console_sessions") as cur:
+        rows = [tuple(row) for row in await cur.fetchall()]
+    assert rows and not any(token in row for row in rows)  # only its SHA-256 is stored
+    page = await c.get("/live")
+    token_csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+    r = await c.post("/logout", data={"csrf_token": token_csrf})
+    assert r.status_code == 303
+    c.cookies.set("anju_session", token)  # replaying the old cookie does not work
+    assert (await c.get("/api/me")).status_code == 401
+    actions = [
+        a["action"] for a in await console.hub.store.audit_log(target_prefix="console/user/guard-a")
+    ]
+    assert "console.login" in actions and "console.logout" in actions
+
+
+async def test_secure_cookie_flag_when_served_over_https(console: Console) -> None:
+    secure = await start_console(console.hub, console.sites, secure=True)
+    try:
+        c = secure.client()
+        form = await c.get("/login")
+        assert "Secure" in form.headers["set-cookie"]
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        c.cookies.set("anju_login_csrf", csrf)  # httpx keeps no Secure cookie over http
+        r = await c.post(
+            "/login", data={"username": "admin", "password": PASSWORDS["admin"], "csrf_token": csrf}
+        )
+        assert r.status_code == 303
+        assert "Secure" in r.headers["set-cookie"]
+    finally:
+        await secure.close()
+
+
+async def test_csrf_is_required_on_every_state_change(console: Console) -> None:
+    c = await console.login("admin")
+    good = c.headers.pop("X-CSRF-Token")
+    for path, body in POST_ENDPOINTS:
+        assert (await c.post(path, json=body)).status_code == 403, path
+        r = await c.post(path, json=body, headers={"X-CSRF-Token": "wrong" + good})
+        assert r.status_code == 403, path
+    # logout by a cross-site form without the token does nothing
+    assert (await c.post("/logout")).status_code == 403
+    assert (await c.get("/api/me")).status_code == 200
+    # the login form needs its double-submit token too
+    anon = console.client()
+    r = await anon.post("/login", data={"username": "admin", "password": PASSWORDS["admin"]})
+    assert r.status_code == 403
+
+
+async def test_lockout_after_five_failures(console: Console) -> None:
+    users = await UserStore.open(console.hub.store, {"lakeside": "greenleaf-pm"})
+    await users.set_user("locky", "locky-password", ConsoleRole.GUARD, "lakeside", actor="test")
+    c = console.client()
+
+    async def attempt(password: str) -> httpx.Response:
+        form = await c.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        return await c.post(
+            "/login", data={"username": "locky", "password": password, "csrf_token": csrf}
+        )
+
+    for n in range(4):
+        assert (await attempt(f"wrong-{n}")).status_code == 401
+    assert (await attempt("wrong-5")).status_code == 429  # the fifth locks
+    r = await attempt("locky-password")  # now even the right password is refused
+    assert r.status_code == 429 and "locked" in r.text
+    # another user is not affected
+    assert (await console.login("guard-a")).cookies.get("anju_session")
+    actions = [
+        a["action"] for a in await console.hub.store.audit_log(target_prefix="console/user/locky")
+    ]
+    assert actions.count("console.login.failed") == 5 and "console.login.locked" in actions
+
+
+async def test_a_guard_sees_only_their_community(console: Console) -> None:
+    edge = console.edge
+    assert edge is not None
+    mine = edge.plate_read("lakeside", "浙HA1234")
+    theirs = edge.plate_read("hillside", "浙HB5678")
+    await stored(console, mine)
+    await stored(console, theirs)
+    a = await console.login("guard-a")
+    me = (await a.get("/api/me")).json()
+    assert [s["id"] for s in me["sites"]] == ["lakeside"]
+    assert "gate_command" in me["permissions"] and "view_audit" not in me["permissions"]
+    ids = {e["id"] for e in (await a.get("/api/events")).json()["events"]}
+    assert mine in ids and theirs not in ids
+    for path in ["/api/events", "/api/devices", "/api/gates", "/api/carpark", "/api/lists",
+                 "/api/violations", "/live", "/carpark", "/violations", "/lists"]:  # fmt: skip
+        path += "?site=hillside"
+        assert (await a.get(path)).status_code == 403, path
+    assert (await a.get(f"/api/events/{theirs}/plate.jpg")).status_code == 404
+    crop = await a.get(f"/api/events/{mine}/plate.jpg")
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+    assert crop.content[:2] == b"\xff\xd8"
+    r = await a.post(
+        "/api/gates/hillside/north-vehicle/command", json={"action": "open", "reason": "x" * 5}
+    )
+    assert r.status_code == 403
+    r = await a.post(
+        "/api/passes", json={"site": "hillside", "plate": "浙HK2020", "host_unit": "1"}
+    )
+    assert r.status_code == 403
+    assert (await a.get("/api/audit")).status_code == 403
+    assert (await a.get("/audit")).status_code == 403
+    # the regulator sees both communities; the company manager only its own
+    reg = await console.login("regulator")
+    ids = {e["id"] for e in (await reg.get("/api/events")).json()["events"]}
+    assert {mine, theirs} <= ids
+    man = await console.login("manager-a")
+    assert [s["id"] for s in (await man.get("/api/me")).json()["sites"]] == ["lakeside"]
+    assert (await man.get("/api/gates?site=hillside")).status_code == 403
+
+
+async def test_live_stream_delivers_new_events(console: Console) -> None:
+    a = await console.login("guard-a")
+    edge = console.edge
+    assert edge is not None
+    received: list[dict] = []
+
+    async def listen() -> None:
+        async with a.stream("GET", "/api/events/stream?site=lakeside") as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            buffer = ""
+            async for chunk in r.aiter_text():
+                buffer += chunk
+                received.extend(sse_events(buffer))
+                buffer = buffer[buffer.rfind("\n\n") + 2 :] if "\n\n" in buffer else buffer
+                if any(e["subject"] == "浙HC2468" for e in received):
+                    return
+
+    task = asyncio.create_task(listen())
+    await asyncio.sleep(0.5)
+    edge.plate_read("hillside", "浙HF13579")  # another community's: not delivered
+    edge.plate_read("lakeside", "浙HC2468")
+    await asyncio.wait_for(task, 10)
+    views = [e for e in received if e["subject"] == "浙HC2468"]
+    assert views[0]["kind"] == "plate_read" and views[0]["thumb"].endswith("/plate.jpg")
+    assert all(e["site"] == "lakeside" for e in received)
+    # Last-Event-ID resumes after what was seen
+    seq = views[0]["seq"]
+    r = await a.get("/api/events?site=lakeside&kind=plate_read")
+    assert max(e["seq"] for e in r.json()["events"]) == seq
+
+
+async def test_gate_command_roles_reason_and_timeout(console: Console) -> None:
+    reg = await console.login("regulator")
+    body = {"action": "open", "reason": "delivery van"}
+    assert (
+        await reg.post("/api/gates/lakeside/north-vehicle/command", json=body)
+    ).status_code == 403
+    a = await console.login("guard-a")
+    short = {"action": "open", "reason": " "}
+    assert (
+        await a.post("/api/gates/lakeside/north-vehicle/command", json=short)
+    ).status_code == 422
+    assert (await a.post("/api/gates/lakeside/nowhere/command", json=body)).status_code == 404
+    # no edge is listening: sent, then failed after the (1 s) timeout, all audited
+    r = await a.post("/api/gates/lakeside/north-vehicle/command", json=body)
+    out = r.json()
+    assert r.status_code == 200 and out["status"] == "timeout" and out["display"] == "failed"
+    row = (await a.get(f"/api/commands/{out['command_id']}")).json()
+    assert row["operator"] == "guard-a" and row["reason"] == "delivery van"
+    assert (
+        await (await console.login("guard-b")).get(f"/api/commands/{out['command_id']}")
+    ).status_code == 404
+    trail = await console.hub.store.audit_log(target_prefix="gate/lakeside/north-vehicle")
+    assert [t["action"] for t in trail] == ["gate_command.sent", "gate_command.timeout"]
+    assert trail[0]["actor"] == "guard-a"
+    gates = (await a.get("/api/gates")).json()["gates"]
+    north = next(g for g in gates if g["id"] == "north-vehicle")
+    assert north["last_command"]["status"] == "timeout" and north["device"] == "edge-north"
+
+
+async def test_devices_and_car_park(console: Console) -> None:
+    edge = console.edge
+    assert edge is not None
+    t0 = now() - timedelta(minutes=20)
+    ids = [
+        edge.slot("lakeside", "A01", True, t0, plate="浙HB5678"),
+        edge.slot("lakeside", "A02", True, t0 + timedelta(minutes=1)),
+        edge.slot("lakeside", "A02", False, t0 + timedelta(minutes=10)),
+        edge.slot("lakeside", "F01", True, t0 + timedelta(minutes=2)),
+    ]
+    for event_id in ids:
+        await stored(console, event_id)
+    a = await console.login("guard-a")
+    park = (await a.get("/api/carpark")).json()
+    slots = {s["id"]: s for s in park["slots"]}
+    assert slots["A01"]["occupied"] is True and slots["A01"]["plate"] == "浙HB5678"
+    assert slots["A02"]["occupied"] is False and slots["B01"]["occupied"] is None
+    zones = {z["zone"]: z for z in park["zones"]}
+    assert zones["general"]["occupied"] == 1 and zones["fire-lane"]["occupied"] == 1
+    assert zones["general"]["unknown"] == 14 and park["occupied"] == 2 and park["has_data"]
+    assert park["series"][-1][1] == 2
+    page = await a.get("/carpark")
+    assert page.status_code == 200 and 'data-slot="A01"' in page.text and "<svg" in page.text
+    devices = (await a.get("/api/devices")).json()["devices"]
+    carpark = next(d for d in devices if d["device"] == "edge-carpark")
+    assert carpark["state"] == "online" and carpark["tamper"] is False
+    assert {d["site"] for d in devices} == {"lakeside"}
+
+
+async def test_violation_workflow_through_the_console(console: Console) -> None:
+    edge = console.edge
+    assert edge is not None
+    read = edge.plate_read("lakeside", "浙HX9999")
+    decision = edge.publish(
+        Kind.GATE_DECISION, "lakeside", "edge-north",
+        {"gate": "north-vehicle", "credential": "plate", "subject": "浙HX9999",
+         "decision": "refuse", "reason": "blacklisted", "source_event": read},
+    )  # fmt: skip
+    await stored(console, decision)
+    await until(lambda: console.hub.store.violations(type="blacklisted_vehicle"), what="violation")
+    a = await console.login("guard-a")
+    cases = (await a.get("/api/violations")).json()["violations"]
+    case = next(c for c in cases if c["type"] == "blacklisted_vehicle")
+    assert case["status"] == "new"
+    vid = case["id"]
+    assert (await (await console.login("guard-b")).get(f"/api/violations/{vid}")).status_code == 404
+    # a guard may not triage: that is the regulator's
+    r = await a.post(
+        f"/api/violations/{vid}/act", json={"action": "triage", "decision": "order_fix"}
+    )
+    assert r.status_code == 403
+    reg = await console.login("regulator")
+    deadline = (now() + timedelta(hours=6)).isoformat()
+    r = await reg.post(
+        f"/api/violations/{vid}/act",
+        json={"action": "triage", "decision": "order_fix", "deadline": deadline, "note": "fix it"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["violation"]["status"] == "assigned"
+    queue = (await a.get("/api/violations")).json()["violations"]
+    assert next(c for c in queue if c["id"] == vid)["deadline_state"] == "due_soon"
+    r = await a.post(
+        f"/api/violations/{vid}/act", json={"action": "rectify", "note": "barrier fixed"}
+    )
+    assert r.status_code == 200 and r.json()["violation"]["status"] == "rectified"
+    r = await a.post(f"/api/violations/{vid}/act", json={"action": "rectify"})
+    assert r.status_code == 409  # not from 'rectified'
+    detail = (await a.get(f"/api/violations/{vid}")).json()
+    evidence = {e["kind"]: e for e in detail["evidence"]}
+    assert evidence["gate_decision"]["thumb"] == f"/api/events/{read}/plate.jpg"
+    assert evidence["plate_read"]["id"] == read
+    actors = {h["actor"] for h in detail["history"]}
+    assert {"regulator", "guard-a"} <= actors
+    page = await a.get(f"/violations/{vid}")
+    assert page.status_code == 200 and "浙HX9999" in page.text
+    assert "dl-due_soon" not in (await a.get("/violations")).text  # rectified: no longer late
+
+
+async def test_visitor_pass_with_qr_and_lists(console: Console) -> None:
+    a = await console.login("guard-a")
+    r = await a.post(
+        "/api/passes",
+        json={"site": "lakeside", "plate": "浙A12345", "host_unit": "3-1-501", "hours": 2},
+    )
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert p["qr_svg"].startswith("<svg") and p["qr_text"].startswith(
+        f"anju-pass:lakeside:{p['id']}:"
+    )
+    assert "token" not in p and p["created_by"] == "guard-a"
+    bad = await a.post(
+        "/api/passes", json={"site": "lakeside", "plate": "NOTAPLATE", "host_unit": "1"}
+    )
+    assert bad.status_code == 422
+    lists = (await a.get("/api/lists")).json()
+    assert p["id"] in {x["id"] for x in lists["passes"]}
+    assert {"浙HA1234", "浙HD12345"} <= {x["plate"] for x in lists["residents"]}
+    assert "浙HX9999" in {x["plate"] for x in lists["blacklist"]}
+    reg = await console.login("regulator")
+    r = await reg.post(
+        "/api/passes", json={"site": "lakeside", "plate": "浙A12345", "host_unit": "1"}
+    )
+    assert r.status_code == 403  # read + orders only
+    trail = await console.hub.store.audit_log(target_prefix=f"pass/lakeside/{p['id']}")
+    assert trail[0]["actor"] == "guard-a" and trail[0]["action"] == "visitor_pass.create"
+
+
+async def test_supervision_ratings_report_and_audit(console: Console) -> None:
+    reg = await console.login("regulator")
+    ratings = (await reg.get("/api/ratings")).json()
+    assert {r["company"] for r in ratings["ranking"]} == {"greenleaf-pm", "bluesky-pm"}
+    assert len(ratings["periods"]) == 4
+    man = await console.login("manager-a")
+    assert {r["company"] for r in (await man.get("/api/ratings")).json()["ranking"]} == {
+        "greenleaf-pm"
+    }
+    report = await reg.get(f"/reports/{ratings['period']}.html")
+    assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
+    assert "绿叶物业" in report.text
+    audit = (await reg.get("/api/audit")).json()["audit"]
+    assert any(r["action"] == "report.download" and r["actor"] == "regulator" for r in audit)
+
+
+async def test_every_page_renders_for_every_role(console: Console) -> None:
+    for user in PASSWORDS:
+        c = await console.login(user)
+        for path in PAGES:
+            r = await c.get(path)
+            expected = 403 if path == "/audit" and user not in ("regulator", "admin") else 200
+            assert r.status_code == expected, (user, path, r.text[:300])
+            if expected == 200:
+                assert "Content-Security-Policy" in r.headers
