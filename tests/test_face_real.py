@@ -13,7 +13,7 @@ import pytest
 from edge.face.detector import FaceObservation, FaceStack, load_rgb
 from edge.face.matcher import FaceMatcher
 from edge.face.pedestrian import GateDirectory, decide_pedestrian
-from edge.face.reader import GateFaceReader
+from edge.face.reader import GateFaceReader, face_match_payload
 from edge.face.settings import DetectorSettings, MatchSettings
 from hub.faces.quality import assess, check_image
 from models.messages import AlarmType, Decision, DecisionReason
@@ -119,6 +119,9 @@ def test_live_resident_opens_the_gate(photo, matcher, size):
     assert reading.attempt.person == "r-obama"
     decision = decide_pedestrian(reading.attempt, DIRECTORY, now=NOW)
     assert decision.decision is Decision.OPEN and decision.reason is DecisionReason.RESIDENT
+    event = face_match_payload(reading, gate="east-walk").model_dump()
+    assert event["person"] == "r-obama" and event["live"] is True
+    assert set(event) == {"gate", "person", "distance", "live", "box"}  # no template
 
 
 @pytest.mark.parametrize("size", [(640, 480), (1280, 720)])

@@ -33,7 +33,11 @@ class Match:
 
 
 class FaceMatcher:
-    """Nearest enrolled person by Euclidean distance, with a configurable tolerance."""
+    """Nearest enrolled person by Euclidean distance, with a configurable tolerance.
+
+    Build a new matcher for each new bundle (construction costs about one query per person);
+    ``match`` is then read-only and safe to call from several threads.
+    """
 
     def __init__(
         self,
@@ -97,9 +101,13 @@ class FaceMatcher:
             return [Match(None, None, float("inf")) for _ in range(len(q))]
         # Closest row of each person, then the closest and second-closest persons.
         per_person = np.minimum.reduceat(self.squared_distances(q), self.starts, axis=1)
-        order = np.argsort(per_person, axis=1)[:, :2]
+        if per_person.shape[1] > 2:
+            two = np.argpartition(per_person, 1, axis=1)[:, :2]  # the two nearest, unordered
+        else:
+            two = np.broadcast_to(np.arange(per_person.shape[1]), (len(q), per_person.shape[1]))
         matches = []
-        for row, best in zip(per_person, order, strict=True):
+        for row, pair in zip(per_person, two, strict=True):
+            best = pair[np.argsort(row[pair])]
             distance = float(np.sqrt(row[best[0]]))
             if distance > self.settings.tolerance:
                 matches.append(Match(None, None, distance))

@@ -17,6 +17,7 @@ from edge.face.liveness import LivenessChecker, LivenessVerdict
 from edge.face.matcher import BLACKLIST, FaceMatcher, Match
 from edge.face.pedestrian import FaceAttempt
 from edge.face.settings import LivenessSettings
+from models.messages import FaceMatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,18 @@ class FaceReading:
     box: Box
     frames: int
     liveness: LivenessVerdict
+
+
+def face_match_payload(reading: FaceReading, gate: str) -> FaceMatch:
+    """The event for a reading: who and how close, never the template."""
+    distance = reading.attempt.distance
+    return FaceMatch(
+        gate=gate,
+        person=reading.attempt.person,
+        distance=round(distance, 4) if np.isfinite(distance) else None,
+        live=reading.liveness.live,
+        box=reading.box,
+    )
 
 
 def _same_track(previous: Box, current: Box) -> bool:
