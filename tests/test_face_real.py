@@ -80,6 +80,23 @@ def test_gate_frames_show_one_face_of_gate_size(photo, size):
     assert stack.observe(empty_gate_frame(seed=3, size=size)) == []
 
 
+def test_detection_plan_follows_the_smallest_face():
+    assert DetectorSettings(min_face_px=80).plan() == (0.875, 0)
+    assert DetectorSettings(min_face_px=140).plan() == (0.5, 0)
+    assert DetectorSettings(min_face_px=50).plan() == (0.7, 1)
+    assert DetectorSettings(min_face_px=20).plan() == (1.0, 1)
+
+
+def test_small_faces_need_the_upsampling_plan(photo):
+    portrait = photo("obama")  # face about 180 px: shrink it to about 45 px
+    small = cv2.resize(portrait, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    frame = empty_gate_frame(seed=6)
+    frame[100 : 100 + small.shape[0], 300 : 300 + small.shape[1]] = small
+    assert FaceStack(DetectorSettings(min_face_px=80)).observe(frame, encode=False) == []
+    [face] = FaceStack(DetectorSettings(min_face_px=40)).observe(frame, encode=False)
+    assert 35 <= face.size <= 60 and 300 <= face.box[0] <= 300 + small.shape[1]
+
+
 def test_roi_crop_keeps_frame_coordinates_and_ignores_faces_outside(photo):
     frame = render_gate_sequence(photo("obama"), live=True, frames=1, seed=4)[0]
     [whole] = FaceStack().observe(frame, encode=False)
