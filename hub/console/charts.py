@@ -54,9 +54,11 @@ def line_chart(
             f'font-size="11" fill="#4b5563">{value:g}</text>'
         )
     for i, text in enumerate(x_labels):
-        if i % max(label_every, 1) == 0:
+        last = i == len(x_labels) - 1
+        if i % max(label_every, 1) == 0 or last:
+            anchor = "end" if last and n > 1 else ("start" if i == 0 and n > 1 else "middle")
             parts.append(
-                f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="middle" font-size="11" '
+                f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="{anchor}" font-size="11" '
                 f'fill="#4b5563">{escape(text)}</text>'
             )
     for k, s in enumerate(series):

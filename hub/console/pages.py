@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.console import queries, views
 from hub.console.roles import ConsoleUser, Permission
+from hub.console.supervision_view import ACTION_LABELS, status_label, type_label
 from hub.console.users import SESSION_TTL, LoginError
 from hub.console.web import (
     LOGIN_CSRF_COOKIE,
@@ -156,7 +157,8 @@ async def violations(
     return _render(
         request, "violations.html",
         page_context(request, user, "violations", site=config, cases=cases,
-                     supervision_ok=bool(sv and sv.repo), local=views.local),
+                     supervision_ok=bool(sv and sv.repo), local=views.local,
+                     action_labels=ACTION_LABELS),
     )  # fmt: skip
 
 
@@ -172,7 +174,8 @@ async def violation(request: Request, vid: str, user: ConsoleUser = Depends(page
         request, "violation.html",
         page_context(request, user, "violations", site=config, case=case,
                      evidence=await views.evidence(state, case["evidence"]),
-                     history=await state.supervision.trail(vid), local=views.local),
+                     history=await state.supervision.trail(vid), local=views.local,
+                     type_label=type_label, status_label=status_label),
     )  # fmt: skip
 
 

@@ -42,6 +42,43 @@ def company_sites(info: dict[str, Any]) -> set[str]:
     return {s.strip() for s in sites if s.strip()}
 
 
+ACTION_LABELS = {
+    "triage": "分办 triage",
+    "rectify": "已整改 rectify",
+    "verify": "核查通过 verify",
+    "reject": "核查不通过 reject",
+    "escalate": "上报 escalate",
+    "dismiss": "不予认定 dismiss",
+}
+
+
+def allowed_actions(status: str, role: Any) -> list[str]:
+    """The workflow steps ``role`` may take on a case in ``status`` (for the form)."""
+    from hub.supervision.workflow import TRANSITIONS, Action, Status
+
+    try:
+        current = Status(status)
+    except ValueError:
+        return []
+    return [
+        action.value
+        for action, (states, roles) in TRANSITIONS.items()
+        if action is not Action.MARK_OVERDUE and current in states and role in roles
+    ]
+
+
+def type_label(kind: str) -> str:
+    from hub.supervision.labels import VIOLATION_TYPES, zh_en
+
+    return zh_en(VIOLATION_TYPES, kind)
+
+
+def status_label(status: str) -> str:
+    from hub.supervision.labels import STATUSES, zh_en
+
+    return zh_en(STATUSES, status)
+
+
 @dataclass
 class Supervision:
     """Opened once per app; ``repo`` None when the supervision package cannot be used."""
@@ -67,8 +104,12 @@ class Supervision:
         assert self.repo is not None
         now = utcnow()
         cases = await self.repo.violations(user.principal(), site=site, limit=500)
+        role = user.principal().role
         for c in cases:
             c["deadline_state"] = deadline_state(from_iso(c.get("deadline")), c["status"], now)
+            c["actions"] = allowed_actions(c["status"], role)
+            c["type_label"] = type_label(c["type"])
+            c["status_label"] = status_label(c["status"])
         order = {"overdue": 0, "due_soon": 1, "": 2}
         open_first = {"new": 0, "escalated": 0, "overdue": 0, "assigned": 1, "rectified": 2}
         cases.sort(key=lambda c: c["opened_at"], reverse=True)
@@ -125,6 +166,8 @@ class Supervision:
                 s = scores.get(c)
                 trend[c].append(float(s.score) if s and (s.record_count or p == period) else None)
         ranking = [r for r in rating.ranking if r.company in visible]
+        for info in companies.values():
+            info["site_list"] = sorted(company_sites(info))
         return {
             "period": str(period),
             "periods": [str(p) for p in periods],

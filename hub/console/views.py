@@ -69,12 +69,12 @@ async def carpark_data(state: ConsoleState, config: SiteConfig, now: datetime) -
     series = carpark.occupancy_series(before, today, day_start, now, timedelta(minutes=15))
     width = park.camera.width if park.camera else 1280
     height = park.camera.height if park.camera else 720
-    labels = [t.strftime("%H:%M") for t, _ in series]
+    labels = [t.astimezone(tz).strftime("%H:%M") for t, _ in series]
     chart = line_chart(
         labels,
         [Series("占用 occupied", [float(v) for _, v in series])],
         y_max=float(len(park.slots)),
-        label_every=max(len(labels) // 8, 1),
+        label_every=max(len(labels) // 6, 1),
         title="occupancy today",
     )
     zones = carpark.zone_counts(park, current)

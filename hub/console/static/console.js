@@ -152,12 +152,18 @@ function bindGateForms() {
 
 function bindCaseForms() {
   for (const form of document.querySelectorAll("form.act")) {
+    const triage = form.querySelector(".triage-only");
+    const sync = () => { triage.hidden = form.elements.action.value !== "triage"; };
+    form.elements.action.addEventListener("change", sync);
+    sync();
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const out = form.querySelector(".act-result");
-      const step = { action: form.action.value, note: form.note.value };
-      if (form.decision.value) step.decision = form.decision.value;
-      if (form.deadline.value) step.deadline = new Date(form.deadline.value).toISOString();
+      const step = { action: form.elements.action.value, note: form.note.value };
+      if (step.action === "triage") {
+        step.decision = form.decision.value;
+        if (form.deadline.value) step.deadline = new Date(form.deadline.value).toISOString();
+      }
       try {
         const data = await send("POST", `/api/violations/${encodeURIComponent(form.dataset.vid)}/act`, step);
         out.className = "act-result ok";

@@ -1,0 +1,188 @@
+"""The console in real headless Chromium (Debian's package, driven by Playwright), on the
+whole simulated community: embedded edges reading plates from rendered frames, a real
+mosquitto, the hub, and the console served in the same event loop.
+
+Screenshots of each main page go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from anju_cli.demo import Demo, DemoOptions, load_demo_site
+from hub.console import ensure_demo_users
+from models.plate import PlateColor
+from tests.browser.support import Console, SimEdge, now, start_console
+from tests.mosquitto import MosquittoBroker
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium"
+    ),
+]
+
+
+@pytest.fixture
+async def community(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> AsyncIterator[tuple[Demo, Console]]:
+    options = DemoOptions(broker=mosquitto.url, data=tmp_path / "demo", arrivals=0, anonymous=True)
+    demo = Demo(options, load_demo_site(options))
+    await demo.start()
+    await ensure_demo_users(demo.hub.store, [demo.site])
+    console = await start_console(demo.hub, [demo.site])
+    console.edge = SimEdge(mosquitto.url, client_id="test-carpark-edge")
+    yield demo, console
+    await console.close()
+    await demo.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        await chromium.close()
+
+
+def gate(demo: Demo, gate_id: str):
+    return next(g for g in demo.vehicle_gates if g.gate_id == gate_id)
+
+
+async def login(page, base: str, username: str, password: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.fill('input[name="username"]', username)
+    await page.fill('input[name="password"]', password)
+    await page.click('button[type="submit"]')
+    await page.wait_for_url(f"{base}/live")
+
+
+async def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+async def test_guard_watches_live_events_and_opens_a_gate(community, browser) -> None:
+    demo, console = community
+    base = console.url
+    edge = console.edge
+    assert edge is not None
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    await page.goto(f"{base}/live")  # not logged in: sent to the login page
+    assert "/login" in page.url
+    await shot(page, "00-login")
+    await login(page, base, "guard", "guard-demo-2026")
+    await page.wait_for_selector("#stream-state.on", timeout=10_000)
+
+    # a resident arrives at the north gate: the edge reads the plate from rendered frames,
+    # decides, publishes over MQTT; the hub stores it and the page shows it live
+    gate(demo, "north-vehicle").arrive("浙HA1234", PlateColor.BLUE)
+    gate(demo, "south-vehicle").arrive("浙HX9999", PlateColor.BLUE)  # blacklisted: refused
+    row = page.locator("#event-rows tr", has_text="浙HA1234").first
+    await row.wait_for(timeout=45_000)
+    decision = page.locator("#event-rows tr[data-kind='gate_decision']", has_text="浙HA1234")
+    await decision.first.wait_for(timeout=20_000)
+    thumb = page.locator("#event-rows tr[data-kind='plate_read'] img.thumb").first
+    await thumb.wait_for(timeout=10_000)
+    assert await thumb.evaluate("img => img.complete && img.naturalWidth > 0")
+
+    # open the north gate remotely: the page shows sent, then the edge's acknowledgement
+    card = page.locator(".gate[data-gate='north-vehicle']")
+    await card.locator("input[name='reason']").fill("快递车 / delivery van, resident called")
+    await card.locator("button[value='open']").click()
+    status = card.locator("[data-role='cmd-status']")
+    await page.wait_for_function(
+        "el => el.classList.contains('acknowledged') || el.classList.contains('failed')",
+        arg=await status.element_handle(),
+        timeout=15_000,
+    )
+    assert "acknowledged" in (await status.get_attribute("class") or ""), await status.inner_text()
+    assert "已确认" in await status.inner_text()
+    # the command went over MQTT and was acknowledged by the edge, audited with the guard
+    trail = await demo.hub.store.audit_log(target_prefix="gate/lakeside/north-vehicle")
+    assert ("guard", "gate_command.sent") in {(t["actor"], t["action"]) for t in trail}
+    assert "gate_command.acknowledged" in {t["action"] for t in trail}
+    await page.locator("#event-rows tr", has_text="浙HX9999").first.wait_for(timeout=30_000)
+    await page.wait_for_timeout(600)  # let the row highlight fade a little
+    await shot(page, "01-live")
+
+    # the car park (slot states from a simulated car-park edge over the same broker)
+    t0 = now() - timedelta(hours=3)
+    for i, slot in enumerate(["A01", "A03", "A04", "A09", "B02", "B05", "B09", "F01"]):
+        edge.slot("lakeside", slot, True, t0 + timedelta(minutes=17 * i), plate=None)
+    edge.slot("lakeside", "A02", False, t0)
+    edge.slot("lakeside", "A04", False, now() - timedelta(minutes=5))
+    await page.wait_for_timeout(800)
+    await page.click("a[data-nav='carpark']")
+    await page.wait_for_selector(".slot.occ")
+    assert await page.locator(".slot.occ").count() == 7
+    await shot(page, "02-carpark")
+
+    await page.click("a[data-nav='violations']")
+    await page.locator("#cases tr.case", has_text="浙HX9999").first.wait_for(timeout=10_000)
+    await shot(page, "03-violations")
+
+    await page.click("a[data-nav='lists']")
+    await page.fill("#new-pass input[name='plate']", "浙A12345")
+    await page.fill("#new-pass input[name='host_unit']", "3-1-501")
+    await page.click("#new-pass button[type='submit']")
+    await page.wait_for_selector("#pass-result svg", timeout=10_000)
+    await shot(page, "05-lists")
+
+    await page.click("a[data-nav='supervision']")
+    await page.wait_for_selector("#ranking")
+    await shot(page, "04-supervision")
+    assert not errors, errors
+    await context.close()
+
+    # the regulator: all communities, the audit log with the guard's actions
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+    await login(page, base, "regulator", "regulator-demo-2026")
+    assert await page.locator(".gate-cmd").count() == 0  # read + orders: no gate buttons
+    await page.goto(f"{base}/violations")
+    case = page.locator("#cases tr.case", has_text="浙HX9999").first
+    await case.locator("select[name='action']").select_option("triage")
+    await case.locator("select[name='decision']").select_option("order_fix")
+    await case.locator("input[name='deadline']").fill(
+        (now() + timedelta(hours=8)).astimezone().strftime("%Y-%m-%dT%H:%M")
+    )
+    await case.locator("input[name='note']").fill("修复道闸 / repair the barrier")
+    await case.locator("button[type='submit']").click()
+    await page.wait_for_selector("#cases tr.case .st-assigned", timeout=10_000)
+    await shot(page, "06-violations-regulator")
+    await page.click("a[data-nav='audit']")
+    await page.locator("#audit tr", has_text="gate_command.acknowledged").first.wait_for()
+    await shot(page, "07-audit")
+    await context.close()
+
+
+def test_chromium_is_debian_package() -> None:
+    """The browser under test is the system one (no test-tool download)."""
+    assert shutil.which("chromium") == str(CHROMIUM) or CHROMIUM.exists()
