@@ -104,6 +104,8 @@ class MqttIngest:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self._subscribe_mid: int | None = None
         self.client = client
 
     # ----------------------------------------------------------------- lifecycle (loop thread)
@@ -142,13 +144,24 @@ class MqttIngest:
             log.error("broker refused the connection: %s", reason_code)
             return
         log.info("connected to the broker (session present: %s)", flags.session_present)
-        client.subscribe([(str(w.value), 1) for w in hub_subscriptions()])
+        # "connected" is reported once the SUBACK is in: before it, events would be lost
+        _result, self._subscribe_mid = client.subscribe(
+            [(str(w.value), 1) for w in hub_subscriptions()]
+        )
         if self._on_connected:
             try:
                 self._on_connected(client)
             except Exception:
                 log.exception("on_connected hook failed")
-        self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:
+        if mid != self._subscribe_mid:
+            return
+        if any(code.is_failure for code in reason_codes):
+            log.error("the broker refused the subscriptions: %s", reason_codes)
+            return
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._connected.set)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code != 0:
