@@ -115,3 +115,6 @@ def test_report_download(client: TestClient) -> None:
     assert csv.status_code == 200 and "greenleaf-pm" in csv.content.decode("utf-8-sig")
     pdf = client.get(f"/api/supervision/reports/{PERIOD}.pdf", headers=REGULATOR)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    html = client.get(f"/api/supervision/reports/{PERIOD}.html", headers=COMPANY)
+    assert html.status_code == 200 and "<svg" in html.text and "绿叶物业" in html.text
+    assert client.get(f"/api/supervision/reports/{PERIOD}.doc", headers=COMPANY).status_code == 404

@@ -301,6 +301,11 @@ async def ratings(
     }
 
 
+@router.get("/ratings/{period}/published", summary="The rating as published (frozen)")
+async def published(period: str, who: Who, repo: Repo) -> list[dict]:
+    return await repo.published_ratings(_require_period(period))
+
+
 @router.get("/ratings/{period}/{company}", summary="One company's score, every point traceable")
 async def company_rating(
     period: str,
@@ -328,7 +333,7 @@ async def report(period: str, fmt: str, who: Who, repo: Repo, standard: Standard
     data = await build_report(repo, _require_period(period), standard)
     out = Path(tempfile.mkdtemp(prefix="anju-report-"))
     try:
-        files = await run_in_threadpool(_write_serialised, data, out, standard)
+        files = await run_in_threadpool(_write_serialised, data, out, fmt)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
@@ -344,8 +349,8 @@ async def report(period: str, fmt: str, who: Who, repo: Repo, standard: Standard
 _render_lock = threading.Lock()  # matplotlib's pyplot state is global: one report at a time
 
 
-def _write_serialised(data, out: Path, standard: ScoringStandard) -> dict[str, Path]:
+def _write_serialised(data, out: Path, fmt: str) -> dict[str, Path]:
     from hub.supervision.report import write_report
 
     with _render_lock:
-        return write_report(data, out, standard)
+        return write_report(data, out, formats=frozenset({fmt}))

@@ -339,12 +339,17 @@ def score_chart(data: ReportData, standard_levels: list[tuple[str, float]]) -> t
 # ---------------------------------------------------------------------------- writers
 
 
+ALL_FORMATS = frozenset({"html", "pdf", "csv"})
+
+
 def write_report(
-    data: ReportData, out: Path, standard: ScoringStandard | None = None
-) -> dict[str, Path]:  # ``standard`` is accepted for older callers; data carries what it needs
-    """Write HTML, PDF and CSV files (and the chart images) into ``out``; return them."""
+    data: ReportData,
+    out: Path,
+    standard: ScoringStandard | None = None,  # accepted for older callers; data has it all
+    formats: frozenset[str] = ALL_FORMATS,
+) -> dict[str, Path]:
+    """Write the HTML, PDF and CSV files (``formats``) into ``out``; return them by kind."""
     out.mkdir(parents=True, exist_ok=True)
-    ensure_charts(data)
     stem = f"credit-{data.period}"
     files = {
         "html": out / f"{stem}.html",
@@ -353,12 +358,16 @@ def write_report(
         "items_csv": out / f"{stem}-items.csv",
     }
     data.files = {k: p.name for k, p in files.items()}
-    write_csv(data, files["csv"], files["items_csv"])
-    files["html"].write_text(render_html(data), encoding="utf-8")
-    from hub.supervision.pdf import write_pdf  # reportlab loads only here
+    if "csv" in formats:
+        write_csv(data, files["csv"], files["items_csv"])
+    if "html" in formats:
+        files["html"].write_text(render_html(data), encoding="utf-8")
+    if "pdf" in formats:
+        from hub.supervision.pdf import write_pdf  # reportlab loads only here
 
-    write_pdf(data, files["pdf"])
-    return files
+        ensure_charts(data)
+        write_pdf(data, files["pdf"])
+    return {k: p for k, p in files.items() if p.exists()}
 
 
 def ensure_charts(data: ReportData) -> None:

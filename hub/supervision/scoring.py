@@ -133,7 +133,10 @@ def score_company(
 ) -> CompanyScore:
     """Score one company for one half year from its records (others' records are ignored)."""
     as_of = min(as_of or period.end, period.end)
-    mine = _unique(r for r in records if r.company == company and period.contains(r.at))
+    # what happened after ``as_of`` is not known yet at ``as_of``
+    mine = _unique(
+        r for r in records if r.company == company and period.contains(r.at) and r.at <= as_of
+    )
     unscored: list[str] = []
     deductions = (
         _capped(_violations(mine, standard, unscored), standard.violation_cap)
