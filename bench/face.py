@@ -14,6 +14,7 @@ import itertools
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -21,10 +22,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 from edge.face.detector import FaceStack, load_rgb  # noqa: E402
 from edge.face.liveness import LivenessChecker  # noqa: E402
 from edge.face.matcher import FaceMatcher  # noqa: E402
+from edge.face.reader import GateFaceReader  # noqa: E402
 from edge.face.settings import DetectorSettings  # noqa: E402
 from hub.faces.quality import check_image, enrolment_stack  # noqa: E402
 from simulators.people import render_gate_sequence  # noqa: E402
@@ -79,6 +82,30 @@ def bench_latency(repeat: int) -> None:
             det.append((time.perf_counter() - start) * 1000)
         print(
             f"  {w}x{h} detect + landmarks only (no encoding): median {statistics.median(det):6.1f}"
+        )
+
+
+def bench_reader() -> None:
+    print("== gate reader per frame: detect every frame, encode twice per passage (ms)")
+    enc = encodings_of(["obama", "obama2"])
+    matcher = FaceMatcher([("obama", "resident", np.array([enc["obama"], enc["obama2"]]))])
+    for size in ((640, 480), (1280, 720)):
+        frames = render_gate_sequence(
+            load_rgb(FIXTURES / "obama3.jpg"), live=True, frames=15, seed=21, size=size
+        )
+        reader, times, reading = GateFaceReader(FaceStack(), matcher), [], None
+        for frame in frames:
+            start = time.perf_counter()
+            reading = reader.feed(frame) or reading
+            times.append((time.perf_counter() - start) * 1000)
+            if reading:
+                break
+        print(
+            f"  {size[0]}x{size[1]}: {len(times)} frames to a decision "
+            f"({reading.liveness.reason if reading else 'none'}, "
+            f"{reading.attempt.person if reading else None}); per frame median "
+            f"{statistics.median(times):.1f}, p95 {percentile(times, 95):.1f}, "
+            f"passage total {sum(times):.0f}"
         )
 
 
@@ -206,6 +233,7 @@ def main() -> None:
     repeat = 1 if args.quick else 3
     cv2.setNumThreads(1)
     bench_latency(repeat)
+    bench_reader()
     bench_matching(repeat)
     bench_distances()
     bench_liveness(1 if args.quick else 3)

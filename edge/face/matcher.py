@@ -85,11 +85,11 @@ class FaceMatcher:
     def squared_distances(self, queries: np.ndarray) -> np.ndarray:
         """(M, N) squared distances from each query row to each enrolled row."""
         q = np.asarray(queries, dtype=np.float32).reshape(-1, ENCODING_DIM)
-        d2 = (
-            self.sq_norms[None, :]
-            - 2.0 * (q @ self.matrix.T)
-            + np.einsum("ij,ij->i", q, q)[:, None]
-        )
+        # einsum, not ``@``: OpenBLAS hands a 10,000 x 128 product to worker threads, and on
+        # a busy 2-core machine waiting for them took 16-24 ms median (up to 160 ms) against
+        # 0.3 ms for numpy's own single-threaded loop (measured here, 10,000 encodings).
+        dots = np.einsum("nd,md->mn", self.matrix, q)
+        d2 = self.sq_norms[None, :] - 2.0 * dots + np.einsum("ij,ij->i", q, q)[:, None]
         return np.maximum(d2, 0.0, out=d2)
 
     def match(self, encoding: np.ndarray) -> Match:
