@@ -7,6 +7,7 @@ lock-out (see ``lockout``). Every change is written to the hub's audit log.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -65,9 +66,13 @@ CONSOLE_MIGRATIONS: list[str] = [
 
 SESSION_TTL = timedelta(hours=12)  # one guard-room shift
 _HASHER = PasswordHash.recommended()  # argon2id
-# A hash of a password nobody has: checked when the user is unknown, so that the time taken
-# does not tell whether a user name exists.
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a password nobody has: checked when the user is unknown, so that the time
+    taken does not tell whether a user name exists."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -188,7 +193,7 @@ class UserStore:
         rows = await self._rows("SELECT * FROM console_users WHERE username = ?", [username])
         row = rows[0] if rows and not rows[0]["disabled"] else None
         valid, new_hash = _HASHER.verify_and_update(
-            password, row["password_hash"] if row else _DUMMY_HASH
+            password, row["password_hash"] if row else _dummy_hash()
         )
         if row is None or not valid:
             async with self.store.transaction():
