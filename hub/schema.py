@@ -37,6 +37,7 @@ HUB_MIGRATIONS: list[str] = [
         decision    TEXT,
         payload     TEXT NOT NULL              -- the envelope's payload as JSON
     );
+    CREATE INDEX events_site_ts ON events (site, ts);
     CREATE INDEX events_kind_ts ON events (kind, ts);
     CREATE INDEX events_gate_ts ON events (gate, ts) WHERE gate IS NOT NULL;
     CREATE INDEX events_plate ON events (plate) WHERE plate IS NOT NULL;
