@@ -114,13 +114,13 @@ class Demo:
         while time.monotonic() < deadline and any(self._pending(a) for a in self.agents):
             await asyncio.sleep(0.2)
         for agent in self.agents:
-            await agent.stop()
+            await _bounded(agent.stop(), f"stopping edge {agent.edge_id}")
         if self.hub is not None:
             await asyncio.sleep(0.5)  # the last PUBLISHes in flight to the hub
-            await self.hub.flush()
-            await self.hub.stop()
+            await _bounded(self.hub.flush(), "flushing the hub")
+            await _bounded(self.hub.stop(), "stopping the hub")
         if self.broker is not None:
-            await self.broker.stop()
+            await _bounded(self.broker.stop(), "stopping the embedded broker")
 
     async def _wait_gates_clear(self, timeout_s: float = 15.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -134,6 +134,14 @@ class Demo:
     def scenario_counts(self) -> dict[str, int]:
         played: Counter[str] = self.scenario.played if self.scenario else Counter()
         return dict(played)
+
+
+async def _bounded(step: Any, what: str, timeout_s: float = 15.0) -> None:
+    """Shut-down steps must not hang the demo: log and go on after ``timeout_s``."""
+    try:
+        await asyncio.wait_for(step, timeout_s)
+    except TimeoutError:
+        log.warning("%s took longer than %.0f s; going on", what, timeout_s)
 
 
 async def read_summary(data_dir: Path) -> dict[str, int]:
