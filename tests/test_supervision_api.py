@@ -61,6 +61,14 @@ def test_identity_is_required_and_scoped(client: TestClient) -> None:
     assert client.get("/api/supervision/communities", headers=STRANGER).json() == []
     assert client.get("/api/supervision/communities", headers=COMPANY).json()[0]["id"] == "lakeside"
     assert client.get("/api/supervision/violations", headers=STRANGER).json() == []
+    devices = client.get("/api/supervision/devices", headers=COMPANY).json()
+    assert {d["device"] for d in devices} == {
+        "edge-north",
+        "edge-south",
+        "edge-east",
+        "edge-carpark",
+    }
+    assert [d["outages"] for d in devices if d["device"] == "edge-carpark"] == [1]
 
 
 def test_complaint_to_order_to_rating_over_http(client: TestClient) -> None:

@@ -100,6 +100,10 @@ async def test_devices_to_report_with_traceable_deductions(tmp_path: Path) -> No
     downtime = next(i for i in greenleaf.bad if i.rule == "service.device_offline")
     assert downtime.points == "−2.60"  # 30 h offline less the watchdog's 135 s, 4 h free
 
+    lake = next(c for c in data.communities if c.id == "lakeside")
+    carpark = next(d for d in lake.devices if d["device"] == "edge-carpark")
+    assert carpark["outages"] == 1 and carpark["hours"] == "29.96"
+
     # the files: the HTML shows each deduction with its record and event ids
     html = files["html"].read_text(encoding="utf-8")
     assert f"order:{order_id}" in html and fault["evidence"][0] in html

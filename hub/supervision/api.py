@@ -133,6 +133,14 @@ async def companies(who: Who, repo: Repo) -> list[dict]:
     return await repo.companies()
 
 
+@router.get("/devices", summary="Devices and their outages in a half year (service faults)")
+async def devices(who: Who, repo: Repo, period: str | None = None) -> list[dict]:
+    from datetime import UTC
+
+    chosen = _period(period) or Period.of(datetime.now(UTC))
+    return await repo.devices(who, chosen)
+
+
 # ------------------------------------------------------------------------------ violations
 
 

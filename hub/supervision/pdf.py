@@ -31,6 +31,10 @@ LEVEL_COLOURS = {"excellent": "#2e7d32", "good": "#1565c0", "pass": "#b7860b", "
 
 def _font() -> str:
     if FONT not in pdfmetrics.getRegisteredFontNames():
+        if not CJK_FONT.exists():
+            raise FileNotFoundError(
+                f"the CJK font {CJK_FONT} is missing: apt-get install fonts-wqy-microhei"
+            )
         # the .ttc holds several faces; 0 is WenQuanYi Micro Hei (subset-embedded on save)
         pdfmetrics.registerFont(TTFont(FONT, str(CJK_FONT), subfontIndex=0))
     return FONT
@@ -241,6 +245,28 @@ def write_pdf(data: ReportData, path: Path) -> None:
         if not s.by_type:
             rows.append([_p("无 / None", st["small"])] + [""] * (len(header) - 1))
         story.append(_table(rows, [56] + [16] * len(s.months) + [18]))
+        story.append(_p(f"设备在线情况 / Devices ({len(s.devices)})", st["h3"]))
+        if s.devices:
+            rows = [
+                [
+                    _p(h, st["small"])
+                    for h in (
+                        "设备 Device",
+                        "当前 Now",
+                        "最后上报 Last seen",
+                        "离线次数 Outages",
+                        "离线小时 Offline hours",
+                    )
+                ]
+            ]
+            for dv in s.devices:
+                rows.append(
+                    [
+                        _p(str(dv[k]), st["small"])
+                        for k in ("device", "online", "last_seen", "outages", "hours")
+                    ]
+                )
+            story.append(_table(rows, [40, 34, 40, 32, 36]))
         story.append(_p(f"未办结整改 / Open rectifications ({len(s.open_items)})", st["h3"]))
         if s.open_items:
             rows = [

@@ -29,7 +29,7 @@ from hub.supervision.domain import (
     Principal,
 )
 from hub.supervision.periods import Period
-from hub.supervision.scoring import CheckItem, Record, RecordKind
+from hub.supervision.scoring import CheckItem, Record, RecordKind, outage_hours
 from hub.supervision.workflow import (
     OPEN_STATES,
     Action,
@@ -549,6 +549,25 @@ class SupervisionRepo:
             row["rectification"] = json.loads(row["rectification"] or "[]")
             out.append(row)
         return out
+
+    async def devices(
+        self, principal: Principal | None, period: Period, as_of: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The hub's devices with their outages in the period (service faults)."""
+        as_of = min(as_of or utcnow(), period.end)
+        outages: dict[tuple[str, str], list[float]] = {}
+        for v in await self.violations(principal, period=period, type="device_offline"):
+            record = _violation_record(v)
+            if record.counts and v["device"]:
+                hours = outage_hours(record, period, as_of)
+                outages.setdefault((v["site"], v["device"]), []).append(hours)
+        rows = self._visible(principal, await self.store.devices())
+        for row in rows:
+            found = outages.get((row["site"], row["device"]), [])
+            row["outages"] = len(found)
+            row["offline_hours"] = round(sum(found), 2)
+            row["online"] = None if row["online"] is None else bool(row["online"])
+        return rows
 
     async def _ensure_violation_case(self, vid: str, now: datetime) -> None:
         rows = await self._rows(

@@ -76,6 +76,7 @@ class CommunityRow:
     complaints: int
     inspections: int
     open_items: list[dict[str, str]]
+    devices: list[dict[str, Any]] = field(default_factory=list)  # outages this half year
     chart_png: bytes = b""
     chart_svg: str = ""
 
@@ -112,6 +113,7 @@ async def build_report(
     inspections = await repo.inspections(period=period)
     orders = await repo.orders()
     commendations = await repo.commendations(period=period)
+    devices = await repo.devices(None, period, rating.as_of)
     return ReportData(
         period=str(period),
         as_of=_local(rating.as_of),
@@ -124,7 +126,7 @@ async def build_report(
         level_minimums=[(labels.LEVELS[t.level][0], t.min) for t in standard.levels],
         companies=_companies(rating, commendations),
         communities=[
-            _community(s, period, rating, violations, complaints, inspections, orders)
+            _community(s, period, rating, violations, complaints, inspections, orders, devices)
             for s in sites
         ],
     )
@@ -206,6 +208,7 @@ def _community(
     complaints: list[dict],
     inspections: list[dict],
     orders: list[dict],
+    devices: list[dict],
 ) -> CommunityRow:
     months = period.months()
     counts: Counter[tuple[str, str]] = Counter(
@@ -229,6 +232,19 @@ def _community(
         complaints=sum(1 for c in complaints if c["site"] == site["id"]),
         inspections=sum(1 for i in inspections if i["site"] == site["id"]),
         open_items=_open_items(site["id"], rating.as_of, violations, complaints, orders),
+        devices=[
+            {
+                "device": d["device"],
+                "online": {True: "在线 / online", False: "离线 / offline"}.get(
+                    d["online"], "未上线 / never seen"
+                ),
+                "last_seen": _local(from_iso(d["last_seen"])) if d["last_seen"] else "—",
+                "outages": d["outages"],
+                "hours": f"{d['offline_hours']:.2f}",
+            }
+            for d in devices
+            if d["site"] == site["id"]
+        ],
     )
 
 

@@ -280,15 +280,20 @@ def _violations(records: list[Record], std: ScoringStandard, unscored: list[str]
     return items
 
 
+def outage_hours(r: Record, period: Period, as_of: datetime) -> float:
+    """Hours a device_offline record kept its device down inside the period, up to as_of."""
+    start = max(r.at, period.start)
+    end = min(r.rectified_at or as_of, as_of, period.end)
+    return max((end - start).total_seconds() / 3600, 0.0)
+
+
 def _downtime(records: list[Record], std: ScoringStandard, period: Period, as_of: datetime):
     rule = std.service.device_offline
     items = []
     for r in records:
         if r.kind is not RecordKind.VIOLATION or not r.counts or r.type != "device_offline":
             continue
-        start = max(r.at, period.start)
-        end = min(r.rectified_at or as_of, as_of, period.end)
-        hours = max((end - start).total_seconds() / 3600, 0.0)
+        hours = outage_hours(r, period, as_of)
         # hours to the second (6 decimals), points rounded to the cent
         billable = dec(round(max(hours - rule.grace_hours, 0.0), 6))
         points = (billable * dec(rule.points_per_hour)).quantize(CENT)
