@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -363,6 +364,9 @@ class Hub:
             future.set_result(row)
 
 
+HUB_USERNAME = "anju-hub"  # the hub's broker account in config/mosquitto/anju.acl
+
+
 async def run_hub(
     site_paths: Sequence[Path | str],
     broker_url: str,
@@ -372,8 +376,16 @@ async def run_hub(
     username: str | None = None,
     password: str | None = None,
 ) -> None:
-    """CLI entry: load the site configs and run the hub until SIGINT/SIGTERM."""
+    """CLI entry: load the site configs and run the hub until SIGINT/SIGTERM.
+
+    Broker credentials, when not given: ``ANJU_HUB_PASSWORD`` (and optionally
+    ``ANJU_HUB_USERNAME``, default ``anju-hub``) from the environment; none means anonymous.
+    """
     sites = [load_site_config(path) for path in site_paths]
+    if password is None:
+        password = os.environ.get("ANJU_HUB_PASSWORD")
+    if username is None and password is not None:
+        username = os.environ.get("ANJU_HUB_USERNAME", HUB_USERNAME)
     hub = Hub(
         sites,
         broker_url=broker_url,

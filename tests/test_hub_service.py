@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -206,8 +207,10 @@ async def test_lwt_offline_opens_and_reconnect_resolves(
 class FakeEdge(PahoClient):
     """Answers every gate command for its device, like edge/agent.py does."""
 
-    def __init__(self, port: int, device: str = NORTH, result: str = "done") -> None:
-        super().__init__(port)
+    def __init__(
+        self, port: int, device: str = NORTH, result: str = "done", **credentials: str
+    ) -> None:
+        super().__init__(port, **credentials)
         self.device, self.result = device, result
         self.commands: list = []
         self.on_message = self._answer
@@ -216,6 +219,8 @@ class FakeEdge(PahoClient):
 
     def _answer(self, _self: PahoClient, msg: mqtt.MQTTMessage) -> None:
         command = parse_message(msg.payload)
+        if command.kind != Kind.GATE_COMMAND:
+            return
         self.commands.append(command)
         ack = make_message(
             Kind.COMMAND_ACK,
@@ -378,3 +383,62 @@ async def test_start_fails_clearly_without_a_broker(tmp_path: Path) -> None:
     hub = Hub([lakeside()], broker_url=f"mqtt://127.0.0.1:{port}", data_dir=tmp_path / "hub")
     with pytest.raises(ConnectionError, match="no connection to the broker"):
         await hub.start(connect_timeout_s=0.5)
+
+
+ACL = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "anju.acl"
+
+
+@pytest.fixture
+def secured(tmp_path: Path):
+    """mosquitto with the production policy: passwords and config/mosquitto/anju.acl."""
+    passwd = tmp_path / "passwd"
+    passwd.touch()
+    for user, password in {"anju-hub": "hub-secret", NORTH: "north-secret"}.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
+    broker_dir = tmp_path / "secured"
+    broker_dir.mkdir()
+    broker = MosquittoBroker(
+        broker_dir, extra_config=f"allow_anonymous false\npassword_file {passwd}\nacl_file {ACL}"
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+async def test_hub_under_the_production_acl(secured: MosquittoBroker, tmp_path: Path) -> None:
+    hub = Hub(
+        [lakeside()],
+        broker_url=secured.url,
+        data_dir=tmp_path / "hub",
+        username="anju-hub",
+        password="hub-secret",
+    )
+    await hub.start()
+    edge_login = {"username": NORTH, "password": "north-secret"}
+    fake = await asyncio.to_thread(FakeEdge, secured.port, NORTH, "done", **edge_login)
+    try:
+        # the hub may write sync lists and commands; the edge may read them and write events
+        fake.subscribe(f"anju/{SITE}/sync/vehicles")
+        got = await asyncio.to_thread(fake.wait_for, 1)
+        assert parse_message(got[0].payload).kind == "vehicle_list"
+        await published(fake.send(decision("浙HX9999", "refuse", "blacklisted")))
+        await counts_reach(hub, events=1, violations=1)
+        outcome = await hub.send_gate_command(
+            SITE, NORTH, NORTH_GATE, "open", "acl check", "guard-li", timeout_s=5
+        )
+        assert outcome.ok
+    finally:
+        fake.close()
+        await hub.stop()
+
+
+async def test_wrong_hub_password_fails_to_start(secured: MosquittoBroker, tmp_path: Path) -> None:
+    hub = Hub(
+        [lakeside()],
+        broker_url=secured.url,
+        data_dir=tmp_path / "hub",
+        username="anju-hub",
+        password="wrong",
+    )
+    with pytest.raises(ConnectionError):
+        await hub.start(connect_timeout_s=1)

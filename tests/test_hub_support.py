@@ -103,11 +103,20 @@ def later(seconds: float) -> datetime:
 class PahoClient:
     """A plain paho client for tests: connect, publish QoS 1, collect messages."""
 
-    def __init__(self, port: int, client_id: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        port: int,
+        client_id: str = "",
+        *,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.received: list[mqtt.MQTTMessage] = []
         self._cond = threading.Condition()
         self.on_message: Callable[[PahoClient, mqtt.MQTTMessage], None] | None = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **kwargs)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
