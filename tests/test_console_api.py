@@ -418,3 +418,30 @@ async def test_every_page_renders_for_every_role(console: Console) -> None:
             assert r.status_code == expected, (user, path, r.text[:300])
             if expected == 200:
                 assert "Content-Security-Policy" in r.headers
+
+
+async def test_face_enrolment_status_without_photos(console: Console) -> None:
+    a = await console.login("guard-a")
+    faces_store = pytest.importorskip("hub.faces.store")
+    crypto = pytest.importorskip("edge.face.crypto")
+    import numpy as np
+
+    store = faces_store.FaceStore(console.hub.store.path, crypto.FaceCipher(bytes(range(32))))
+    try:
+        store.enroll(
+            site="lakeside", person="res-0001", role="resident",
+            encodings=[np.random.default_rng(1).normal(size=128).astype(np.float32)],
+            consent_by="张伟", purpose="gate access", expires_at=now() + timedelta(days=365),
+        )  # fmt: skip
+    finally:
+        store.close()
+    faces = (await a.get("/api/lists")).json()["faces"]
+    assert [(f["person"], f["role"], f["encodings"]) for f in faces] == [
+        ("res-0001", "resident", 1)
+    ]
+    assert faces[0]["consent_until"] > now().isoformat()
+    assert not any("photo" in key or "sealed" in key for key in faces[0])
+    b = await console.login("guard-b")
+    assert (await b.get("/api/lists")).json()["faces"] == []
+    page = await a.get("/lists")
+    assert "res-0001" in page.text and "<img" not in page.text

@@ -7,7 +7,14 @@ Guards, company managers, the regulator and admins log in (argon2 hashes, sessio
 CSRF tokens, lock-out); every state-changing action is written to the hub's audit log.
 """
 
-from hub.console.app import ConsoleServer, create_app, serve
+from hub.console.app import ConsoleServer, create_app, serve, start_console
 from hub.console.demo_users import DemoAccount, ensure_demo_users
 
-__all__ = ["ConsoleServer", "DemoAccount", "create_app", "ensure_demo_users", "serve"]
+__all__ = [
+    "ConsoleServer",
+    "DemoAccount",
+    "create_app",
+    "ensure_demo_users",
+    "serve",
+    "start_console",
+]

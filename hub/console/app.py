@@ -8,6 +8,7 @@ import importlib
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -25,7 +26,7 @@ STATIC = Path(__file__).parent / "static"
 SECURITY_HEADERS = {
     # everything is served from here; no inline script, no CDN
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-    "style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'",
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -64,11 +65,15 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
     _mount_supervision(app)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
-        return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
     @app.middleware("http")
     async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -174,3 +179,29 @@ async def serve(
     except asyncio.CancelledError:
         await asyncio.shield(server.stop())
         raise
+
+
+async def start_console(
+    hub: Hub,
+    sites: Sequence[SiteConfig] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    demo_users: bool = False,
+    secure_cookies: bool = False,
+) -> tuple[ConsoleServer, list]:
+    """For ``anju hub`` / ``anju demo``: serve the console of a started hub in this loop.
+
+    Returns the running server (``.url``, ``await .stop()``) and, with ``demo_users``,
+    the demo accounts to print. Call after ``await hub.start()``.
+    """
+    from hub.console.demo_users import ensure_demo_users
+
+    configs = list(sites) if sites is not None else list(hub.sites.values())
+    accounts = []
+    if demo_users:
+        assert hub.store is not None, "start the hub first"
+        accounts = await ensure_demo_users(hub.store, configs)
+    server = ConsoleServer(create_app(hub, configs, secure_cookies=secure_cookies), host, port)
+    await server.start()
+    return server, accounts

@@ -125,8 +125,21 @@ LABELS: dict[str, tuple[str, str]] = {
     "from_config": ("配置文件", "site config"),
     "from_console": ("控制台", "console"),
     "no_faces": (
-        "本中心尚无人脸录入服务；不显示任何照片。",
-        "No face-enrolment service on this hub yet; no photos are ever shown.",
+        "尚无人脸录入记录（人脸库未建立）；不显示任何照片。",
+        "No face enrolment store on this hub yet; no photos are ever shown.",
+    ),
+    "person": ("人员编号", "Person"),
+    "list_role": ("名单", "List"),
+    "enrolled": ("录入日期", "Enrolled"),
+    "encodings": ("特征数", "Encodings"),
+    "consent_until": ("授权有效至", "Consent until"),
+    "no_photos": (
+        "仅保存人脸特征，不保存也不显示照片。",
+        "Only face encodings are kept; photos are neither stored nor shown.",
+    ),
+    "passes_sync": (
+        "控制台新建的通行证需中心同步到闸机后生效。",
+        "Passes created here reach the gates once the hub syncs them to the edges.",
     ),
     "actor": ("操作人", "Actor"),
     "target": ("对象", "Target"),

@@ -228,7 +228,7 @@ async def lists(
     return _render(
         request, "lists.html",
         page_context(request, user, "lists", site=config, lists=data, local=views.local,
-                     can_pass=user.can(Permission.CREATE_PASS)),
+                     can_pass=user.can(Permission.CREATE_PASS), now_iso=utcnow().isoformat()),
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ connection: committed data only, never blocks the writer)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -97,3 +98,21 @@ async def audit_rows(store: Store, *, limit: int = 200, actor: str | None = None
     return await rows(
         store, f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ?", [*params, limit]
     )
+
+
+async def face_enrolment(store: Store, site: str) -> list[dict[str, Any]] | None:
+    """Enrolment status per person from the face store's tables (hub.faces, ``face_*`` in
+    the hub's database): role, when, how many encodings, consent validity. Never a photo
+    (none are kept). None when the face store has not created its tables."""
+    try:
+        return await rows(
+            store,
+            "SELECT p.person, p.role, p.created_at,"
+            " (SELECT count(*) FROM face_encodings e WHERE e.person = p.person) AS encodings,"
+            " (SELECT max(c.expires_at) FROM face_consents c WHERE c.person = p.person)"
+            "   AS consent_until"
+            " FROM face_persons p WHERE p.site = ? ORDER BY p.role, p.person",
+            [site],
+        )
+    except sqlite3.OperationalError:  # no such table: no enrolment service here yet
+        return None

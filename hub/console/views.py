@@ -108,5 +108,5 @@ async def lists(state: ConsoleState, config: SiteConfig, now: datetime) -> dict[
         "residents": [r.model_dump() for r in config.vehicles.residents],
         "blacklist": [b.model_dump() for b in config.vehicles.blacklist],
         "passes": passes,
-        "faces": [],  # no enrolment store on the hub yet (see the console's README notes)
+        "faces": await queries.face_enrolment(state.store, config.site.id),
     }

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
-from hub.console import ensure_demo_users
+from hub.console import start_console
 from models.plate import PlateColor
-from tests.browser.support import Console, SimEdge, now, start_console
+from tests.browser.support import Console, SimEdge, now
 from tests.mosquitto import MosquittoBroker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,9 +49,10 @@ async def community(
     options = DemoOptions(broker=mosquitto.url, data=tmp_path / "demo", arrivals=0, anonymous=True)
     demo = Demo(options, load_demo_site(options))
     await demo.start()
-    await ensure_demo_users(demo.hub.store, [demo.site])
-    console = await start_console(demo.hub, [demo.site])
-    console.edge = SimEdge(mosquitto.url, client_id="test-carpark-edge")
+    # what `anju demo` does: demo accounts, the console on a port of this loop
+    server, accounts = await start_console(demo.hub, [demo.site], port=0, demo_users=True)
+    assert {a.username for a in accounts} == {"guard", "manager", "regulator", "admin"}
+    console = Console(demo.hub, server, [demo.site], SimEdge(mosquitto.url, "test-carpark-edge"))
     yield demo, console
     await console.close()
     await demo.stop()
@@ -93,6 +94,8 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # console errors include Content-Security-Policy violations
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
     await page.goto(f"{base}/live")  # not logged in: sent to the login page
     assert "/login" in page.url
