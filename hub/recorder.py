@@ -76,8 +76,8 @@ class Recorder:
         rejected = [c for c in batch if isinstance(c, Rejected)]
         ignored = sum(1 for c in batch if isinstance(c, Ignored))
         acks: list[dict[str, Any]] = []
-        open_keys = set(self._open_keys)
         async with self.store.transaction() as store:
+            open_keys = set(self._open_keys)  # copied under the lock: the watchdog writes too
             new = await store.insert_events(accepted)
             await store.insert_rejected(rejected)
             await store.bump_counter("duplicates", len(accepted) - len(new))
@@ -91,7 +91,8 @@ class Recorder:
                 is_ack = isinstance(item.message.payload, CommandAck)  # type: ignore[attr-defined]
                 if is_ack and (row := await self._ack(item)):
                     acks.append(row)
-        self._open_keys = open_keys
+            # a failed commit raises, and record() reloads the keys from the database
+            self._open_keys = open_keys
         if self.on_command_ack:
             for row in acks:
                 self.on_command_ack(row["id"], row)
@@ -99,7 +100,8 @@ class Recorder:
     async def _apply(self, effect: Effect, open_keys: set[str]) -> None:
         if isinstance(effect, OpenViolation):
             company = self.sites[effect.site].site.company.id
-            if await self.store.open_violation(effect, company=company) and effect.open_key:
+            await self.store.open_violation(effect, company=company)
+            if effect.open_key:  # newly opened, or already open in the database
                 open_keys.add(effect.open_key)
         else:
             await self.store.resolve_violation(effect)
@@ -132,22 +134,22 @@ class Recorder:
     async def check_silence(self, *, watching_since: datetime, now: datetime | None = None) -> int:
         """Open device_offline for devices silent beyond their site's limit; return how many."""
         now = now or utcnow()
-        found = silent_devices(
-            await self.store.devices_seen(),
-            now=now,
-            watching_since=watching_since,
-            offline_after_s={k: s.rules.device_offline_after_s for k, s in self.sites.items()},
-            open_keys=frozenset(self._open_keys),
-        )
-        if not found:
-            return 0
-        open_keys = set(self._open_keys)
+        limits = {k: s.rules.device_offline_after_s for k, s in self.sites.items()}
+        # read and write in one transaction, so a message stored meanwhile cannot be missed
         async with self.store.transaction() as store:
+            open_keys = set(self._open_keys)
+            found = silent_devices(
+                await store.devices_seen(),
+                now=now,
+                watching_since=watching_since,
+                offline_after_s=limits,
+                open_keys=frozenset(open_keys),
+            )
             for violation in found:
                 await self._apply(violation, open_keys)
                 assert violation.device is not None
                 await store.mark_offline(violation.site, violation.device)
-        self._open_keys = open_keys
+            self._open_keys = open_keys
         return len(found)
 
 

@@ -333,3 +333,17 @@ async def test_concurrent_transactions_do_not_interleave(store: Store) -> None:
 
     await asyncio.gather(writer(20), writer(20))
     assert (await store.counts())["events"] == 40
+
+
+async def test_watchdog_racing_a_batch_loses_no_open_violation(
+    store: Store, recorder: Recorder
+) -> None:
+    # the watchdog takes the lock first; the batch waits for it and must not write back
+    # a stale set of open violations (the device's next message would then not resolve it)
+    await asyncio.gather(
+        recorder.check_silence(watching_since=T0, now=later(31)),
+        recorder.record([accepted(heartbeat(device=EAST), at=later(31))]),
+    )
+    await recorder.record([accepted(heartbeat(device=NORTH, ts=later(40)), at=later(40))])
+    north = [v for v in await store.violations(type="device_offline") if v["device"] == NORTH]
+    assert [v["status"] for v in north] == ["resolved"]
