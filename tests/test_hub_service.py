@@ -442,3 +442,29 @@ async def test_wrong_hub_password_fails_to_start(secured: MosquittoBroker, tmp_p
     )
     with pytest.raises(ConnectionError):
         await hub.start(connect_timeout_s=1)
+
+
+async def test_messages_are_acknowledged_only_after_commit(
+    mosquitto: MosquittoBroker, tmp_path: Path, edge: PahoClient
+) -> None:
+    """A hub that dies between receiving and committing loses nothing: the broker still
+    holds the unacknowledged messages and delivers them to the next hub session."""
+    crashed = make_hub(mosquitto, tmp_path / "crashed")
+    await crashed.start()
+    sent = [heartbeat() for _ in range(20)]
+    async with crashed.store.transaction():  # hold the writer: nothing can commit
+        await published(*(edge.send(m) for m in sent))
+        await until(lambda: asyncio.sleep(0, crashed._ingest.received >= 20), 10)
+        # the process "dies": the connection drops without DISCONNECT and without PUBACKs
+        crashed._ingest.client.socket().shutdown(socket.SHUT_RDWR)
+        await asyncio.to_thread(crashed._ingest.client.loop_stop)
+    await crashed.stop()
+
+    fresh = make_hub(mosquitto, tmp_path / "fresh")  # same client id, empty database
+    await fresh.start()
+    try:
+        counts = await counts_reach(fresh, events=20)
+        assert counts["events"] == 20
+        assert {r["id"] for r in await fresh.store.events()} == {m.id for m in sent}
+    finally:
+        await fresh.stop()
