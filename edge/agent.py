@@ -25,6 +25,8 @@ from edge.pipelines import PIPELINES, GateDevices, GatePipeline, PipelineDeps, V
 from edge.store import EdgeStore
 from models.messages import (
     AckResult,
+    Alarm,
+    AlarmType,
     CommandAck,
     Credential,
     Decision,
@@ -64,6 +66,7 @@ class EdgeAgent:
         capacity: CapacityCheck | None = None,
         heartbeat_s: float | None = None,
         bus_options: dict[str, Any] | None = None,
+        pipeline_options: dict[str, Any] | None = None,
     ) -> None:
         self.site = site_config
         self.edge = site_config.edge(edge_id)
@@ -78,6 +81,7 @@ class EdgeAgent:
         self.capacity = capacity
         self.heartbeat_s = heartbeat_s or self.edge.heartbeat_s
         self.bus_options = bus_options or {}
+        self.pipeline_options = pipeline_options or {}
         self.gates = {g.id: g for g in site_config.gates_of(edge_id)}
         self.controls: dict[str, GateControl] = {}
         self.pipelines: dict[str, GatePipeline] = {}
@@ -130,12 +134,12 @@ class EdgeAgent:
         for control in self.controls.values():
             await control.announce()
         for gate_id, pipeline in self.pipelines.items():
-            self._spawn(pipeline.run(), f"gate-{gate_id}")
+            self._spawn(self._supervise(gate_id, pipeline), f"gate-{gate_id}")
         self._spawn(self._heartbeats(), "heartbeat")
 
     def _build_gates(self, ctx: EdgeContext) -> None:
         needs_reader = any(PIPELINES.get(g.type) for g in self.gates.values())
-        deps = PipelineDeps()
+        deps = PipelineDeps(**self.pipeline_options)
         if needs_reader and any(g.type is GateType.VEHICLE for g in self.gates.values()):
             deps.reader, deps.voter_factory = self._recogniser()
         for gate in self.gates.values():
@@ -162,6 +166,34 @@ class EdgeAgent:
             reader = reader or lpr.PlateReader()
             voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))
         return reader, voter_factory
+
+    async def _supervise(self, gate_id: str, pipeline: GatePipeline) -> None:
+        """A gate must not stay dead after one bad frame or a driver hiccup: restart it."""
+        assert self.ctx is not None
+        delay = 0.5
+        while True:
+            started = time.monotonic()
+            try:
+                await pipeline.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("gate %s: pipeline failed, restarting in %.1f s", gate_id, delay)
+                with contextlib.suppress(Exception):
+                    await self.ctx.emit(
+                        Kind.ALARM,
+                        Alarm(
+                            type=AlarmType.GATE_FAULT,
+                            gate=gate_id,
+                            detail=f"pipeline restarted after {type(exc).__name__}: {exc}"[:500],
+                        ),
+                    )
+            # Back off while it keeps failing quickly; start over after a good long run.
+            if time.monotonic() - started > 60:
+                delay = 0.5
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

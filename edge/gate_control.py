@@ -65,7 +65,13 @@ class GateControl:
             return await self._close(cause)
 
     async def stop(self) -> None:
+        """Agent shutdown: a barrier must not stay open unattended (unless a car is under it)."""
         self._cancel_close()
+        if self.relay.position is GatePosition.OPEN:
+            held = self.hold_open is not None and await asyncio.to_thread(self.hold_open)
+            if not held:
+                async with self._lock:
+                    await self._close("edge stopping")
 
     def _cancel_close(self) -> None:
         if self._close_task is not None and self._close_task is not asyncio.current_task():

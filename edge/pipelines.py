@@ -20,16 +20,20 @@ import cv2
 import numpy as np
 from pydantic import ValidationError
 
+from edge.camera_health import CameraFault, CameraHealth
 from edge.context import EdgeContext
 from edge.decisions import PlateEvidence, VehicleDecision, decide_vehicle
 from edge.gate_control import GateControl
 from edge.interfaces import Camera, PresenceSensor
 from models.messages import (
+    Alarm,
+    AlarmType,
     Credential,
     DecisionReason,
     GateDecision,
     Kind,
     PlateRead,
+    Severity,
 )
 from models.plate import PlateColor, normalize_plate
 from models.site import GateConfig, GateType
@@ -65,6 +69,8 @@ class PipelineDeps:
     reader: PlateReaderLike | None = None
     voter_factory: Callable[[], VoterLike] | None = None
     reader_lock: threading.Lock = field(default_factory=threading.Lock)
+    camera_check_s: float = 15.0  # idle camera health check period
+    camera_fault_after_s: float = 10.0  # how long a camera fault lasts before the alarm
 
 
 class GatePipeline:
@@ -105,6 +111,7 @@ class VehicleGatePipeline(GatePipeline):
         self, gate: GateConfig, devices: GateDevices, ctx: EdgeContext, deps: PipelineDeps
     ) -> None:
         super().__init__(gate, devices, ctx, deps)
+        self.health = CameraHealth(after_s=deps.camera_fault_after_s)
         if deps.reader is None or deps.voter_factory is None:
             raise ValueError("a vehicle gate needs a plate reader and a voter factory")
         self.reader = deps.reader
@@ -115,11 +122,17 @@ class VehicleGatePipeline(GatePipeline):
         self.camera_misses = 0
 
     async def run(self) -> None:
+        last_check = time.monotonic()
         while True:
             present = await asyncio.to_thread(self.devices.sensor.present)
             if not present:
                 if self.visit is not None:
                     self._end_visit()
+                if time.monotonic() - last_check >= self.deps.camera_check_s:
+                    # Idle: one frame now and then, so a dead or covered camera is noticed
+                    # before the next car finds out.
+                    last_check = time.monotonic()
+                    await self._check_camera(await asyncio.to_thread(self.devices.camera.read))
                 await asyncio.sleep(self.idle_poll_s)
                 continue
             if self.visit is not None and self._visit_stale(self.visit):
@@ -138,6 +151,7 @@ class VehicleGatePipeline(GatePipeline):
         if visit is None or visit.opened or visit.decisions >= self.max_decisions_per_visit:
             return None
         frame, detections = await asyncio.to_thread(self._read_frame)
+        await self._check_camera(frame)
         if frame is None:
             self.camera_misses += 1
             return None
@@ -148,6 +162,22 @@ class VehicleGatePipeline(GatePipeline):
             return None
         self.voter.reset()  # next decision, if any, on fresh frames
         return await self._on_vote(visit, vote, frame)
+
+    async def _check_camera(self, frame: np.ndarray | None) -> None:
+        issue = self.health.observe(frame, time.monotonic())
+        if issue is None:
+            return
+        log.warning("gate %s: %s", self.gate.id, issue.detail)
+        dead = issue.fault is CameraFault.NO_FRAMES
+        await self.ctx.emit(
+            Kind.ALARM,
+            Alarm(
+                type=AlarmType.GATE_FAULT if dead else AlarmType.CAMERA_TAMPER,
+                gate=self.gate.id,
+                severity=Severity.CRITICAL if dead else Severity.WARNING,
+                detail=issue.detail,
+            ),
+        )
 
     def _read_frame(self) -> tuple[np.ndarray | None, Sequence[Any]]:
         frame = self.devices.camera.read()

@@ -10,10 +10,12 @@ read, so the simulator needs no thread of its own.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -116,6 +118,9 @@ class SimulatedVehicleGate:
         self._lock = threading.Lock()
         self._scene = _Scene()
         self._scene_frame: np.ndarray | None = None  # the current car, rendered once
+        self.scene_seed = seed
+        self.camera_fault: str | None = None  # None | "dead" | "covered": fault injection
+        self._covered = 0
         self.relay = SimRelay(clock)
         self.camera = SimCamera(self)
         self.sensor = SimLoopSensor(self)
@@ -155,13 +160,25 @@ class SimulatedVehicleGate:
 
     # ------------------------------------------------------------------ device side
 
-    def _frame(self) -> np.ndarray:
+    def _covered_frames(self) -> int:
+        self._covered += 1
+        return self._covered
+
+    def _frame(self) -> np.ndarray | None:
         """The scene of the current visit (rendered once), with fresh sensor noise per frame."""
         with self._lock:
             self._update()
+            if self.camera_fault == "dead":
+                return None
+            if self.camera_fault == "covered":
+                return _covered_lens(self.size, seed=self._seed + self._covered_frames())
             visit = self._scene.current
             if visit is None:
-                return _empty_road(self.size)
+                return _sensor_noise(
+                    _empty_scene(self.size, self.scene_seed),
+                    seed=self._seed,
+                    sigma=self.noise_sigma,
+                )
             visit.frames += 1
             frame_no = visit.frames
             scene = self._scene_frame
@@ -204,7 +221,7 @@ class SimulatedVehicleGate:
 
 
 class SimCamera:
-    """Frames of the car at the barrier, or an empty road."""
+    """Frames of the car at the barrier, or the empty gate; None while "dead"."""
 
     def __init__(self, gate: SimulatedVehicleGate) -> None:
         self._gate = gate
@@ -235,15 +252,17 @@ def _sensor_noise(frame: np.ndarray, *, seed: int, sigma: float) -> np.ndarray:
     return np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
 
 
-_EMPTY: dict[tuple[int, int], np.ndarray] = {}
+@cache
+def _empty_scene(size: tuple[int, int], seed: int) -> np.ndarray:
+    """The gate's backdrop without a car (same drawing code as the car scenes)."""
+    from simulators.plate_scenes import background
+
+    width, height = size
+    return background(random.Random(seed), width, height)
 
 
-def _empty_road(size: tuple[int, int]) -> np.ndarray:
-    """Grey asphalt with a little noise; no plate anywhere."""
-    if size not in _EMPTY:
-        width, height = size
-        rng = np.random.default_rng(7)
-        road = np.full((height, width, 3), 92, np.uint8)
-        noise = rng.integers(-12, 12, size=(height, width, 1), dtype=np.int16)
-        _EMPTY[size] = np.clip(road.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    return _EMPTY[size]
+def _covered_lens(size: tuple[int, int], *, seed: int) -> np.ndarray:
+    """A hand or a bag over the lens: dark, featureless, only sensor noise."""
+    width, height = size
+    frame = np.full((height, width, 3), 18, np.uint8)
+    return _sensor_noise(frame, seed=seed, sigma=2.0)
