@@ -187,16 +187,22 @@ def bench_distances() -> None:
 def bench_liveness(seeds: int) -> None:
     print("== liveness on simulated sequences (6 frames each, all five portraits)")
     stack = FaceStack()
-    for size in ((640, 480), (1280, 720)):
+    for size, face_px in (
+        ((640, 480), None),
+        ((1280, 720), None),
+        ((640, 480), 80),
+        ((1280, 720), 300),
+    ):
         for live in (True, False):
             verdicts, eye_ncc, residual = [], [], []
             for name in ("obama", "obama2", "obama3", "biden", "astronaut"):
                 portrait = load_rgb(FIXTURES / f"{name}.jpg")
                 for seed in range(seeds):
                     checker, verdict = LivenessChecker(), None
-                    for frame in render_gate_sequence(
-                        portrait, live=live, frames=6, seed=100 + seed, size=size
-                    ):
+                    sequence = render_gate_sequence(
+                        portrait, live=live, frames=6, seed=100 + seed, size=size, face_px=face_px
+                    )
+                    for frame in sequence:
                         faces = stack.observe(frame, encode=False, max_faces=1)
                         if faces:
                             verdict = checker.update(faces[0].landmarks, frame)
@@ -205,8 +211,10 @@ def bench_liveness(seeds: int) -> None:
                         eye_ncc.append(verdict.min_eye_ncc)
                         residual.append(verdict.max_residual)
             kind = "live " if live else "photo"
+            face_label = f"face {face_px} px" if face_px else "face 22-30% of height"
             print(
-                f"  {size[0]}x{size[1]} {kind}: judged live {sum(verdicts)}/{len(verdicts)}; "
+                f"  {size[0]}x{size[1]} {face_label:21s} {kind}: "
+                f"judged live {sum(verdicts)}/{len(verdicts)}; "
                 f"min eye NCC {min(eye_ncc):.2f}-{max(eye_ncc):.2f}; "
                 f"max homography residual {min(residual):.3f}-{max(residual):.3f}"
             )

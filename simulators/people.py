@@ -130,10 +130,14 @@ def _close_eyes(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _placement(p: _Portrait, size: Size, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """Scale and frame position of the face centre: a face of 22-30% of the frame height."""
+def _placement(
+    p: _Portrait, size: Size, rng: np.random.Generator, face_px: float | None
+) -> tuple[float, np.ndarray]:
+    """Scale and frame position of the face centre: by default a face of 22-30% of the
+    frame height (106-144 px at 640x480, 158-216 px at 1280x720)."""
     width, height = size
-    scale = height * rng.uniform(0.22, 0.30) / p.face_px
+    target = face_px if face_px is not None else height * rng.uniform(0.22, 0.30)
+    scale = target / p.face_px
     centre = np.array([width * rng.uniform(0.42, 0.58), height * rng.uniform(0.33, 0.42)])
     return scale, centre
 
@@ -158,9 +162,9 @@ def _paste(frame: np.ndarray, image: np.ndarray, h: np.ndarray, feather: float) 
     return (frame * (1 - alpha) + warped * alpha).astype(np.uint8)
 
 
-def _live_frames(p: _Portrait, background: np.ndarray, frames: int, rng: np.random.Generator):
+def _live_frames(p: _Portrait, background: np.ndarray, frames: int, rng, face_px):
     size = (background.shape[1], background.shape[0])
-    scale, centre = _placement(p, size, rng)
+    scale, centre = _placement(p, size, rng, face_px)
     blink_at = int(rng.integers(frames // 3, max(frames // 3 + 1, 2 * frames // 3)))
     phase = rng.uniform(0, 2 * np.pi)
     out = []
@@ -177,9 +181,9 @@ def _live_frames(p: _Portrait, background: np.ndarray, frames: int, rng: np.rand
     return out
 
 
-def _photo_frames(p: _Portrait, background: np.ndarray, frames: int, rng: np.random.Generator):
+def _photo_frames(p: _Portrait, background: np.ndarray, frames: int, rng, face_px):
     size = (background.shape[1], background.shape[0])
-    scale, centre = _placement(p, size, rng)
+    scale, centre = _placement(p, size, rng, face_px)
     border = max(4, int(min(p.image.shape[:2]) * 0.05))
     paper = cv2.copyMakeBorder(
         p.image, border, border, border, border, cv2.BORDER_CONSTANT, value=(235, 235, 230)
@@ -190,7 +194,7 @@ def _photo_frames(p: _Portrait, background: np.ndarray, frames: int, rng: np.ran
         shift = centre + rng.normal(0, 12, 2)
         h = _similarity(shifted, scale * rng.uniform(0.93, 1.07), shift, rng.uniform(-8, 8))
         tilt = np.eye(3)
-        # The sheet leaning a little towards the camera: up to about 10 degrees of tilt.
+        # The sheet leaning a little towards or away from the camera (perspective).
         tilt[2, :2] = rng.normal(0, 0.1 / size[0], 2)
         out.append(_noisy(_paste(background, paper, tilt @ h, feather=0.0), rng))
     return out
@@ -203,12 +207,16 @@ def render_gate_sequence(
     frames: int,
     seed: int,
     size: Size = (640, 480),
+    face_px: float | None = None,
 ) -> list[np.ndarray]:
-    """``frames`` RGB frames of ``size`` (width, height) of a live person or a photo attack."""
+    """``frames`` RGB frames of ``size`` (width, height) of a live person or a photo attack.
+
+    ``face_px``: face size in the frame (dlib box side); by default 22-30% of the height.
+    """
     if frames < 1:
         raise ValueError("frames must be at least 1")
     rng = np.random.default_rng(seed)
     portrait = _portrait(person_image)
     background = empty_gate_frame(int(rng.integers(1 << 31)), size)
     make = _live_frames if live else _photo_frames
-    return make(portrait, background, frames, rng)
+    return make(portrait, background, frames, rng, face_px)
