@@ -155,6 +155,15 @@ def test_unknown_attempts_in_window_make_one_violation():
     assert tracker.record(96)
 
 
+def test_trackers_take_their_numbers_from_settings():
+    settings = PedestrianSettings(unknown_attempts=2, unknown_window_s=10, door_held_s=5)
+    tracker = UnknownAttemptTracker.from_settings(settings)
+    assert not tracker.record(0) and tracker.record(9)
+    door = DoorMonitor.from_settings(settings, open_s=8)
+    door.release(0)
+    assert door.door(True, 1) == [] and door.tick(7) == [AlarmType.DOOR_HELD]
+
+
 def test_door_forced_and_held():
     door = DoorMonitor(held_s=15, grace_s=2, open_s=8)
     assert door.door(True, 0) == [AlarmType.DOOR_FORCED]  # opened without a release

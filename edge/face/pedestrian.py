@@ -163,6 +163,10 @@ class UnknownAttemptTracker:
         self.window_s = window_s
         self._times: deque[float] = deque()
 
+    @classmethod
+    def from_settings(cls, settings: PedestrianSettings) -> UnknownAttemptTracker:
+        return cls(settings.unknown_attempts, settings.unknown_window_s)
+
     def record(self, now: float) -> bool:
         """Record one suspicious attempt at time ``now`` (seconds); True = violation."""
         self._times.append(now)
@@ -189,6 +193,11 @@ class DoorMonitor:
         self._released_until: float | None = None
         self._opened_at: float | None = None
         self._held_reported = False
+
+    @classmethod
+    def from_settings(cls, settings: PedestrianSettings, open_s: float) -> DoorMonitor:
+        """``open_s``: how long the gate stays unlocked after a release (GateConfig)."""
+        return cls(settings.door_held_s, settings.door_grace_s, open_s)
 
     def release(self, now: float) -> None:
         self._released_until = now + self.open_s + self.grace_s
