@@ -124,7 +124,7 @@ def _char_mask(char: str, w: int, h: int, rng: random.Random) -> np.ndarray:
     """The glyph fitted into a w x h box like the narrow plate font (full height, condensed)."""
     is_cjk = ord(char) > 0x2E80
     font = rng.choice(CJK_FONTS) if is_cjk else _first_font(LATIN_FONTS)
-    g = _glyph(char, font, 3 if is_cjk else 2)
+    g = _glyph(char, font, 5 if is_cjk else 3)
     gh, gw = g.shape
     tw = gw * h / gh
     # Plate glyphs fill the box; only genuinely narrow glyphs (1) keep their own width.
@@ -257,6 +257,7 @@ def render_vehicle_frame(
     n = len(items)
     truths: list[PlateTruth] = []
     quads: list[np.ndarray] = []
+    plate_layers: list[tuple[np.ndarray, np.ndarray]] = []  # (warped car, plate quad)
     for i, item in enumerate(items):
         slot_w = w / n
         if plate_width is not None:
@@ -301,6 +302,7 @@ def render_vehicle_frame(
             )
             quad = cv2.perspectiveTransform(rect[None], hom)[0]
             quads.append(quad)
+            plate_layers.append((warped, quad))
             x0, y0 = np.floor(quad.min(axis=0)).astype(int)
             x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
             x0, y0 = max(0, x0), max(0, y0)
@@ -313,6 +315,11 @@ def render_vehicle_frame(
                     box=box,
                 )
             )
+    # Neighbouring cars may overlap in the picture, but not over each other's plates.
+    for owner, quad in plate_layers:
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(mask, quad.astype(np.int32), 255)
+        frame[mask > 0] = owner[mask > 0]
     frame, _info = apply_conditions(frame, rng, quads, hard)
     return frame, truths
 

@@ -25,6 +25,10 @@ COLOR_RANGES = {
     "green": (36, 88, 45, 60),
 }
 PLATE_ASPECT = 440 / 140
+# Margins around a plate outline when cropping: generous to find the characters, small and
+# even to read them (PP-OCR was trained on text lines with a little background around).
+FIND_MARGIN = (0.08, 0.2)
+READ_MARGIN = (0.04, 0.1)
 
 
 @dataclass
@@ -123,15 +127,20 @@ def find_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
     return cands
 
 
-def rectify(
-    frame_bgr: np.ndarray, quad: np.ndarray, margin: tuple[float, float] = (0.05, 0.14)
-) -> np.ndarray:
-    """Warp the plate quad (grown by ``margin`` of its width/height) to CROP_W x CROP_H."""
+def _grown(quad: np.ndarray, margin: tuple[float, float]) -> np.ndarray:
+    """The quad grown by ``margin`` (fractions of its width, height) on every side."""
     tl, tr, br, bl = quad
     ux = (tr - tl + br - bl) / 2
     uy = (bl - tl + br - tr) / 2
     mx, my = ux * margin[0], uy * margin[1]
-    src = np.array([tl - mx - my, tr + mx - my, br + mx + my, bl - mx + my], np.float32)
+    return np.array([tl - mx - my, tr + mx - my, br + mx + my, bl - mx + my], np.float32)
+
+
+def rectify(
+    frame_bgr: np.ndarray, quad: np.ndarray, margin: tuple[float, float] = (0.05, 0.14)
+) -> np.ndarray:
+    """Warp the plate quad (grown by ``margin`` of its width/height) to CROP_W x CROP_H."""
+    src = _grown(quad, margin)
     dst = np.array([[0, 0], [CROP_W - 1, 0], [CROP_W - 1, CROP_H - 1], [0, CROP_H - 1]], np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(
@@ -139,27 +148,87 @@ def rectify(
     )
 
 
-def char_row_score(crop_bgr: np.ndarray) -> float:
-    """How much a crop looks like a row of 7-8 characters: count of character-sized blobs of
-    either polarity in the middle band, best of both (0..~8)."""
+def analyse_row(crop_bgr: np.ndarray) -> tuple[float, tuple[float, float, float, float] | None]:
+    """How much a crop looks like a row of 7-8 characters, and where that row is.
+
+    Counts character-sized blobs of either polarity in the middle band (0..~8, weighted by
+    how much of the width they spread over) and returns their extent (x0, y0, x1, y1) in
+    crop pixels when there are enough of them to trust it.
+    """
     gray = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
     gray = cv2.normalize(gray, None, 0, 255, cv2.NORM_MINMAX)
     _, bw = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    best = 0.0
+    best, extent = 0.0, None
     for img in (bw, 255 - bw):
-        _n, _, stats, _ = cv2.connectedComponentsWithStats(img, connectivity=8)
-        hs = stats[1:, cv2.CC_STAT_HEIGHT]
-        ws = stats[1:, cv2.CC_STAT_WIDTH]
-        ys = stats[1:, cv2.CC_STAT_TOP] + hs / 2
+        _, _, stats, _ = cv2.connectedComponentsWithStats(img, connectivity=8)
+        st = stats[1:]
+        hs, ws = st[:, cv2.CC_STAT_HEIGHT], st[:, cv2.CC_STAT_WIDTH]
+        ys = st[:, cv2.CC_STAT_TOP] + hs / 2
         ok = (hs >= 0.35 * CROP_H) & (hs <= 0.92 * CROP_H) & (ws <= 0.2 * CROP_W) & (ws >= 2)
         ok &= np.abs(ys - CROP_H / 2) < 0.25 * CROP_H
-        xs = np.sort(stats[1:, cv2.CC_STAT_LEFT][ok])
-        count = float(len(xs))
+        chars = st[ok]
+        count = float(len(chars))
+        # Plate characters are about a tenth of the plate wide; the thin uprights of a grille
+        # or railing are not (a narrow "1" is fine as long as most are wide).
+        if count and np.median(chars[:, cv2.CC_STAT_WIDTH]) < 0.045 * CROP_W:
+            count *= 0.4
         if count >= 3:  # characters spread over most of the width, not bunched up
-            spread = (xs[-1] - xs[0]) / CROP_W
-            count *= min(1.0, spread / 0.55)
-        best = max(best, count)
-    return best
+            x0 = chars[:, cv2.CC_STAT_LEFT].min()
+            x1 = (chars[:, cv2.CC_STAT_LEFT] + chars[:, cv2.CC_STAT_WIDTH]).max()
+            count *= min(1.0, (x1 - x0) / CROP_W / 0.6)
+        if count > best:
+            best = count
+            extent = _row_extent(st, chars) if count >= 4.5 else None
+    return best, extent
+
+
+def _row_extent(stats: np.ndarray, chars: np.ndarray) -> tuple[float, float, float, float]:
+    """Extent of the character row: the character-sized blobs, grown by the smaller pieces
+    beside them in the same band (a Chinese character is often several pieces)."""
+    tops = chars[:, cv2.CC_STAT_TOP]
+    y0 = float(np.median(tops))
+    y1 = float(np.median(tops + chars[:, cv2.CC_STAT_HEIGHT]))
+    rh = y1 - y0
+    x0 = float(chars[:, cv2.CC_STAT_LEFT].min())
+    x1 = float((chars[:, cv2.CC_STAT_LEFT] + chars[:, cv2.CC_STAT_WIDTH]).max())
+    cw = float(np.median(chars[:, cv2.CC_STAT_WIDTH]))
+    t, h = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_HEIGHT]
+    w = stats[:, cv2.CC_STAT_WIDTH]
+    piece = (t >= y0 - 0.15 * rh) & (t + h <= y1 + 0.15 * rh) & (h >= 0.15 * rh)
+    piece &= w <= 0.2 * CROP_W
+    pieces = stats[piece]
+    grown = True
+    while grown:
+        grown = False
+        for p in pieces:
+            pl, pr = float(p[cv2.CC_STAT_LEFT]), float(p[cv2.CC_STAT_LEFT] + p[cv2.CC_STAT_WIDTH])
+            if pl < x0 and x0 - pr <= 0.9 * cw:
+                x0, grown = pl, True
+            if pr > x1 and pl - x1 <= 0.9 * cw:
+                x1, grown = pr, True
+    return x0, y0, x1, y1
+
+
+def refine_quad(
+    quad: np.ndarray, extent: tuple[float, float, float, float], margin: tuple[float, float]
+) -> np.ndarray | None:
+    """Plate outline from the character row found in a crop of ``quad``.
+
+    The characters span 409 of 440 mm across and 90 of 140 mm down (GA 36); the row may miss
+    a stroke or two, so the plate is grown from it by those proportions.
+    """
+    x0, y0, x1, y1 = extent
+    rw, rh = x1 - x0, y1 - y0
+    if rw < 0.45 * CROP_W or rh < 0.3 * CROP_H:
+        return None
+    px0, px1 = x0 - rw * 16 / 409, x1 + rw * 16 / 409
+    py0, py1 = y0 - rh * 25 / 90, y1 + rh * 25 / 90
+    # Crop pixel -> frame pixel, through the same warp rectify() used.
+    src = _grown(quad, margin)
+    dst = np.array([[0, 0], [CROP_W - 1, 0], [CROP_W - 1, CROP_H - 1], [0, CROP_H - 1]], np.float32)
+    inv = cv2.getPerspectiveTransform(dst, src)
+    pts = np.array([[[px0, py0], [px1, py0], [px1, py1], [px0, py1]]], np.float32)
+    return cv2.perspectiveTransform(pts, inv)[0]
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -176,8 +245,19 @@ def ranked_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
     """Candidates with their rectified crops, best first, near-duplicates merged."""
     cands = find_candidates(frame_bgr)
     for c in cands:
-        c.crop = rectify(frame_bgr, c.quad)
-        c.score = char_row_score(c.crop) + (0.5 if c.source != "edges" else 0.0)
+        for attempt in range(2):
+            crop = rectify(frame_bgr, c.quad, FIND_MARGIN)
+            score, extent = analyse_row(crop)
+            if attempt == 0:
+                c.score = score + (0.5 if c.source != "edges" else 0.0)
+            better = refine_quad(c.quad, extent, FIND_MARGIN) if extent else None
+            if better is None:
+                break
+            c.quad = better
+            # A row running into the crop's edge was probably cut: look again around it.
+            if extent[0] > 0.03 * CROP_W and extent[2] < 0.97 * CROP_W:
+                break
+        c.crop = rectify(frame_bgr, c.quad, READ_MARGIN)
     cands.sort(key=lambda c: c.score, reverse=True)
     kept: list[Candidate] = []
     for c in cands:

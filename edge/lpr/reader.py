@@ -16,7 +16,7 @@ MIN_ROW_SCORE = 3.0
 MAX_READS = 6
 RESCUE_READS = 2
 # Accept a read when the grammar-constrained characters are this probable (see PlateRead).
-MIN_CONFIDENCE = 0.55
+MIN_CONFIDENCE = 0.25
 
 
 class PlateReader:

@@ -55,7 +55,10 @@ class PlateRead:
 class PlateRecognizer:
     """CTC text recognition of plate crops, decoded under the plate grammar."""
 
-    def __init__(self, *, threads: int = 1, model_path: Path | None = None) -> None:
+    def __init__(
+        self, *, threads: int = 1, model_path: Path | None = None, width: int = 168
+    ) -> None:
+        self.width = width
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -93,13 +96,17 @@ class PlateRecognizer:
 
     def read(self, crop_bgr: np.ndarray, lengths: tuple[int, ...] = (7, 8)) -> PlateRead | None:
         """Best grammatical reading of a crop among the allowed plate lengths."""
-        probs = self.probabilities(crop_bgr)
+        probs = self.probabilities(crop_bgr, self.width)
         blank = probs[:, self._sep_cols].sum(axis=1)
         sub = probs[:, self._cols]
+        # The serial has no I/O: what the model gives them belongs to 1/0 there.
+        serial = sub.copy()
+        serial[:, self._pos["0"]] += sub[:, self._pos["O"]]
+        serial[:, self._pos["1"]] += sub[:, self._pos["I"]]
         greedy = self._greedy(probs, blank, sub)
         best: PlateRead | None = None
         for n in lengths:
-            read = self._decode(sub, blank, self._templates[n])
+            read = self._decode(sub, serial, blank, self._templates[n])
             if read is not None and (best is None or read.log_score > best.log_score):
                 best = read
         if best is None:
@@ -116,7 +123,9 @@ class PlateRecognizer:
             prev = tok
         return "".join(out)
 
-    def _decode(self, sub: np.ndarray, blank: np.ndarray, tpl: _Template) -> PlateRead | None:
+    def _decode(
+        self, sub: np.ndarray, serial: np.ndarray, blank: np.ndarray, tpl: _Template
+    ) -> PlateRead | None:
         """Viterbi over the CTC lattice of a fixed-length template.
 
         Characters k = 0..n-1 and blanks j = 0..n (blank j lies before character j). Each
@@ -126,9 +135,10 @@ class PlateRecognizer:
         t_len, n = sub.shape[0], tpl.ids.shape[0]
         if t_len < n:
             return None
-        lp = np.log(sub + 1e-9)
         lb = np.log(blank + 1e-9)
-        emit = np.where(tpl.valid, lp[:, tpl.safe_ids], _NEG)  # T x n x M
+        # Positions 1-2 (province, letter) use the model's own classes, the serial the merged.
+        probs = np.concatenate([sub[:, tpl.safe_ids[:2]], serial[:, tpl.safe_ids[2:]]], axis=1)
+        emit = np.where(tpl.valid, np.log(probs + 1e-9), _NEG)  # T x n x M
         sb_hist = np.full((t_len, n + 1), _NEG)
         sc_hist = np.full((t_len, n, tpl.ids.shape[1]), _NEG)
         sb_hist[0, 0] = lb[0]
@@ -155,7 +165,7 @@ class PlateRecognizer:
             prev_sc = sc_hist[t - 1]
             if kind == "c":
                 picked[k] = c
-                best_p[k] = max(best_p[k], float(sub[t, tpl.ids[k, c]]))
+                best_p[k] = max(best_p[k], float(probs[t, k, c]))
                 stay, from_blank = prev_sc[k, c], sb_hist[t - 1, k]
                 prev_row = None
                 if k > 0:
@@ -169,7 +179,7 @@ class PlateRecognizer:
                 kind, k, c = "c", k - 1, int(prev_sc[k - 1].argmax())
         if kind == "c":
             picked[k] = c
-            best_p[k] = max(best_p[k], float(sub[0, tpl.ids[k, c]]))
+            best_p[k] = max(best_p[k], float(probs[0, k, c]))
         if -1 in picked:
             return None
         text = "".join(self._vocab[tpl.ids[i, picked[i]]] for i in range(n))
