@@ -78,6 +78,13 @@ def test_enroll_refuses_photos_of_different_people(env: Path):
         assert store.persons() == []
 
 
+def test_enroll_refuses_a_face_already_enrolled_as_someone_else(env: Path):
+    assert enroll(env, "b-7", img("biden"), role="blacklist").exit_code == 0
+    result = enroll(env, "r-200", img("biden"))
+    assert result.exit_code == 1 and "matches b-7 (blacklist" in result.output
+    assert enroll(env, "r-201", img("astronaut")).exit_code == 0
+
+
 def test_enroll_refuses_when_no_photo_is_usable(env: Path):
     result = enroll(env, "r-103", img("obama_partial"))
     assert result.exit_code == 1 and "nothing enrolled" in result.output

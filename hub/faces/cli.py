@@ -18,7 +18,7 @@ import typer
 from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
 from edge.face.detector import load_rgb
 from edge.face.matcher import FaceMatcher
-from edge.face.settings import MatchSettings
+from edge.face.settings import DLIB_TOLERANCE
 from hub.faces.quality import check_image, enrolment_stack
 from hub.faces.store import FaceStore, StoreError
 
@@ -91,17 +91,32 @@ def enroll_main(
         accepted.append((path, report.face.encoding))
     if not accepted:
         raise _fail("no usable photo; nothing enrolled")
-    tolerance = MatchSettings().tolerance
     with FaceStore(db, cipher) as store:
         existing = list(store.encodings(person))
         encodings = existing + [e for _, e in accepted]
-        if bad := inconsistent_pairs(encodings, tolerance):
+        # Photos of one person vary up to about 0.42 here; strangers start near 0.7. dlib's
+        # looser 0.6 tells a mixed-up set of photos without refusing a real one.
+        if bad := inconsistent_pairs(encodings, DLIB_TOLERANCE):
             i, j, distance = bad[0]
             raise _fail(
-                f"the photos do not all show one person (distance {distance:.2f} > {tolerance}"
-                f" between face {i + 1} and {j + 1}, counting already enrolled ones first); "
-                "nothing enrolled"
+                f"the photos do not all show one person (distance {distance:.2f} > "
+                f"{DLIB_TOLERANCE} between face {i + 1} and {j + 1}, counting already "
+                "enrolled ones first); nothing enrolled"
             )
+        # The same face under another id (a blacklisted person enrolling as a resident,
+        # or a resident enrolled twice) is refused: one face, one person.
+        others = [
+            (p["id"], p["role"], np.asarray(p["encodings"]))
+            for p in store.export_bundle(site)["persons"]
+            if p["id"] != person
+        ]
+        clash = FaceMatcher(others).match_many(np.array([e for _, e in accepted]))
+        for (path, _), match in zip(accepted, clash, strict=True):
+            if match.person is not None:
+                raise _fail(
+                    f"{path} matches {match.person} ({match.role}, distance "
+                    f"{match.distance:.2f}) already enrolled at {site}; nothing enrolled"
+                )
         now = datetime.now(UTC)
         try:
             version = store.enroll(
