@@ -17,6 +17,7 @@ from hub.console.users import UserStore
 from hub.service import Hub
 from models.messages import Kind
 from tests.browser.support import (
+    FAST_ARGON2,
     PASSWORDS,
     Console,
     SimEdge,
@@ -162,7 +163,9 @@ async def test_csrf_is_required_on_every_state_change(console: Console) -> None:
 
 
 async def test_lockout_after_five_failures(console: Console) -> None:
-    users = await UserStore.open(console.hub.store, {"lakeside": "greenleaf-pm"})
+    users = await UserStore.open(
+        console.hub.store, {"lakeside": "greenleaf-pm"}, hasher=FAST_ARGON2
+    )
     await users.set_user("locky", "locky-password", ConsoleRole.GUARD, "lakeside", actor="test")
     c = console.client()
 
@@ -445,3 +448,32 @@ async def test_face_enrolment_status_without_photos(console: Console) -> None:
     assert (await b.get("/api/lists")).json()["faces"] == []
     page = await a.get("/lists")
     assert "res-0001" in page.text and "<img" not in page.text
+
+
+async def test_supervision_router_runs_with_the_console_login(console: Console) -> None:
+    anon = console.client()
+    assert (await anon.get("/api/supervision/companies")).status_code == 401
+    # the placeholder's header identity is not accepted in place of a session
+    forged = {"X-Anju-User": "x", "X-Anju-Role": "admin"}
+    assert (await anon.get("/api/supervision/companies", headers=forged)).status_code == 401
+    a = await console.login("guard-a")
+    communities = (await a.get("/api/supervision/communities")).json()
+    assert {c["id"] for c in communities} == {"lakeside"}
+    reg = await console.login("regulator")
+    assert {c["id"] for c in (await reg.get("/api/supervision/communities")).json()} == {
+        "lakeside",
+        "hillside",
+    }
+    complaint = {
+        "site": "hillside", "category": "parking", "what": "车辆堵塞消防通道",
+        "occurred_at": now().isoformat(),
+    }  # fmt: skip
+    token = reg.headers.pop("X-CSRF-Token")
+    assert (await reg.post("/api/supervision/complaints", json=complaint)).status_code == 403
+    reg.headers["X-CSRF-Token"] = token
+    r = await reg.post("/api/supervision/complaints", json=complaint)
+    assert r.status_code == 201, r.text
+    trail = await console.hub.store.audit_log(target_prefix="supervision/complaint/")
+    assert trail and trail[-1]["actor"] == "regulator"
+    page = await reg.get("/supervision")
+    assert "/api/supervision/reports/" in page.text

@@ -14,9 +14,17 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pwdlib import PasswordHash
 
 from hub.console import api, pages
-from hub.console.web import ConsoleState, LoginRequired, api_user, csrf_guard, make_templates
+from hub.console.web import (
+    ConsoleState,
+    LoginRequired,
+    api_user,
+    csrf_guard,
+    make_templates,
+    state_of,
+)
 from hub.service import Hub
 from models.site import SiteConfig
 
@@ -40,11 +48,13 @@ def create_app(
     secure_cookies: bool = True,
     command_timeout_s: float = 10.0,
     poll_s: float = 0.5,
+    password_hasher: PasswordHash | None = None,
 ) -> FastAPI:
     """The console for ``hub`` (started or not; pages answer 503 until its store is open).
 
     ``secure_cookies``: mark cookies Secure (serve over https); False for plain-http
     localhost demos. ``sites``: the communities shown (default: the hub's).
+    ``password_hasher``: argon2id with pwdlib's recommended parameters unless given.
     """
     configs = list(sites) if sites is not None else list(hub.sites.values())
     app = FastAPI(
@@ -61,7 +71,9 @@ def create_app(
         command_timeout_s=command_timeout_s,
         poll_s=poll_s,
         templates=make_templates(),
+        hasher=password_hasher,
     )
+    app.state.supervision_api = None
     app.include_router(pages.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -69,6 +81,7 @@ def create_app(
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
         return RedirectResponse("/static/favicon.svg", status_code=301)
+
     _mount_supervision(app)
 
     @app.exception_handler(LoginRequired)
@@ -88,34 +101,35 @@ def create_app(
 
 
 def _mount_supervision(app: FastAPI) -> None:
-    """Include the supervision REST router when it exists, with the logged-in principal
-    in place of its placeholder dependency."""
+    """Include the supervision REST router (``/api/supervision``) when it exists, with the
+    logged-in user's principal in place of its placeholder identity and the console's
+    repo in place of its ``app.state`` lookup."""
     try:
         module = importlib.import_module("hub.supervision.api")
     except ImportError as exc:
         log.info("supervision API not mounted: %s", exc)
         return
     router = getattr(module, "router", None)
-    if router is None:
-        log.warning("hub.supervision.api has no router; not mounted")
+    placeholder = getattr(module, "get_principal", None)
+    if router is None or placeholder is None:
+        log.warning("hub.supervision.api lacks router/get_principal; not mounted")
         return
-    placeholder = getattr(module, "current_principal", None) or getattr(
-        module, "get_principal", None
-    )
-    if placeholder is not None:
 
-        async def principal(request: Request):  # type: ignore[no-untyped-def]
-            try:
-                user = await api_user(request)
-            except HTTPException:
-                raise
-            return user.principal()
+    async def principal(request: Request):  # type: ignore[no-untyped-def]
+        return (await api_user(request)).principal()
 
-        app.dependency_overrides[placeholder] = principal
-    else:
-        log.warning("hub.supervision.api has no principal dependency to replace")
+    async def repo(request: Request):  # type: ignore[no-untyped-def]
+        state = await state_of(request).ready()
+        if state.supervision is None or state.supervision.repo is None:
+            raise HTTPException(503, "supervision records are not available")
+        return state.supervision.repo
+
+    app.dependency_overrides[placeholder] = principal
+    if hasattr(module, "get_repo"):
+        app.dependency_overrides[module.get_repo] = repo
     app.include_router(router)
-    log.info("supervision API mounted at %s", getattr(router, "prefix", ""))
+    app.state.supervision_api = router.prefix
+    log.info("supervision API mounted at %s", router.prefix)
 
 
 class _Server(uvicorn.Server):

@@ -197,7 +197,8 @@ async def supervision(request: Request, user: ConsoleUser = Depends(page_user)) 
     return _render(
         request, "supervision.html",
         page_context(request, user, "supervision", site=None, data=data, chart=chart,
-                     supervision_ok=bool(sv and sv.repo), error=sv.error if sv else ""),
+                     supervision_ok=bool(sv and sv.repo), error=sv.error if sv else "",
+                     api=request.app.state.supervision_api),
     )  # fmt: skip
 
 

@@ -65,18 +65,18 @@ CONSOLE_MIGRATIONS: list[str] = [
 ]
 
 SESSION_TTL = timedelta(hours=12)  # one guard-room shift
-_HASHER = PasswordHash.recommended()  # argon2id
+DEFAULT_HASHER = PasswordHash.recommended()  # argon2id, 64 MiB, t=3 (pwdlib's defaults)
 
 
 @functools.cache
-def _dummy_hash() -> str:
+def _dummy_hash(hasher: PasswordHash) -> str:
     """A hash of a password nobody has: checked when the user is unknown, so that the time
     taken does not tell whether a user name exists."""
-    return _HASHER.hash(secrets.token_hex(16))
+    return hasher.hash(secrets.token_hex(16))
 
 
-def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
+def hash_password(password: str, hasher: PasswordHash = DEFAULT_HASHER) -> str:
+    return hasher.hash(password)
 
 
 def token_digest(token: str) -> str:
@@ -105,10 +105,12 @@ class UserStore:
         store: Store,
         companies: dict[str, str],
         policy: LockoutPolicy = LockoutPolicy(),
+        hasher: PasswordHash = DEFAULT_HASHER,
     ) -> None:
         self.store = store
         self.companies = companies  # site id -> company id
         self.policy = policy
+        self.hasher = hasher  # argon2id; tests pass cheaper parameters
 
     @classmethod
     async def open(cls, store: Store, companies: dict[str, str], **kw: Any) -> UserStore:
@@ -144,7 +146,7 @@ class UserStore:
             raise ValueError("passwords have at least 10 characters")
         user = ConsoleUser(username, role, scope, sites_for(role, scope, self.companies))
         now = utcnow()
-        encoded = hash_password(password)
+        encoded = hash_password(password, self.hasher)
         async with self.store.transaction():
             before = await self._rows(
                 "SELECT username, role, scope, disabled FROM console_users WHERE username = ?",
@@ -192,8 +194,8 @@ class UserStore:
             raise LoginError("account locked after repeated failures", until)
         rows = await self._rows("SELECT * FROM console_users WHERE username = ?", [username])
         row = rows[0] if rows and not rows[0]["disabled"] else None
-        valid, new_hash = _HASHER.verify_and_update(
-            password, row["password_hash"] if row else _dummy_hash()
+        valid, new_hash = self.hasher.verify_and_update(
+            password, row["password_hash"] if row else _dummy_hash(self.hasher)
         )
         if row is None or not valid:
             async with self.store.transaction():

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.templating import Jinja2Templates
+from pwdlib import PasswordHash
 
 from hub.console import i18n
 from hub.console.roles import ConsoleUser, Permission
@@ -42,6 +43,7 @@ class ConsoleState:
     command_timeout_s: float
     poll_s: float
     templates: Jinja2Templates
+    hasher: PasswordHash | None = None
     users: UserStore | None = None
     supervision: Supervision | None = None
     _ready: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -59,7 +61,8 @@ class ConsoleState:
                 if self.users is None:
                     companies = {s: c.site.company.id for s, c in self.sites.items()}
                     self.supervision = await Supervision.open(self.store, list(self.sites.values()))
-                    self.users = await UserStore.open(self.store, companies)
+                    kw = {"hasher": self.hasher} if self.hasher else {}
+                    self.users = await UserStore.open(self.store, companies, **kw)
         return self
 
     def site_ids(self) -> list[str]:

@@ -18,6 +18,8 @@ import cv2
 import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from hub.console import ConsoleServer, create_app
 from hub.console.roles import ConsoleRole
@@ -47,8 +49,14 @@ def two_sites() -> tuple[SiteConfig, SiteConfig]:
     return a, b
 
 
+# Real argon2id with small parameters: the KDF is the same, the tests log in many times.
+FAST_ARGON2 = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),))
+
+
 async def add_users(store: Any, sites: list[SiteConfig]) -> None:
-    users = await UserStore.open(store, {s.site.id: s.site.company.id for s in sites})
+    users = await UserStore.open(
+        store, {s.site.id: s.site.company.id for s in sites}, hasher=FAST_ARGON2
+    )
     await users.set_user(
         "guard-a", PASSWORDS["guard-a"], ConsoleRole.GUARD, "lakeside", actor="test"
     )
@@ -166,7 +174,10 @@ class Console:
 async def start_console(
     hub: Hub, sites: list[SiteConfig], *, timeout_s: float = 10.0, secure: bool = False
 ) -> Console:
-    app = create_app(hub, sites, secure_cookies=secure, command_timeout_s=timeout_s, poll_s=0.1)
+    app = create_app(
+        hub, sites, secure_cookies=secure, command_timeout_s=timeout_s, poll_s=0.1,
+        password_hasher=FAST_ARGON2,
+    )  # fmt: skip
     server = ConsoleServer(app, "127.0.0.1", 0)
     await server.start()
     return Console(hub, server, sites)
