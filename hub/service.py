@@ -33,7 +33,15 @@ from hub.store import Store, from_iso, iso
 from hub.sync import VEHICLES, list_digest, next_version, vehicle_list
 from hub.validate import Checked, Validator
 from models import topics
-from models.messages import AckResult, GateAction, GateCommand, Kind, make_message, utcnow
+from models.messages import (
+    AckResult,
+    GateAction,
+    GateCommand,
+    Kind,
+    ListedPass,
+    make_message,
+    utcnow,
+)
 from models.site import SiteConfig, load_site_config
 
 log = logging.getLogger(__name__)
@@ -110,7 +118,7 @@ class Hub:
         self._ingest: MqttIngest | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._retained: list[tuple[str, bytes]] = []  # sync lists, (re)published on connect
+        self._retained: dict[str, bytes] = {}  # sync lists by topic, (re)published on connect
         self._stopping = asyncio.Event()
         self.watching_since: datetime | None = None
         self.started = False
@@ -120,27 +128,32 @@ class Hub:
     async def start(self, *, connect_timeout_s: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
         self.store = await Store.open(self.data_dir)
-        self.recorder = Recorder(
-            self.store, list(self.sites.values()), on_command_ack=self._command_acked
-        )
-        await self.recorder.load()
-        await self._prepare_vehicle_lists()
-        self._writer = BatchWriter(self._handle_batch, **self._batch)
-        self._writer.start()
-        self._ingest = MqttIngest(
-            broker_url=self.broker_url,
-            client_id=self.client_id,
-            validator=Validator(list(self.sites.values())),
-            loop=loop,
-            deliver=self._writer.put_nowait,
-            username=self._username,
-            password=self._password,
-            on_connected=self._publish_retained,
-        )
         try:
+            self.recorder = Recorder(
+                self.store, list(self.sites.values()), on_command_ack=self._command_acked
+            )
+            await self.recorder.load()
+            async with self.store.transaction():
+                # commands left "sent" by a hub that stopped while waiting for their ack
+                await self.store.expire_commands(utcnow(), actor="hub")
+            for site_id in self.sites:
+                await self._prepare_vehicle_list(site_id)
+            self._writer = BatchWriter(self._handle_batch, **self._batch)
+            self._writer.start()
+            self._ingest = MqttIngest(
+                broker_url=self.broker_url,
+                client_id=self.client_id,
+                validator=Validator(list(self.sites.values())),
+                loop=loop,
+                deliver=self._writer.put_nowait,
+                username=self._username,
+                password=self._password,
+                on_connected=self._publish_retained,
+            )
             await self._ingest.start(connect_timeout_s)
         except BaseException:
-            await self._writer.stop()
+            if self._writer:
+                await self._writer.stop()
             await self.store.close()
             raise
         self.watching_since = utcnow()
@@ -216,28 +229,48 @@ class Hub:
 
     # ------------------------------------------------------------------ sync lists
 
-    async def _prepare_vehicle_lists(self) -> None:
-        """Version each site's vehicle list (bumped only when the content changed)."""
+    async def _prepare_vehicle_list(
+        self, site_id: str, extra_passes: Sequence[ListedPass] = ()
+    ) -> int:
+        """Version a site's vehicle list (bumped only when the content changed) and keep its
+        message for publishing on every (re)connect; returns the version."""
         assert self.store
-        self._retained.clear()
-        for site_id, site in self.sites.items():
-            lists = vehicle_list(site, version=1)
-            digest = list_digest(lists)
-            version, changed = next_version(await self.store.sync_list(site_id, VEHICLES), digest)
+        lists = vehicle_list(self.sites[site_id], version=1)
+        if extra_passes:
+            passes = [*lists.visitor_passes, *extra_passes]
+            lists = lists.model_copy(update={"visitor_passes": passes})
+        digest = list_digest(lists)
+        async with self.store.transaction():
+            stored = await self.store.sync_list(site_id, VEHICLES, conn=self.store.db)
+            version, changed = next_version(stored, digest)
             if changed:
-                async with self.store.transaction():
-                    await self.store.set_sync_list(site_id, VEHICLES, version, digest, utcnow())
-            message = make_message(
-                Kind.VEHICLE_LIST,
-                site=site_id,
-                device=HUB_DEVICE,
-                payload=lists.model_copy(update={"version": version}),
-            )
-            self._retained.append((str(topics.sync(site_id, VEHICLES)), message.to_json()))
+                await self.store.set_sync_list(site_id, VEHICLES, version, digest, utcnow())
+        message = make_message(
+            Kind.VEHICLE_LIST,
+            site=site_id,
+            device=HUB_DEVICE,
+            payload=lists.model_copy(update={"version": version}),
+        )
+        self._retained[str(topics.sync(site_id, VEHICLES))] = message.to_json()
+        return version
+
+    async def publish_vehicle_list(
+        self, site: str, *, extra_passes: Sequence[ListedPass] = ()
+    ) -> int:
+        """Republish a site's vehicle list (retained, QoS 1): the site config's lists plus
+        ``extra_passes`` (e.g. visitor passes issued in the console). The version is bumped
+        only if the content changed. Returns the version now published."""
+        if site not in self.sites:
+            raise ValueError(f"unknown site {site!r}")
+        version = await self._prepare_vehicle_list(site, extra_passes)
+        if self._ingest is not None and self._ingest.connected:
+            topic = str(topics.sync(site, VEHICLES))
+            self._ingest.client.publish(topic, self._retained[topic], qos=1, retain=True)
+        return version  # when disconnected, _publish_retained sends it on reconnect
 
     def _publish_retained(self, client: mqtt.Client) -> None:
         # network thread, on every (re)connect
-        for topic, payload in self._retained:
+        for topic, payload in list(self._retained.items()):
             client.publish(topic, payload, qos=1, retain=True)
 
     # ------------------------------------------------------------------ gate commands

@@ -362,6 +362,24 @@ class Store:
         )
         return after
 
+    async def expire_commands(self, now: datetime, *, actor: str) -> list[str]:
+        """Commands still "sent" after they expired (their hub stopped waiting): timeout."""
+        rows = await self._rows(
+            "SELECT id FROM commands WHERE status = 'sent' AND expires_at < ?",
+            [iso(now)],
+            conn=self.db,
+        )
+        for row in rows:
+            await self.finish_command(
+                row["id"],
+                status="timeout",
+                actor=actor,
+                at=now,
+                only_if_sent=True,
+                ack_detail="no ack before the hub stopped waiting",
+            )
+        return [row["id"] for row in rows]
+
     async def audit(
         self,
         actor: str,

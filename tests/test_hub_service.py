@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -20,6 +21,7 @@ from models.messages import (
     AckResult,
     GateCommand,
     Kind,
+    ListedPass,
     VehicleList,
     make_message,
     parse_message,
@@ -374,6 +376,28 @@ async def test_vehicle_list_is_retained_and_versioned(
     latest = await retained_list()
     assert latest.version == 2 and "浙HQ7777" in {v.plate for v in latest.blacklist}
     assert [a["after"]["version"] for a in audit] == [1, 2]
+
+
+async def test_vehicle_list_republished_with_extra_passes(
+    hub: Hub, mosquitto: MosquittoBroker
+) -> None:
+    now = datetime.now(UTC)
+    extra = ListedPass(
+        id="C1A2B3C4", plate="浙HP6060", valid_from=now, valid_until=now + timedelta(hours=2)
+    )
+    assert await hub.publish_vehicle_list(SITE, extra_passes=[extra]) == 2
+    assert await hub.publish_vehicle_list(SITE, extra_passes=[extra]) == 2  # unchanged
+    client = PahoClient(mosquitto.port)
+    try:
+        client.subscribe(f"anju/{SITE}/sync/vehicles")
+        [msg] = await asyncio.to_thread(client.wait_for, 1)
+    finally:
+        client.close()
+    lists: VehicleList = parse_message(msg.payload).payload
+    assert lists.version == 2
+    assert "C1A2B3C4" in {p.id for p in lists.visitor_passes}
+    with pytest.raises(ValueError, match="unknown site"):
+        await hub.publish_vehicle_list("hillside")
 
 
 async def test_start_fails_clearly_without_a_broker(tmp_path: Path) -> None:

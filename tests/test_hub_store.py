@@ -347,3 +347,25 @@ async def test_watchdog_racing_a_batch_loses_no_open_violation(
     await recorder.record([accepted(heartbeat(device=NORTH, ts=later(40)), at=later(40))])
     north = [v for v in await store.violations(type="device_offline") if v["device"] == NORTH]
     assert [v["status"] for v in north] == ["resolved"]
+
+
+async def test_commands_left_sent_are_expired(store: Store) -> None:
+    base = {
+        "site": SITE,
+        "device": NORTH,
+        "gate": NORTH_GATE,
+        "action": "open",
+        "reason": "test run",
+        "operator": "guard1",
+        "sent_at": iso(T0),
+        "status": "sent",
+    }
+    async with store.transaction():
+        await store.insert_command({**base, "id": "old-cmd-1", "expires_at": iso(later(10))}, at=T0)
+        await store.insert_command({**base, "id": "new-cmd-1", "expires_at": iso(later(99))}, at=T0)
+    async with store.transaction():
+        assert await store.expire_commands(later(20), actor="hub") == ["old-cmd-1"]
+    assert (await store.command("old-cmd-1"))["status"] == "timeout"
+    assert (await store.command("new-cmd-1"))["status"] == "sent"
+    actions = [a["action"] for a in await store.audit_log(target_prefix="gate/")]
+    assert actions == ["gate_command.sent", "gate_command.sent", "gate_command.timeout"]
