@@ -172,3 +172,24 @@ async def test_inspection_with_checklist(repo) -> None:
     assert [i["passed"] for i in saved["items"]] == [False, True]
     records = await repo.records(Period.parse("2026H2"))
     assert records[0].checklist[0].code == "S1" and not records[0].checklist[0].passed
+
+
+async def test_escalated_order_is_triaged_again_and_its_complaint_follows(repo) -> None:
+    c = await repo.add_complaint(REGULATOR, complaint(category="repair"), now=NOW)
+    triage = ActionIn(action=Action.TRIAGE, decision=Decision.ORDER_FIX)
+    oid = (await repo.act(REGULATOR, "complaint", c["id"], triage, now=NOW))["order_id"]
+    assert await repo.tick(NOW + timedelta(days=8)) == 2  # order and complaint overdue
+    assert await repo.tick(NOW + timedelta(days=20)) == 2  # ... and escalated
+    assert (await repo.complaint(c["id"]))["status"] == "escalated"
+    again = ActionIn(
+        action=Action.TRIAGE, decision=Decision.ORDER_FIX, deadline=NOW + timedelta(days=30)
+    )
+    order = await repo.act(REGULATOR, "order", oid, again, now=NOW + timedelta(days=21))
+    followed = await repo.complaint(c["id"])
+    assert order["status"] == followed["status"] == "assigned"
+    assert order["deadline"] == followed["deadline"] and followed["order_id"] == oid
+    await repo.act(COMPANY, "order", oid, ActionIn(action=Action.RECTIFY), now=NOW + timedelta(25))
+    assert (await repo.complaint(c["id"]))["status"] == "rectified"
+    record = next(r for r in await repo.records(Period.parse("2026H2")) if r.id == f"order:{oid}")
+    # the new deadline was met, but the first one was missed and stays missed
+    assert record.deadline == NOW + timedelta(days=7)

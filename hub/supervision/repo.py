@@ -535,7 +535,7 @@ class SupervisionRepo:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._rows(
             "SELECT v.*, c.status AS case_status, c.decision, c.deadline, c.rectified_at,"
-            " c.closed_at AS case_closed_at, c.escalations, c.verified, c.note,"
+            " c.closed_at AS case_closed_at, c.overdue_since, c.escalations, c.verified, c.note,"
             " c.rectification, c.order_id"
             " FROM violations v LEFT JOIN sv_violation_cases c ON c.violation_id = v.id"
             f"{where} ORDER BY v.opened_at {'DESC' if limit else 'ASC'}, v.id LIMIT ?",
@@ -630,7 +630,7 @@ class SupervisionRepo:
         now: datetime,
         *,
         via_order: bool = False,
-    ) -> None:
+    ) -> Case:
         row = await self._load_case(kind, ref)
         if not principal.may_see(row["site"]):
             raise WorkflowError(f"{principal.user} may not act for community {row['site']}", 403)
@@ -674,13 +674,20 @@ class SupervisionRepo:
             {**changes, "repeats": repeats},
             now,
         )
-        await self._follow_order(principal, kind, row, step, now)
+        await self._follow_order(principal, kind, row, step, after, now)
+        return after
 
     async def _follow_order(
-        self, principal: Principal, kind: str, row: dict[str, Any], step: ActionIn, now: datetime
+        self,
+        principal: Principal,
+        kind: str,
+        row: dict[str, Any],
+        step: ActionIn,
+        after: Case,
+        now: datetime,
     ) -> None:
         """An order's progress moves the violation or complaint it was issued for."""
-        if kind != "order" or not row["source"] or step.action is Action.TRIAGE:
+        if kind != "order" or not row["source"]:
             return
         source_kind, _, source_ref = row["source"].partition(":")
         if source_kind not in ("violation", "complaint"):
@@ -688,7 +695,12 @@ class SupervisionRepo:
         source = await self._load_case(source_kind, source_ref)
         if step.action is Action.REJECT and source["status"] != Status.RECTIFIED:
             return
-        follow = ActionIn(action=step.action, note=f"order {row['id']}: {step.note}".strip(": "))
+        follow = ActionIn(
+            action=step.action,
+            decision=after.decision if step.action is Action.TRIAGE else None,
+            deadline=after.deadline if step.action is Action.TRIAGE else None,
+            note=f"order {row['id']}: {step.note}".strip(": "),
+        )
         # a case already moved on by hand stays as it is: the order is the record that counts
         with contextlib.suppress(WorkflowError):
             await self._transition(principal, source_kind, source_ref, follow, now, via_order=True)
@@ -834,6 +846,12 @@ def _refs(rectification: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(str(e["ref"]) for e in rectification)
 
 
+def _scored_deadline(row: dict[str, Any]) -> datetime | None:
+    """The deadline a case is scored against: a missed deadline stays missed, even when the
+    regulator later sets a new one (``overdue_since`` keeps the first one missed)."""
+    return from_iso(row.get("overdue_since")) or from_iso(row["deadline"])
+
+
 def _violation_record(v: dict[str, Any]) -> Record:
     """A hub violation: its events are the evidence. Repairs and outages end when the device
     says so (the hub closed it) or when the company rectified it, whichever is first."""
@@ -849,7 +867,7 @@ def _violation_record(v: dict[str, Any]) -> Record:
         at=from_iso(v["opened_at"]),
         counts=v["status"] != Status.DISMISSED,
         # an order carries the deadline itself; never count one lateness twice
-        deadline=None if has_order else from_iso(v["deadline"]),
+        deadline=None if has_order else _scored_deadline(v),
         rectified_at=min(ends) if ends else None,
         evidence=tuple(v["evidence"]) + _refs(v["rectification"]),
         detail=v["detail"],
@@ -866,7 +884,7 @@ def _complaint_record(c: dict[str, Any]) -> Record:
         severity=c["severity"],
         at=from_iso(c["received_at"]),
         counts=c["verified"] and c["status"] != Status.DISMISSED,
-        deadline=None if c["order_id"] is not None else from_iso(c["deadline"]),
+        deadline=None if c["order_id"] is not None else _scored_deadline(c),
         rectified_at=from_iso(c["rectified_at"]),
         evidence=_refs(c["rectification"]),
         detail=f"{c['what']} @ {c['location']}".strip(" @"),
@@ -904,7 +922,7 @@ def _order_record(o: dict[str, Any]) -> Record:
         type="rectification",
         at=from_iso(o["issued_at"]),
         counts=o["status"] != Status.DISMISSED,
-        deadline=from_iso(o["deadline"]),
+        deadline=_scored_deadline(o),
         rectified_at=from_iso(o["rectified_at"]),
         evidence=((o["source"],) if o["source"] else ()) + _refs(o["rectification"]),
         detail=o["what"],
