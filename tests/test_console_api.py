@@ -54,7 +54,7 @@ POST_ENDPOINTS = [
     ("/api/violations/x/act", {"action": "triage"}),
     ("/api/passes", {"site": "lakeside", "plate": "浙HK2020", "host_unit": "1-1"}),
 ]
-PAGES = ["/live", "/carpark", "/violations", "/supervision", "/lists", "/audit"]
+PAGES = ["/live", "/carpark", "/violations", "/supervision", "/lists", "/audit", "/users"]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -417,7 +417,11 @@ async def test_every_page_renders_for_every_role(console: Console) -> None:
         c = await console.login(user)
         for path in PAGES:
             r = await c.get(path)
-            expected = 403 if path == "/audit" and user not in ("regulator", "admin") else 200
+            expected = 200
+            if path == "/audit" and user not in ("regulator", "admin"):
+                expected = 403
+            if path == "/users" and user != "admin":
+                expected = 403
             assert r.status_code == expected, (user, path, r.text[:300])
             if expected == 200:
                 assert "Content-Security-Policy" in r.headers
@@ -477,3 +481,29 @@ async def test_supervision_router_runs_with_the_console_login(console: Console) 
     assert trail and trail[-1]["actor"] == "regulator"
     page = await reg.get("/supervision")
     assert "/api/supervision/reports/" in page.text
+
+
+async def test_admin_manages_accounts(console: Console) -> None:
+    a = await console.login("guard-a")
+    assert (await a.get("/api/users")).status_code == 403
+    assert (await a.get("/users")).status_code == 403
+    new = {"username": "guard-c", "password": "guard-c-password", "role": "guard", "scope": "x"}
+    assert (await a.post("/api/users", json=new)).status_code == 403
+    admin = await console.login("admin")
+    assert (await admin.post("/api/users", json=new)).status_code == 422  # unknown community
+    new["scope"] = "hillside"
+    r = await admin.post("/api/users", json=new)
+    assert r.status_code == 200 and r.json()["sites"] == ["hillside"]
+    listed = (await admin.get("/api/users")).json()["users"]
+    assert "guard-c" in {u["username"] for u in listed}
+    assert not any("password" in key for u in listed for key in u)
+    c = await console.login("guard-c", "guard-c-password")
+    assert (await c.get("/api/me")).json()["sites"][0]["id"] == "hillside"
+    assert (await admin.post("/api/users/guard-c/disable")).status_code == 200
+    assert (await c.get("/api/me")).status_code == 401  # its session ended
+    assert (await admin.post("/api/users/admin/disable")).status_code == 409
+    actions = [
+        x["action"] for x in await console.hub.store.audit_log(target_prefix="console/user/guard-c")
+    ]
+    assert actions[:1] == ["console.user.set"] and "console.user.disable" in actions
+    assert (await admin.get("/users")).status_code == 200

@@ -20,7 +20,7 @@ from hub.console import queries, views
 from hub.console.events import LIVE_KINDS, event_by_id, event_view, events_after, last_seq
 from hub.console.events import recent_events as recent
 from hub.console.passes import PassError, check_pass, create_pass, qr_payload, qr_svg
-from hub.console.roles import ConsoleUser, Permission
+from hub.console.roles import ConsoleRole, ConsoleUser, Permission, ScopeError
 from hub.console.web import ConsoleState, api_user, pick_site, require, state_of
 from hub.service import CommandError, CommandOutcome, CommandStatus
 from models.messages import GateAction, utcnow
@@ -378,6 +378,57 @@ async def audit(
 ) -> dict[str, Any]:
     require(user, Permission.VIEW_AUDIT)
     return {"audit": await queries.audit_rows(state_of(request).store, limit=limit, actor=actor)}
+
+
+# ---------------------------------------------------------------------- accounts (admin)
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    password: str = Field(min_length=10, max_length=256)
+    role: ConsoleRole
+    scope: str | None = None
+    display_name: str = Field(default="", max_length=100)
+
+
+@router.get("/users")
+async def users(request: Request, user: ConsoleUser = Depends(api_user)) -> dict[str, Any]:
+    require(user, Permission.MANAGE_USERS)
+    state = await state_of(request).ready()
+    assert state.users is not None
+    return {"users": await state.users.users()}
+
+
+@router.post("/users")
+async def set_user(request: Request, body: UserIn, user: ConsoleUser = Depends(api_user)) -> dict:
+    """Create an account or reset its password and role (ends its sessions)."""
+    require(user, Permission.MANAGE_USERS)
+    state = await state_of(request).ready()
+    assert state.users is not None
+    try:
+        made = await state.users.set_user(
+            body.username, body.password, body.role, body.scope or None,
+            actor=user.username, display_name=body.display_name,
+        )  # fmt: skip
+    except (ScopeError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"username": made.username, "role": made.role.value, "scope": made.scope,
+            "sites": sorted(made.sites) if made.sites is not None else None}  # fmt: skip
+
+
+@router.post("/users/{username}/disable")
+async def disable_user(
+    request: Request, username: str, user: ConsoleUser = Depends(api_user)
+) -> dict[str, Any]:
+    require(user, Permission.MANAGE_USERS)
+    if username == user.username:
+        raise HTTPException(409, "you cannot disable your own account")
+    state = await state_of(request).ready()
+    assert state.users is not None
+    if not await state.users.disable(username, actor=user.username):
+        raise HTTPException(404, "no such active account")
+    return {"username": username, "disabled": True}
 
 
 __all__ = ["router"]

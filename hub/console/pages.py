@@ -241,3 +241,15 @@ async def audit(request: Request, user: ConsoleUser = Depends(page_user)) -> Res
         request, "audit.html",
         page_context(request, user, "audit", site=None, rows=rows, local=views.local),
     )  # fmt: skip
+
+
+@router.get("/users", response_class=HTMLResponse)
+async def users(request: Request, user: ConsoleUser = Depends(page_user)) -> Response:
+    require(user, Permission.MANAGE_USERS)
+    state = await state_of(request).ready()
+    assert state.users is not None
+    return _render(
+        request, "users.html",
+        page_context(request, user, "users", site=None, accounts=await state.users.users(),
+                     all_sites=list(state.sites.values()), local=views.local),
+    )  # fmt: skip

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     CASE_WORKFLOW = "case_workflow"  # act on violations (which steps: the workflow decides)
     VIEW_AUDIT = "view_audit"
     VIEW_ALL_COMPANIES = "view_all_companies"
+    MANAGE_USERS = "manage_users"
 
 
 PERMISSIONS: dict[ConsoleRole, frozenset[Permission]] = {

@@ -274,6 +274,25 @@ class UserStore:
                 f"console/user/{session.user.username}", None, None, now,
             )  # fmt: skip
 
+    async def disable(self, username: str, *, actor: str) -> bool:
+        """Disable an account and end its sessions (audited); False if there is none."""
+        now = utcnow()
+        async with self.store.transaction():
+            cur = await self.store.db.execute(
+                "UPDATE console_users SET disabled = 1 WHERE username = ? AND disabled = 0",
+                (username,),
+            )
+            if cur.rowcount != 1:
+                return False
+            await self.store.db.execute(
+                "DELETE FROM console_sessions WHERE username = ?", (username,)
+            )
+            await self.store.audit(
+                actor, "console.user.disable", f"console/user/{username}",
+                {"disabled": False}, {"disabled": True}, now,
+            )  # fmt: skip
+        return True
+
     async def users(self) -> list[dict[str, Any]]:
         rows = await self._rows(
             "SELECT username, role, scope, display_name, disabled, created_at FROM console_users"

@@ -185,6 +185,19 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     await shot(page, "07-audit")
     await context.close()
 
+    # the admin creates a guard account for the east gate shift
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+    await login(page, base, "admin", "admin-demo-2026")
+    await page.click("a[data-nav='users']")
+    await page.fill("#user-form input[name='username']", "guard-east")
+    await page.fill("#user-form input[name='password']", "east-gate-2026!")
+    await page.select_option("#user-form select[name='scope']", "lakeside")
+    await page.click("#user-form button[type='submit']")
+    await page.locator("#accounts tr", has_text="guard-east").wait_for(timeout=10_000)
+    await shot(page, "08-accounts")
+    await context.close()
+
 
 def test_chromium_is_debian_package() -> None:
     """The browser under test is the system one (no test-tool download)."""

@@ -202,6 +202,30 @@ function bindPassForm() {
   });
 }
 
+// ------------------------------------------------------------------ accounts (admin)
+
+function bindUserForms() {
+  const form = document.getElementById("user-form");
+  if (!form) return;
+  const out = document.getElementById("user-result");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = { username: form.username.value.trim(), password: form.password.value, role: form.role.value };
+    if (form.scope.value) body.scope = form.scope.value;
+    try {
+      await send("POST", "/api/users", body);
+      out.className = "act-result ok"; out.textContent = "✓ " + body.username;
+      setTimeout(() => location.reload(), 500);
+    } catch (err) { out.className = "act-result bad"; out.textContent = err.message; }
+  });
+  for (const button of document.querySelectorAll("button[data-disable]")) {
+    button.addEventListener("click", async () => {
+      try { await send("POST", `/api/users/${encodeURIComponent(button.dataset.disable)}/disable`); location.reload(); }
+      catch (err) { out.className = "act-result bad"; out.textContent = err.message; }
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   for (const sel of document.querySelectorAll("select[data-autosubmit]")) {
     sel.addEventListener("change", () => sel.form.submit());
@@ -210,4 +234,5 @@ document.addEventListener("DOMContentLoaded", () => {
   bindGateForms();
   bindCaseForms();
   bindPassForm();
+  bindUserForms();
 });
