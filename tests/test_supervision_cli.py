@@ -32,7 +32,8 @@ def test_report_command_with_demo_records_and_publish(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "demo records for lakeside" in result.output
-    assert "1. 绿叶物业服务有限公司 (greenleaf-pm): 73.40 及格 / Pass" in result.output
+    # 2026H1 had only the device faults (86.90): the change is shown
+    assert "1. 绿叶物业服务有限公司 (greenleaf-pm): 73.40 及格 / Pass (−13.50)" in result.output
     for name in ("credit-2026H2.html", "credit-2026H2.pdf", "credit-2026H2.csv"):
         assert (out / name).stat().st_size > 400
     with (out / "credit-2026H2.csv").open(encoding="utf-8-sig") as fh:

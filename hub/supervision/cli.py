@@ -122,8 +122,10 @@ async def _seed(repo, period) -> None:
     from hub.supervision.demo import seed_demo_records, simulate_device_faults
 
     for config in repo.site_configs:
-        if not await repo.store.audit_log(target_prefix=f"supervision/demo/{config.site.id}/"):
-            await simulate_device_faults(repo, config, period)
+        # device history for the previous half year too, so the report has a comparison;
+        # the simulated events have fixed ids, so a second run adds nothing
+        await simulate_device_faults(repo, config, period.previous())
+        await simulate_device_faults(repo, config, period)
         counts = await seed_demo_records(repo, config, period)
         typer.echo(f"demo records for {config.site.id}: {counts or 'already there'}")
 
