@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.supervision.periods import TZ
 from hub.supervision.workflow import (
@@ -115,3 +117,38 @@ def test_dismissed_complaint_is_not_verified_and_past_deadline_rejected() -> Non
     assert case.status is Status.DISMISSED and not case.verified
     with pytest.raises(WorkflowError, match="future"):
         apply(Case(), Action.TRIAGE, Role.ADMIN, NOW, decision=Decision.ORDER_FIX, deadline=NOW)
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(list(Action)),
+        st.sampled_from(list(Role)),
+        st.sampled_from([None, *Decision]),
+        st.integers(1, 400),  # hours after the previous step
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(STEPS)
+def test_random_steps_keep_the_workflow_honest(steps) -> None:
+    """Whatever anyone tries: the company never closes, dismisses or triages its own case;
+    only a real transition changes the case; a closed case was rectified first."""
+    case, now = Case(), NOW
+    for action, role, decision, hours in steps:
+        now += timedelta(hours=hours)
+        try:
+            after = apply(case, action, role, now, decision=decision)
+        except WorkflowError:
+            continue
+        if role in (Role.COMPANY, Role.GUARD):
+            assert action is Action.RECTIFY and after.status is Status.RECTIFIED
+        if after.status is Status.CLOSED:
+            assert case.status is Status.RECTIFIED and role in (Role.REGULATOR, Role.ADMIN)
+        if after.status is Status.ASSIGNED:
+            assert after.deadline is not None and after.verified
+        if after.status is Status.OVERDUE:
+            assert after.overdue_since is not None
+        assert after.escalations >= case.escalations
+        case = after
