@@ -26,7 +26,7 @@ from models.site import EXAMPLE_SITE, SiteConfig, load_site_config
 from simulators.scenario import ScenarioRunner, plan_arrivals
 
 log = logging.getLogger(__name__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 DRAIN_TIMEOUT_S = 20.0
 
@@ -42,6 +42,7 @@ class DemoOptions:
     arrivals: int = 10_000
     interval_s: float = 1.5
     anonymous: bool = False  # connect edges without credentials (always so on the embedded broker)
+    console_port: int | None = None  # serve the web console on 127.0.0.1:PORT (0: any free port)
 
 
 class Demo:
@@ -54,6 +55,7 @@ class Demo:
         self.agents: list[Any] = []
         self.vehicle_gates: list[Any] = []
         self.scenario: ScenarioRunner | None = None
+        self.console: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def start(self) -> None:
@@ -71,6 +73,8 @@ class Demo:
             self.hub = Hub([self.site], broker_url=self.broker_url, data_dir=self.options.data)
             await self.hub.start()
             console.print(f"[bold]hub[/] database {self.options.data / 'hub.db'}")
+            if self.options.console_port is not None:
+                await self._start_console()
         for index, edge in enumerate(self.site.edges):
             if not edge.gates:
                 continue  # the car-park edge has no gate pipeline yet
@@ -96,6 +100,18 @@ class Demo:
         self.scenario = ScenarioRunner(self.vehicle_gates, plan, interval_s=self.options.interval_s)
         self._tasks.append(asyncio.create_task(self.scenario.run(), name="scenario"))
 
+    async def _start_console(self) -> None:
+        from anju_cli.embedded_broker import free_port
+        from hub.console.app import start_console
+
+        port = self.options.console_port or free_port()
+        self.console, accounts = await start_console(
+            self.hub, [self.site], port=port, demo_users=True
+        )
+        console.print(f"[bold green]console[/] {self.console.url}  (demo accounts below)")
+        for account in accounts:
+            console.print(f"          {account.line()}")
+
     async def progress(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         if self.hub is not None:
@@ -115,6 +131,8 @@ class Demo:
             await asyncio.sleep(0.2)
         for agent in self.agents:
             await _bounded(agent.stop(), f"stopping edge {agent.edge_id}")
+        if self.console is not None:
+            await _bounded(self.console.stop(), "stopping the console")
         if self.hub is not None:
             await asyncio.sleep(0.5)  # the last PUBLISHes in flight to the hub
             await _bounded(self.hub.flush(), "flushing the hub")

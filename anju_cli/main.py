@@ -82,14 +82,18 @@ def hub(
     site: list[Path] = typer.Option([EXAMPLE_SITE], "--site", help="site config (repeatable)"),
     broker: str = BrokerOption,
     data: Path = DataOption,
+    console_host: str = typer.Option("127.0.0.1", "--console-host"),
+    console_port: int = typer.Option(8080, "--console-port", help="web console port"),
+    no_console: bool = typer.Option(False, "--no-console", help="do not serve the web console"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Run the hub: ingest events, store them, raise violations."""
+    """Run the hub: ingest events, store them, raise violations, serve the console."""
     _setup_logging(verbose)
-    from hub.service import run_hub
+    from anju_cli.hub_runner import run_hub_with_console
 
+    console = None if no_console else (console_host, console_port)
     try:
-        asyncio.run(run_hub(site, broker, data))
+        asyncio.run(run_hub_with_console(site, broker, data, console))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -153,6 +157,8 @@ def demo(
         None, "--duration", help="seconds; default: until Ctrl-C"
     ),
     seed: int = typer.Option(1, "--seed", help="scenario seed"),
+    console_port: int = typer.Option(8080, "--console-port", help="web console port (0: any free)"),
+    no_console: bool = typer.Option(False, "--no-console", help="do not serve the web console"),
     anonymous: bool = typer.Option(
         False, "--anonymous", help="connect to --broker without the edges' credentials"
     ),
@@ -163,7 +169,13 @@ def demo(
     from anju_cli.demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        site=site, broker=broker, data=data, duration=duration, seed=seed, anonymous=anonymous
+        site=site,
+        broker=broker,
+        data=data,
+        duration=duration,
+        seed=seed,
+        anonymous=anonymous,
+        console_port=None if no_console else console_port,
     )
     try:
         summary = asyncio.run(run_demo(options))
@@ -172,23 +184,26 @@ def demo(
     typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
-def _register_optional_commands() -> None:
-    """Commands whose implementation lives in other packages (LPR, faces)."""
-    try:
-        from edge.lpr.cli import lpr_main
-    except ImportError:  # pragma: no cover - only while the package is missing
-        pass
-    else:
-        app.command("lpr", help="Read licence plates in images (like `alpr -j`).")(lpr_main)
-    try:
-        from hub.faces.cli import face_app
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        app.add_typer(face_app, name="face", help="Face enrolment (with consent), identify, erase.")
+def _register_subcommands() -> None:
+    """Commands implemented next to their domain (LPR, faces, supervision, console)."""
+    from edge.lpr.cli import lpr_main
+    from hub.console.cli import console_app
+    from hub.faces.cli import face_app
+    from hub.supervision.cli import app as supervision_app
+    from hub.supervision.cli import report_main
+
+    app.command("lpr", help="Read licence plates in images (like `alpr -j`).")(lpr_main)
+    app.add_typer(face_app, name="face", help="Face enrolment (with consent), identify, erase.")
+    app.command(
+        "report", help="Write the half-year credit disclosure (HTML, PDF, CSV) for a period."
+    )(report_main)
+    app.add_typer(
+        supervision_app, name="supervision", help="Complaints, orders, ratings (监管记录)."
+    )
+    app.add_typer(console_app, name="console", help="Console accounts (guards, managers, ...).")
 
 
-_register_optional_commands()
+_register_subcommands()
 
 if __name__ == "__main__":
     app()

@@ -90,9 +90,12 @@ def plan_arrivals(
     taken = {p for pool in pools.values() for p in pool}
     actors = [a for a in mix if a is Actor.UNKNOWN or pools.get(a)]
     weights = [mix[a] for a in actors]
+    # Open with one of each kind (in a seeded order) so even a short run shows every
+    # outcome, then draw from the mix.
+    opening = rng.sample(actors, len(actors))
     plan: list[Arrival] = []
-    for _ in range(count):
-        actor = rng.choices(actors, weights)[0]
+    for i in range(count):
+        actor = opening[i] if i < len(opening) else rng.choices(actors, weights)[0]
         if actor is Actor.UNKNOWN:
             plate = random_unknown_plate(rng, taken)
         else:
