@@ -144,10 +144,14 @@ class MqttIngest:
             log.error("broker refused the connection: %s", reason_code)
             return
         log.info("connected to the broker (session present: %s)", flags.session_present)
-        # "connected" is reported once the SUBACK is in: before it, events would be lost
+        # A new session listens only once the SUBACK is in (before it, events would be lost);
+        # a resumed session already has the subscriptions, and its backlog may arrive
+        # ahead of the SUBACK, so it counts as listening at once.
         _result, self._subscribe_mid = client.subscribe(
             [(str(w.value), 1) for w in hub_subscriptions()]
         )
+        if flags.session_present:
+            self._loop.call_soon_threadsafe(self._connected.set)
         if self._on_connected:
             try:
                 self._on_connected(client)
