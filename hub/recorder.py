@@ -8,6 +8,7 @@ Rules run only for newly stored events, so a redelivered message changes nothing
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,25 @@ log = logging.getLogger(__name__)
 AckCallback = Callable[[str, dict[str, Any]], None]
 
 
+class RejectBudget:
+    """How many rejects per window are stored in full; the rest are only counted, so a
+    device spraying garbage cannot fill the disk."""
+
+    def __init__(self, per_window: int = 600, window_s: float = 60.0) -> None:
+        self.per_window = per_window
+        self.window_s = window_s
+        self._window_start = float("-inf")
+        self._used = 0
+
+    def take(self, now: float) -> bool:
+        if now - self._window_start >= self.window_s:
+            self._window_start, self._used = now, 0
+        if self._used >= self.per_window:
+            return False
+        self._used += 1
+        return True
+
+
 class Recorder:
     def __init__(
         self,
@@ -38,10 +58,12 @@ class Recorder:
         sites: Sequence[SiteConfig],
         *,
         on_command_ack: AckCallback | None = None,
+        reject_budget: RejectBudget | None = None,
     ) -> None:
         self.store = store
         self.sites = {s.site.id: s for s in sites}
         self.on_command_ack = on_command_ack
+        self.reject_budget = reject_budget or RejectBudget()
         self._open_keys: set[str] = set()
 
     async def load(self) -> None:
@@ -79,7 +101,10 @@ class Recorder:
         async with self.store.transaction() as store:
             open_keys = set(self._open_keys)  # copied under the lock: the watchdog writes too
             new = await store.insert_events(accepted)
-            await store.insert_rejected(rejected)
+            now = time.monotonic()
+            kept = [r for r in rejected if self.reject_budget.take(now)]
+            await store.insert_rejected(kept)
+            await store.bump_counter("rejected_unstored", len(rejected) - len(kept))
             await store.bump_counter("duplicates", len(accepted) - len(new))
             await store.bump_counter("ignored", ignored)
             await store.update_devices(_device_updates(new))

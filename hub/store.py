@@ -446,7 +446,8 @@ class Store:
             )
         )[0]
         counters = {r["name"]: r["value"] for r in await self._rows("SELECT * FROM counters")}
-        row = {"duplicates": 0, "ignored": 0, **counters, **row}
+        row = {"duplicates": 0, "ignored": 0, "rejected_unstored": 0, **counters, **row}
+        row["rejected"] += row["rejected_unstored"]  # over the storage budget: counted only
         return {k: int(v) for k, v in row.items()}
 
     async def open_keys(self) -> set[str]:

@@ -11,7 +11,7 @@ import aiosqlite
 import pytest
 
 from hub.batcher import BatchWriter
-from hub.recorder import Recorder
+from hub.recorder import Recorder, RejectBudget
 from hub.rules import offline_key
 from hub.schema import apply_migrations
 from hub.store import Store, iso
@@ -369,3 +369,20 @@ async def test_commands_left_sent_are_expired(store: Store) -> None:
     assert (await store.command("new-cmd-1"))["status"] == "sent"
     actions = [a["action"] for a in await store.audit_log(target_prefix="gate/")]
     assert actions == ["gate_command.sent", "gate_command.sent", "gate_command.timeout"]
+
+
+def test_reject_budget_per_window() -> None:
+    budget = RejectBudget(per_window=3, window_s=10)
+    assert [budget.take(100.0) for _ in range(5)] == [True, True, True, False, False]
+    assert budget.take(109.9) is False
+    assert budget.take(110.0) is True  # a new window
+
+
+async def test_rejects_over_budget_are_counted_not_stored(store: Store) -> None:
+    recorder = Recorder(store, [lakeside()], reject_budget=RejectBudget(per_window=5))
+    await recorder.load()
+    garbage = [Rejected("anju/x", f"bad {i}", T0, 1, "x") for i in range(12)]
+    await recorder.record(garbage)
+    counts = await store.counts()
+    assert counts["rejected"] == 12 and counts["rejected_unstored"] == 7
+    assert len(await store.rejected()) == 5
