@@ -79,6 +79,8 @@ def test_complaint_to_order_to_rating_over_http(client: TestClient) -> None:
         "severity": "critical",
         "what": "电梯停运三天 / lift out of service for three days",
         "location": "3 幢 / building 3",
+        "reporter": "7-1 业主",
+        "contact": "139****0001",
         "occurred_at": (now - timedelta(hours=5)).isoformat(),
     }
     created = client.post("/api/supervision/complaints", json=body, headers=REGULATOR)
@@ -88,6 +90,13 @@ def test_complaint_to_order_to_rating_over_http(client: TestClient) -> None:
     assert bad.status_code == 422
     triage = {"action": "triage", "decision": "order_fix", "note": "修复电梯 / repair the lift"}
     denied = client.post(f"/api/supervision/complaints/{cid}/actions", json=triage, headers=COMPANY)
+    # the company never learns who reported it
+    seen = client.get(f"/api/supervision/complaints/{cid}", headers=COMPANY).json()
+    listed = client.get("/api/supervision/complaints", headers=COMPANY).json()
+    trail = client.get(f"/api/supervision/audit/complaint/{cid}", headers=COMPANY).json()
+    assert seen["reporter"] == listed[0]["reporter"] == trail[0]["after"]["reporter"] != "7-1 业主"
+    mine = client.get(f"/api/supervision/complaints/{cid}", headers=REGULATOR).json()
+    assert mine["reporter"] == "7-1 业主" and mine["contact"] == "139****0001"
     assert denied.status_code == 403
     case = client.post(
         f"/api/supervision/complaints/{cid}/actions", json=triage, headers=REGULATOR

@@ -35,6 +35,7 @@ from hub.supervision.domain import (
     InspectionIn,
     OrderIn,
     Principal,
+    shield_reporter,
 )
 from hub.supervision.periods import Period, PeriodError
 from hub.supervision.rating import compute_rating
@@ -182,17 +183,17 @@ async def complaints(
 
 @router.post("/complaints", status_code=201)
 async def add_complaint(data: ComplaintIn, who: Who, repo: Repo) -> dict:
-    return await _call(repo.add_complaint(who, data))
+    return shield_reporter(who, await _call(repo.add_complaint(who, data)))
 
 
 @router.get("/complaints/{cid}")
 async def complaint(cid: int, who: Who, repo: Repo) -> dict:
-    return _see(who, await _call(repo.complaint(cid)))
+    return shield_reporter(who, _see(who, await _call(repo.complaint(cid))))
 
 
 @router.post("/complaints/{cid}/actions")
 async def complaint_action(cid: int, step: ActionIn, who: Who, repo: Repo) -> dict:
-    return await _call(repo.act(who, "complaint", cid, step))
+    return shield_reporter(who, await _call(repo.act(who, "complaint", cid, step)))
 
 
 # ------------------------------------------------------------------------------ inspections
@@ -271,7 +272,12 @@ async def audit(kind: str, ref: str, who: Who, repo: Repo) -> list[dict]:
             _see(who, await _call(repo.case(kind, int(ref))))
         else:
             raise HTTPException(403, "only the regulator reads this audit trail")
-    return await repo.audit_trail(kind, ref)
+    rows = await repo.audit_trail(kind, ref)
+    for row in rows:
+        for side in ("before", "after"):
+            if isinstance(row[side], dict):
+                row[side] = shield_reporter(who, row[side])
+    return rows
 
 
 @router.post("/tick", summary="Run the deadline watchdog now (admin)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -33,6 +34,17 @@ class Principal:
 
 
 SYSTEM = Principal("hub.supervision", Role.SYSTEM)
+
+# Who reported a problem is never shown to the company it was reported about.
+REPORTER_FIELDS = ("reporter", "contact")
+WITHHELD = "保密 / withheld"
+
+
+def shield_reporter(principal: Principal | None, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` (a complaint, or an audit before/after) without the reporter for company staff."""
+    if principal is None or principal.role not in (Role.GUARD, Role.COMPANY):
+        return row
+    return {k: (WITHHELD if k in REPORTER_FIELDS and v else v) for k, v in row.items()}
 
 
 class _In(BaseModel):

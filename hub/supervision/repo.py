@@ -27,6 +27,7 @@ from hub.supervision.domain import (
     InspectionIn,
     OrderIn,
     Principal,
+    shield_reporter,
 )
 from hub.supervision.periods import Period
 from hub.supervision.scoring import CheckItem, Record, RecordKind, outage_hours
@@ -353,7 +354,7 @@ class SupervisionRepo:
     ) -> list[dict[str, Any]]:
         sql, params = _where("received_at", site=site, status=status, period=period)
         rows = await self._rows(f"SELECT * FROM sv_complaints{sql} ORDER BY id", params)
-        return [_decode(r) for r in self._visible(principal, rows)]
+        return [shield_reporter(principal, _decode(r)) for r in self._visible(principal, rows)]
 
     async def add_inspection(
         self, principal: Principal, data: InspectionIn, *, now: datetime | None = None
