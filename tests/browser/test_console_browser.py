@@ -145,6 +145,10 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     await page.click("a[data-nav='carpark']")
     await page.wait_for_selector(".slot.occ")
     assert await page.locator(".slot.occ").count() == 7
+    # a car leaves B02 while the page is open: the map follows within seconds
+    edge.slot("lakeside", "B02", False, now())
+    await page.wait_for_selector("g[data-slot='B02'].free", timeout=12_000)
+    assert await page.locator(".slot.occ").count() == 6
     await shot(page, "02-carpark")
 
     await page.click("a[data-nav='violations']")

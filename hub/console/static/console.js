@@ -119,6 +119,38 @@ async function refreshDevices() {
   } catch (_) { /* next round */ }
 }
 
+// ------------------------------------------------------------------ car park (refreshed every 5 s)
+
+function startCarPark() {
+  const panel = document.getElementById("carpark");
+  if (!panel) return;
+  async function refresh() {
+    try {
+      const r = await fetch("/api/carpark?site=" + encodeURIComponent(panel.dataset.site), { credentials: "same-origin" });
+      const park = await r.json();
+      for (const slot of park.slots || []) {
+        const g = panel.querySelector(`g[data-slot="${CSS.escape(slot.id)}"]`);
+        if (!g) continue;
+        const state = slot.occupied === null ? "unk" : slot.occupied ? "occ" : "free";
+        g.classList.remove("occ", "free", "unk");
+        g.classList.add(state);
+        const plate = g.querySelector("text.plate");
+        if (plate) plate.textContent = slot.plate || "";
+      }
+      for (const z of park.zones || []) {
+        const row = document.querySelector(`tr[data-zone="${CSS.escape(z.zone)}"]`);
+        if (!row) continue;
+        row.querySelector('[data-n="occupied"]').textContent = z.occupied;
+        row.querySelector('[data-n="free"]').textContent = z.slots - z.occupied - z.unknown;
+        row.querySelector('[data-n="unknown"]').textContent = z.unknown;
+      }
+      document.getElementById("occupied-count").textContent = park.occupied;
+      if (park.has_data) document.getElementById("carpark-partial")?.remove();
+    } catch (_) { /* next round */ }
+  }
+  setInterval(refresh, 5000);
+}
+
 // ------------------------------------------------------------------ gate commands
 
 function bindGateForms() {
@@ -231,6 +263,7 @@ document.addEventListener("DOMContentLoaded", () => {
     sel.addEventListener("change", () => sel.form.submit());
   }
   startLive();
+  startCarPark();
   bindGateForms();
   bindCaseForms();
   bindPassForm();
