@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.validate import Accepted, Ignored, Rejected, Validator
 from models.messages import MAX_PAYLOAD_BYTES, Kind, make_message
@@ -140,3 +142,40 @@ def test_rejected_keeps_a_readable_head_of_the_payload() -> None:
     # the first 200 bytes: 33 whole pairs, then the cut character shown as escapes
     assert item.payload_head.startswith("车牌" * 33)
     assert item.payload_head.endswith("\\xe8\\xbd")
+
+
+@settings(max_examples=150, deadline=None)
+@given(topic=st.text(max_size=80), payload=st.binary(max_size=600), retained=st.booleans())
+def test_arbitrary_input_never_raises(topic: str, payload: bytes, retained: bool) -> None:
+    item = VALIDATOR.check(topic, payload, T0, retained=retained)
+    assert isinstance(item, Rejected | Ignored)
+    if isinstance(item, Rejected):
+        assert item.reason
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(["schema", "id", "site", "device", "ts", "kind", "payload"]),
+       value=_JSON, payload_field=st.sampled_from(["gate", "plate", "color", "confidence",
+                                                   "frames", "box", "extra"]))  # fmt: skip
+def test_mutated_envelopes_are_accepted_or_rejected_never_raise(
+    field: str, value: object, payload_field: str
+) -> None:
+    good = json.loads(plate_read().to_json())
+    for mutated in (dict(good, **{field: value}), _with_payload(good, payload_field, value)):
+        item = VALIDATOR.check(topic_for(plate_read()), json.dumps(mutated).encode(), T0)
+        assert isinstance(item, Accepted | Rejected)
+        if isinstance(item, Accepted):  # only harmless changes pass, and then fully typed
+            assert item.message.site == SITE and item.message.device == NORTH
+
+
+def _with_payload(envelope: dict, key: str, value: object) -> dict:
+    return {**envelope, "payload": {**envelope["payload"], key: value}}
