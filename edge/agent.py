@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "anju-edge 0.1.0"
 
+ServiceRun = Callable[[], Awaitable[None]]
+# An edge-level service (the car park): called with the context before the bus starts (it may
+# register bus handlers and set ``ctx.capacity``); returns what to run, supervised, after.
+ServiceFactory = Callable[[EdgeContext], ServiceRun]
 CameraFactory = Callable[[GateConfig], Camera]
 RelayFactory = Callable[[GateConfig], Relay]
 SensorFactory = Callable[[GateConfig], PresenceSensor]
@@ -67,6 +71,7 @@ class EdgeAgent:
         heartbeat_s: float | None = None,
         bus_options: dict[str, Any] | None = None,
         pipeline_options: dict[str, Any] | None = None,
+        services: Sequence[ServiceFactory] = (),
     ) -> None:
         self.site = site_config
         self.edge = site_config.edge(edge_id)
@@ -82,6 +87,7 @@ class EdgeAgent:
         self.heartbeat_s = heartbeat_s or self.edge.heartbeat_s
         self.bus_options = bus_options or {}
         self.pipeline_options = pipeline_options or {}
+        self.services = list(services)
         self.gates = {g.id: g for g in site_config.gates_of(edge_id)}
         self.controls: dict[str, GateControl] = {}
         self.pipelines: dict[str, GatePipeline] = {}
@@ -129,12 +135,17 @@ class EdgeAgent:
             self.site.site.id, self.edge_id, self.bus, lambda: self._lists, capacity=self.capacity
         )
         self._build_gates(self.ctx)
+        # Services (the car park) are built before the bus starts, so the handlers they
+        # register see the retained sync lists that arrive right after connecting.
+        service_runs = [(factory(self.ctx), i) for i, factory in enumerate(self.services)]
         self._started = time.monotonic()
         await self.bus.start()
         for control in self.controls.values():
             await control.announce()
         for gate_id, pipeline in self.pipelines.items():
             self._spawn(self._supervise(gate_id, pipeline), f"gate-{gate_id}")
+        for run, index in service_runs:
+            self._spawn(self._supervise(f"service-{index}", run), f"service-{index}")
         self._spawn(self._heartbeats(), "heartbeat")
 
     def _build_gates(self, ctx: EdgeContext) -> None:
@@ -153,7 +164,11 @@ class EdgeAgent:
             sensor = self.sensor_factory(gate)
             camera = self.camera_factory(gate)
             self.cameras.append(camera)
-            control = GateControl(gate.id, relay, ctx, hold_open=sensor.present)
+            # Never lower the barrier onto a vehicle the loop still detects.
+            detector = getattr(sensor, "is_vehicle_detector", True)
+            control = GateControl(
+                gate.id, relay, ctx, hold_open=sensor.present if detector else None
+            )
             self.controls[gate.id] = control
             devices = GateDevices(camera=camera, sensor=sensor, control=control)
             self.pipelines[gate.id] = pipeline_type(gate, devices, ctx, deps)
@@ -167,26 +182,26 @@ class EdgeAgent:
             voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))
         return reader, voter_factory
 
-    async def _supervise(self, gate_id: str, pipeline: GatePipeline) -> None:
+    async def _supervise(self, name: str, runner: GatePipeline | ServiceRun) -> None:
         """A gate must not stay dead after one bad frame or a driver hiccup: restart it."""
         assert self.ctx is not None
         delay = 0.5
         while True:
             started = time.monotonic()
             try:
-                await pipeline.run()
+                await (runner.run() if isinstance(runner, GatePipeline) else runner())
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("gate %s: pipeline failed, restarting in %.1f s", gate_id, delay)
+                log.exception("%s: failed, restarting in %.1f s", name, delay)
                 with contextlib.suppress(Exception):
                     await self.ctx.emit(
                         Kind.ALARM,
                         Alarm(
                             type=AlarmType.GATE_FAULT,
-                            gate=gate_id,
-                            detail=f"pipeline restarted after {type(exc).__name__}: {exc}"[:500],
+                            gate=name if name in self.gates else None,
+                            detail=f"{name} restarted after {type(exc).__name__}: {exc}"[:500],
                         ),
                     )
             # Back off while it keeps failing quickly; start over after a good long run.

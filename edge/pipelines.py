@@ -118,6 +118,7 @@ class VehicleGatePipeline(GatePipeline):
         self.voter = deps.voter_factory()
         self.frame_period = 1.0 / gate.camera.fps
         self.visit: _Visit | None = None
+        self.has_vehicle_detector = getattr(devices.sensor, "is_vehicle_detector", True)
         self.frames_read = 0
         self.camera_misses = 0
 
@@ -136,7 +137,7 @@ class VehicleGatePipeline(GatePipeline):
                 await asyncio.sleep(self.idle_poll_s)
                 continue
             if self.visit is not None and self._visit_stale(self.visit):
-                self._end_visit()  # without a loop detector (or a car parked on it): re-read
+                self._end_visit()
             if self.visit is None:
                 self.visit = _Visit(time.monotonic())
                 self.voter.reset()
@@ -249,6 +250,11 @@ class VehicleGatePipeline(GatePipeline):
         return decision
 
     def _visit_stale(self, visit: _Visit) -> bool:
+        """Without a real vehicle detector a visit has no end: start a new one some seconds
+        after the last decision. With a loop, a visit lasts exactly while the loop is occupied
+        (one decision per car, however long a refused driver waits)."""
+        if self.has_vehicle_detector:
+            return False
         last = visit.last_decision
         return last is not None and time.monotonic() - last > self.gate.open_seconds + 2.0
 

@@ -25,6 +25,7 @@ from models.messages import (
     GateCommand,
     Kind,
     ListedVehicle,
+    SlotState,
     VehicleList,
     make_message,
 )
@@ -430,4 +431,59 @@ async def test_a_crashed_pipeline_is_restarted_and_reported(
         assert await sub.await_for(lambda s: len(events(s, "gate_decision")) == 1)
     (alarm,) = [m["payload"] for m in events(sub, "alarm")]
     assert alarm["type"] == "gate_fault" and "RuntimeError" in alarm["detail"]
+    sub.close()
+
+
+async def test_an_edge_service_sees_retained_sync_and_publishes_through_the_outbox(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    """How the car-park edge plugs in: a service registers handlers, then runs supervised."""
+    site_id = unique_site()
+    site = site_config(site_id)
+    hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    hub.connect("127.0.0.1", mosquitto.port)
+    hub.loop_start()
+    lists = make_message(
+        Kind.VEHICLE_LIST, site=site_id, device="hub", payload=VehicleList(version=2)
+    )
+    sync = str(topics.sync(site_id, "vehicles"))
+    hub.publish(sync, lists.to_json(), qos=1, retain=True).wait_for_publish(5)
+    hub.loop_stop()
+    hub.disconnect()
+    sub = Subscriber(mosquitto.port, f"anju/{site_id}/edge-carpark/events/slot_state")
+    seen: list[str] = []
+
+    def car_park(ctx):
+        async def on_sync(message) -> None:
+            seen.append(message.kind)
+
+        ctx.bus.on_sync(on_sync)
+
+        async def run() -> None:
+            await ctx.emit(
+                Kind.SLOT_STATE,
+                SlotState(slot="A01", occupied=True, since=ctx.now(), source="camera"),
+            )
+            await asyncio.Event().wait()
+
+        return run
+
+    agent = EdgeAgent(
+        site,
+        "edge-carpark",
+        broker_url=mosquitto.url,
+        data_dir=tmp_path,
+        camera_factory=lambda g: None,
+        relay_factory=lambda g: None,
+        sensor_factory=lambda g: None,
+        services=[car_park],
+        bus_options=FAST,
+    )
+    await agent.start()
+    try:
+        assert await wait_until(lambda: seen == ["vehicle_list"], 5)
+        assert await sub.await_for(lambda s: len(s.of_kind("slot_state")) == 1, 5)
+        assert agent.lists.version == 2  # the agent's own handler saw it too
+    finally:
+        await agent.stop()
     sub.close()

@@ -10,5 +10,8 @@ class AlwaysPresent:
     stays in view is re-read now and then rather than once.
     """
 
+    # Not a real detector: the barrier must not be held open on its word.
+    is_vehicle_detector = False
+
     def present(self) -> bool:
         return True
