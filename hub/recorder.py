@@ -22,7 +22,7 @@ from hub.rules import (
     seen_at,
     silent_devices,
 )
-from hub.store import DeviceUpdate, Store
+from hub.store import DeviceUpdate, HubStore
 from hub.validate import Accepted, Checked, Ignored, Rejected
 from models.messages import CommandAck, Heartbeat, utcnow
 from models.site import SiteConfig
@@ -54,7 +54,7 @@ class RejectBudget:
 class Recorder:
     def __init__(
         self,
-        store: Store,
+        store: HubStore,
         sites: Sequence[SiteConfig],
         *,
         on_command_ack: AckCallback | None = None,
@@ -135,7 +135,7 @@ class Recorder:
     async def _ack(self, item: Accepted) -> dict[str, Any] | None:
         msg = item.message
         ack: CommandAck = msg.payload  # type: ignore[attr-defined]
-        command = await self.store.command(ack.command_id, conn=self.store.db)
+        command = await self.store.command_in_tx(ack.command_id)
         if command is None or (command["site"], command["device"]) != (msg.site, msg.device):
             # an ack for nothing we sent, or from a device that was not the addressee
             log.warning("ignoring ack %s from %s/%s", ack.command_id, msg.site, msg.device)

@@ -241,7 +241,7 @@ class Hub:
             lists = lists.model_copy(update={"visitor_passes": passes})
         digest = list_digest(lists)
         async with self.store.transaction():
-            stored = await self.store.sync_list(site_id, VEHICLES, conn=self.store.db)
+            stored = await self.store.sync_list_in_tx(site_id, VEHICLES)
             version, changed = next_version(stored, digest)
             if changed:
                 await self.store.set_sync_list(site_id, VEHICLES, version, digest, utcnow())

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -100,6 +100,52 @@ def event_columns(accepted: Accepted) -> tuple[Any, ...]:
         decision,
         payload.model_dump_json(),
     )
+
+
+class HubStore(Protocol):
+    """What the hub's recorder and service need from storage. ``Store`` (SQLite) implements
+    it; a PostgreSQL (asyncpg) store would implement the same methods. Writes happen
+    inside ``transaction()``; ``*_in_tx`` reads see the current transaction's writes."""
+
+    path: Path
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+    async def close(self) -> None: ...
+    async def insert_events(self, items: Sequence[Accepted]) -> list[Accepted]: ...
+    async def insert_rejected(self, items: Iterable[Rejected]) -> None: ...
+    async def bump_counter(self, name: str, by: int = 1) -> None: ...
+    async def add_devices(self, devices: Iterable[tuple[str, str]]) -> None: ...
+    async def update_devices(self, updates: Iterable[DeviceUpdate]) -> None: ...
+    async def mark_offline(self, site: str, device: str) -> None: ...
+    async def open_violation(
+        self, violation: OpenViolation, *, company: str, actor: str = ...
+    ) -> str | None: ...
+    async def resolve_violation(
+        self, resolution: ResolveViolation, *, actor: str = ...
+    ) -> str | None: ...
+    async def insert_command(self, command: dict[str, Any], *, at: datetime) -> None: ...
+    async def finish_command(
+        self,
+        command_id: str,
+        *,
+        status: str,
+        actor: str,
+        at: datetime,
+        only_if_sent: bool,
+        ack_result: str | None = None,
+        ack_detail: str | None = None,
+        acked_at: datetime | None = None,
+    ) -> dict[str, Any] | None: ...
+    async def expire_commands(self, now: datetime, *, actor: str) -> list[str]: ...
+    async def set_sync_list(
+        self, site: str, name: str, version: int, digest: str, at: datetime
+    ) -> None: ...
+    async def command_in_tx(self, command_id: str) -> dict[str, Any] | None: ...
+    async def sync_list_in_tx(self, site: str, name: str) -> dict[str, Any] | None: ...
+    async def open_keys(self) -> set[str]: ...
+    async def devices_seen(self) -> list[DeviceSeen]: ...
+    async def counts(self) -> dict[str, int]: ...
+    async def command(self, command_id: str) -> dict[str, Any] | None: ...
 
 
 class Store:
@@ -342,7 +388,7 @@ class Store:
         acked_at: datetime | None = None,
     ) -> dict[str, Any] | None:
         """Set a command's final status; returns the updated row, None if nothing changed."""
-        before = await self.command(command_id, conn=self.db)
+        before = await self.command_in_tx(command_id)
         if before is None or (only_if_sent and before["status"] != "sent"):
             return None
         await self.db.execute(
@@ -351,7 +397,7 @@ class Store:
             " WHERE id = ?",
             (status, ack_result, ack_detail, iso(acked_at) if acked_at else None, command_id),
         )
-        after = await self.command(command_id, conn=self.db)
+        after = await self.command_in_tx(command_id)
         await self.audit(
             actor,
             f"gate_command.{status}",
@@ -396,7 +442,7 @@ class Store:
         )
 
     async def set_sync_list(self, site: str, name: str, version: int, digest: str, at: datetime):
-        before = await self.sync_list(site, name, conn=self.db)
+        before = await self.sync_list_in_tx(site, name)
         await self.db.execute(
             "INSERT INTO sync_lists (site, name, version, digest, updated_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, name) DO UPDATE SET"
@@ -518,6 +564,12 @@ class Store:
     ) -> dict[str, Any] | None:
         rows = await self._rows("SELECT * FROM commands WHERE id = ?", [command_id], conn=conn)
         return rows[0] if rows else None
+
+    async def command_in_tx(self, command_id: str) -> dict[str, Any] | None:
+        return await self.command(command_id, conn=self.db)
+
+    async def sync_list_in_tx(self, site: str, name: str) -> dict[str, Any] | None:
+        return await self.sync_list(site, name, conn=self.db)
 
     async def sync_list(
         self, site: str, name: str, conn: aiosqlite.Connection | None = None

@@ -14,7 +14,7 @@ from hub.batcher import BatchWriter
 from hub.recorder import Recorder, RejectBudget
 from hub.rules import offline_key
 from hub.schema import apply_migrations
-from hub.store import Store, iso
+from hub.store import HubStore, Store, iso
 from hub.validate import Accepted, Rejected
 from models.messages import EnvelopeBase
 from tests.test_hub_support import (
@@ -386,3 +386,10 @@ async def test_rejects_over_budget_are_counted_not_stored(store: Store) -> None:
     counts = await store.counts()
     assert counts["rejected"] == 12 and counts["rejected_unstored"] == 7
     assert len(await store.rejected()) == 5
+
+
+def test_sqlite_store_implements_the_storage_interface() -> None:
+    wanted = {n for n, v in vars(HubStore).items() if callable(v) and not n.startswith("_")}
+    wanted |= set(HubStore.__annotations__)
+    assert wanted - set(dir(Store)) - {"path"} == set()
+    assert {"insert_events", "transaction", "counts"} <= wanted
