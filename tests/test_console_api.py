@@ -202,8 +202,9 @@ async def test_a_guard_sees_only_their_community(console: Console) -> None:
     assert "gate_command" in me["permissions"] and "view_audit" not in me["permissions"]
     ids = {e["id"] for e in (await a.get("/api/events")).json()["events"]}
     assert mine in ids and theirs not in ids
-    for path in ["/api/events", "/api/devices", "/api/gates", "/api/carpark", "/api/lists",
-                 "/api/violations", "/live", "/carpark", "/violations", "/lists"]:  # fmt: skip
+    for path in ["/api/events", "/api/events/stream", "/api/devices", "/api/gates",
+                 "/api/carpark", "/api/lists", "/api/violations",
+                 "/live", "/carpark", "/violations", "/lists"]:  # fmt: skip
         path += "?site=hillside"
         assert (await a.get(path)).status_code == 403, path
     assert (await a.get(f"/api/events/{theirs}/plate.jpg")).status_code == 404

@@ -223,7 +223,7 @@ def test_event_views() -> None:
     alarm = event_view(_row("alarm", {"type": "door_forced", "severity": "critical"}))
     assert alarm["level"] == "critical" and alarm["kind_label"] == "报警 / alarm"
     state = event_view(_row("gate_state", {"gate": "g", "position": "open", "cause": "remote"}))
-    assert state["summary"] == "开启 / open (remote)"
+    assert state["summary"] == "开启 / open (remote)" and state["position"] == "open"
 
 
 def test_every_label_is_bilingual() -> None:

@@ -89,6 +89,7 @@ def event_view(row: dict[str, Any]) -> dict[str, Any]:
         "summary": summary(kind, p),
         "thumb": thumb,
         "level": level,
+        "position": p.get("position") if kind == "gate_state" else None,
     }
 
 

@@ -101,7 +101,7 @@ function updateGate(ev) {
   const card = document.querySelector(`.gate[data-gate="${CSS.escape(ev.gate || "")}"]`);
   if (!card) return;
   const pos = card.querySelector('[data-role="position"]');
-  const position = (ev.summary.match(/\/ (open|closed|fault)/) || [])[1] || "unknown";
+  const position = ["open", "closed", "fault"].includes(ev.position) ? ev.position : "unknown";
   pos.textContent = label("pos." + position);
   pos.className = "pos pos-" + position;
 }
