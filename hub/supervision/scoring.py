@@ -134,8 +134,9 @@ def score_company(
     """Score one company for one half year from its records (others' records are ignored)."""
     as_of = min(as_of or period.end, period.end)
     # what happened after ``as_of`` is not known yet at ``as_of``
+    start, end = period.start, period.end
     mine = _unique(
-        r for r in records if r.company == company and period.contains(r.at) and r.at <= as_of
+        r for r in records if r.company == company and start <= r.at <= as_of and r.at < end
     )
     unscored: list[str] = []
     deductions = (
@@ -176,8 +177,11 @@ def score_all(
     as_of: datetime | None = None,
 ) -> dict[str, CompanyScore]:
     """Score every company named in ``companies`` or in the records."""
-    names = sorted(set(companies) | {r.company for r in records})
-    return {c: score_company(c, records, standard, period, as_of) for c in names}
+    by_company: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_company[record.company].append(record)
+    names = sorted(set(companies) | set(by_company))
+    return {c: score_company(c, by_company[c], standard, period, as_of) for c in names}
 
 
 def rank(
@@ -276,7 +280,9 @@ def _violations(records: list[Record], std: ScoringStandard, unscored: list[str]
         if table is None:
             unscored.append(r.id)
             continue
-        items.append(_deduct(f"violations.{r.type}.{r.severity}", table.points(r.severity), r))
+        points = table.points(r.severity)
+        if points > 0:  # a refused blacklisted car costs nothing: no item to build
+            items.append(_deduct(f"violations.{r.type}.{r.severity}", points, r))
     return items
 
 
