@@ -42,6 +42,7 @@ from hub.supervision.rating import compute_rating
 from hub.supervision.repo import NotFound, SupervisionRepo
 from hub.supervision.standard import ScoringStandard, load_standard
 from hub.supervision.workflow import Role, WorkflowError
+from models.messages import utcnow
 
 router = APIRouter(prefix="/api/supervision", tags=["supervision"])
 
@@ -136,9 +137,7 @@ async def companies(who: Who, repo: Repo) -> list[dict]:
 
 @router.get("/devices", summary="Devices and their outages in a half year (service faults)")
 async def devices(who: Who, repo: Repo, period: str | None = None) -> list[dict]:
-    from datetime import UTC
-
-    chosen = _period(period) or Period.of(datetime.now(UTC))
+    chosen = _period(period) or Period.of(utcnow())
     return await repo.devices(who, chosen)
 
 

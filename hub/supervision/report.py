@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -482,9 +482,7 @@ def render_html(data: ReportData) -> str:
         lstrip_blocks=True,
     )
     env.filters["safe_svg"] = lambda svg: jinja2.utils.markupsafe.Markup(svg)
-    return env.get_template("report.html").render(
-        d=data, title_zh=TITLE_ZH, title_en=TITLE_EN, group=defaultdict(list)
-    )
+    return env.get_template("report.html").render(d=data, title_zh=TITLE_ZH, title_en=TITLE_EN)
 
 
 async def generate(
