@@ -106,6 +106,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "trend": ("得分趋势", "Score trend"),
     "period": ("考核期", "Period"),
     "deductions": ("扣分", "Deducted"),
+    "score_items": ("得分明细", "Score items"),
+    "no_items": ("本期无扣分或加分", "no deductions or bonuses this period"),
     "bonuses": ("加分", "Bonus"),
     "records": ("记录数", "Records"),
     "zone": ("分区", "Zone"),

@@ -198,8 +198,15 @@ async def supervision(request: Request, user: ConsoleUser = Depends(page_user)) 
         request, "supervision.html",
         page_context(request, user, "supervision", site=None, data=data, chart=chart,
                      supervision_ok=bool(sv and sv.repo), error=sv.error if sv else "",
-                     api=request.app.state.supervision_api),
+                     api=request.app.state.supervision_api, rule_label=_rule_label,
+                     local=views.local),
     )  # fmt: skip
+
+
+def _rule_label(rule: str) -> str:
+    from hub.supervision.labels import rule_label
+
+    return rule_label(rule)
 
 
 @router.get("/reports/{period}.html")
