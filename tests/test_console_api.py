@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from hub.console.roles import ConsoleRole
-from hub.console.users import UserStore
+from hub.console.users import LoginError, UserStore
 from hub.service import Hub
 from models.messages import Kind
 from tests.browser.support import (
@@ -508,3 +508,37 @@ async def test_admin_manages_accounts(console: Console) -> None:
     ]
     assert actions[:1] == ["console.user.set"] and "console.user.disable" in actions
     assert (await admin.get("/users")).status_code == 200
+
+
+async def test_one_client_guessing_many_names_is_locked_out(console: Console) -> None:
+    users = await UserStore.open(
+        console.hub.store, {"lakeside": "greenleaf-pm"}, hasher=FAST_ARGON2
+    )
+    await users.set_user("shifty", "shifty-password", ConsoleRole.GUARD, "lakeside", actor="t")
+    attacker = "203.0.113.7"  # a client label only: no traffic goes anywhere
+    for n in range(20):
+        with pytest.raises(LoginError):
+            await users.login(f"name-{n}", "guess", client=attacker)
+    with pytest.raises(LoginError) as refused:
+        await users.login("shifty", "shifty-password", client=attacker)
+    assert refused.value.locked_until is not None
+    # the account itself is not locked: the owner logs in from the guard room
+    assert (await users.login("shifty", "shifty-password", client="192.0.2.10")).user
+
+
+async def test_password_reset_unlocks_an_account(console: Console) -> None:
+    users = await UserStore.open(
+        console.hub.store, {"lakeside": "greenleaf-pm"}, hasher=FAST_ARGON2
+    )
+    await users.set_user(
+        "forgetful", "forgetful-password", ConsoleRole.GUARD, "lakeside", actor="t"
+    )
+    for _ in range(5):
+        with pytest.raises(LoginError):
+            await users.login("forgetful", "wrong", client="192.0.2.20")
+    with pytest.raises(LoginError):
+        await users.login("forgetful", "forgetful-password", client="192.0.2.20")
+    await users.set_user(
+        "forgetful", "new-forgetful-pw", ConsoleRole.GUARD, "lakeside", actor="admin"
+    )
+    assert (await users.login("forgetful", "new-forgetful-pw", client="192.0.2.20")).user

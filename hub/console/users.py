@@ -62,9 +62,18 @@ CONSOLE_MIGRATIONS: list[str] = [
     );
     CREATE INDEX console_visitor_passes_site ON console_visitor_passes (site, valid_until);
     """,
+    # 2: failures are kept (not deleted on success) so that one client's failures across
+    # many user names can be counted too; a user's count starts after their last login
+    """
+    ALTER TABLE console_users ADD COLUMN last_login_at TEXT;
+    CREATE INDEX console_login_failures_client ON console_login_failures (client, at);
+    """,
 ]
 
 SESSION_TTL = timedelta(hours=12)  # one guard-room shift
+# One client (address) trying many user names: a wider limit than one account's.
+CLIENT_POLICY = LockoutPolicy(max_failures=20)
+FAILURES_KEPT = timedelta(days=1)
 DEFAULT_HASHER = PasswordHash.recommended()  # argon2id, 64 MiB, t=3 (pwdlib's defaults)
 
 
@@ -177,18 +186,38 @@ class UserStore:
     # ------------------------------------------------------------------ login
 
     async def _failures(self, username: str, now: datetime) -> list[datetime]:
+        """This account's failures since its last login or password reset (in the window)."""
         since = iso(now - self.policy.window - self.policy.lock_for)
         rows = await self._rows(
-            "SELECT at FROM console_login_failures WHERE username = ? AND at >= ? ORDER BY at",
-            [username, since],
+            "SELECT at FROM console_login_failures WHERE username = ? AND at >= ? AND at >"
+            " coalesce((SELECT max(coalesce(last_login_at, ''), password_set_at)"
+            "           FROM console_users WHERE username = ?), '')"
+            " ORDER BY at",
+            [username, since, username],
         )
         return [from_iso(r["at"]) for r in rows]  # type: ignore[misc]
+
+    async def _client_failures(self, client: str, now: datetime) -> list[datetime]:
+        since = iso(now - CLIENT_POLICY.window - CLIENT_POLICY.lock_for)
+        rows = await self._rows(
+            "SELECT at FROM console_login_failures WHERE client = ? AND at >= ? ORDER BY at",
+            [client, since],
+        )
+        return [from_iso(r["at"]) for r in rows]  # type: ignore[misc]
+
+    async def _locked(self, username: str, client: str, now: datetime) -> datetime | None:
+        until = locked_until(await self._failures(username, now), now, self.policy)
+        if client:
+            by_client = locked_until(await self._client_failures(client, now), now, CLIENT_POLICY)
+            if by_client and (until is None or by_client > until):
+                until = by_client
+        return until
 
     async def login(self, username: str, password: str, *, client: str = "") -> Session:
         """Check the password and open a session; LoginError when refused (audited)."""
         now = utcnow()
         username = username.strip()[:64]
-        until = locked_until(await self._failures(username, now), now, self.policy)
+        until = await self._locked(username, client, now)
         if until is not None:
             await self._audit_login(username, "console.login.locked", client, now, until)
             raise LoginError("account locked after repeated failures", until)
@@ -207,7 +236,7 @@ class UserStore:
                     username or "?", "console.login.failed", f"console/user/{username}",
                     None, {"client": client}, now,
                 )  # fmt: skip
-            until = locked_until(await self._failures(username, now), now, self.policy)
+            until = await self._locked(username, client, now)
             raise LoginError("wrong user name or password", until)
         user = self._user(row)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -219,7 +248,11 @@ class UserStore:
                     (new_hash, username),
                 )
             await self.store.db.execute(
-                "DELETE FROM console_login_failures WHERE username = ?", (username,)
+                "UPDATE console_users SET last_login_at = ? WHERE username = ?",
+                (iso(now), username),
+            )
+            await self.store.db.execute(
+                "DELETE FROM console_login_failures WHERE at < ?", (iso(now - FAILURES_KEPT),)
             )
             await self.store.db.execute(
                 "DELETE FROM console_sessions WHERE expires_at < ?", (iso(now),)
