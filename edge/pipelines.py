@@ -98,6 +98,8 @@ class _Visit:
     last_decision: float | None = None
     decided: set[str] = field(default_factory=set)
     opened: bool = False
+    opened_for: str | None = None
+    tailgate_reported: bool = False
     low_confidence_reported: bool = False
     decisions: int = 0
 
@@ -128,7 +130,7 @@ class VehicleGatePipeline(GatePipeline):
             present = await asyncio.to_thread(self.devices.sensor.present)
             if not present:
                 if self.visit is not None:
-                    self._end_visit()
+                    await self._end_visit()
                 if time.monotonic() - last_check >= self.deps.camera_check_s:
                     # Idle: one frame now and then, so a dead or covered camera is noticed
                     # before the next car finds out.
@@ -137,7 +139,7 @@ class VehicleGatePipeline(GatePipeline):
                 await asyncio.sleep(self.idle_poll_s)
                 continue
             if self.visit is not None and self._visit_stale(self.visit):
-                self._end_visit()
+                await self._end_visit()
             if self.visit is None:
                 self.visit = _Visit(time.monotonic())
                 self.voter.reset()
@@ -149,8 +151,14 @@ class VehicleGatePipeline(GatePipeline):
     async def step(self) -> VehicleDecision | None:
         """Read one frame and act on the vote, if one is ready. Returns a decision it made."""
         visit = self.visit
-        if visit is None or visit.opened or visit.decisions >= self.max_decisions_per_visit:
+        if visit is None:
             return None
+        if visit.opened and visit.tailgate_reported:
+            return None
+        if not visit.opened and visit.decisions >= self.max_decisions_per_visit:
+            return None
+        # After the barrier opened, frames are still read: a second plate on the loop before
+        # it cleared is a vehicle following through without a decision (tailgating).
         frame, detections = await asyncio.to_thread(self._read_frame)
         await self._check_camera(frame)
         if frame is None:
@@ -162,7 +170,41 @@ class VehicleGatePipeline(GatePipeline):
         if vote is None:
             return None
         self.voter.reset()  # next decision, if any, on fresh frames
+        if visit.opened:
+            await self._check_tailgating(visit, vote, frame)
+            return None
         return await self._on_vote(visit, vote, frame)
+
+    async def _check_tailgating(self, visit: _Visit, vote: Any, frame: np.ndarray) -> None:
+        plate = normalize_plate(vote.text)
+        if plate in visit.decided or float(vote.confidence) < self.gate.min_plate_confidence:
+            return  # the vehicle let in, or not sure enough to accuse anyone
+        read = self._plate_read(plate, vote, frame)
+        if read is None:
+            return
+        visit.tailgate_reported = True
+        detail = f"{plate} followed {visit.opened_for} through the open barrier"
+        log.warning("gate %s: tailgating: %s", self.gate.id, detail)
+        await self.ctx.emit(Kind.PLATE_READ, read)
+        await self.ctx.emit(
+            Kind.ALARM,
+            Alarm(type=AlarmType.TAILGATING, gate=self.gate.id, detail=detail),
+        )
+
+    def _plate_read(self, plate: str, vote: Any, frame: np.ndarray) -> PlateRead | None:
+        try:
+            return PlateRead(
+                gate=self.gate.id,
+                plate=plate,
+                color=_color(vote.color),
+                confidence=min(1.0, max(0.0, float(vote.confidence))),
+                frames=max(1, int(vote.frames)),
+                box=_box(vote.box),
+                crop_jpeg_b64=plate_crop_b64(frame, _box(vote.box)),
+            )
+        except ValidationError as exc:  # the voter produced something that is not a plate
+            log.info("gate %s: discarded vote %r: %s", self.gate.id, vote.text, exc.errors()[0])
+            return None
 
     async def _check_camera(self, frame: np.ndarray | None) -> None:
         issue = self.health.observe(frame, time.monotonic())
@@ -201,20 +243,9 @@ class VehicleGatePipeline(GatePipeline):
             return None  # keep reading; one low-confidence report per visit is enough
         if not low and plate in visit.decided:
             return None  # same plate, same answer: do not repeat it
-        try:
-            read = PlateRead(
-                gate=self.gate.id,
-                plate=plate,
-                color=_color(vote.color),
-                confidence=min(1.0, max(0.0, float(vote.confidence))),
-                frames=max(1, int(vote.frames)),
-                box=_box(vote.box),
-                crop_jpeg_b64=plate_crop_b64(frame, _box(vote.box)),
-            )
-        except ValidationError as exc:  # the voter produced something that is not a plate
-            log.info("gate %s: discarded vote %r: %s", self.gate.id, vote.text, exc.errors()[0])
+        read = self._plate_read(plate, vote, frame)
+        if read is None:
             return None
-
         visit.last_decision = time.monotonic()
         if low:
             visit.low_confidence_reported = True
@@ -226,6 +257,7 @@ class VehicleGatePipeline(GatePipeline):
             visit.opened = await self.devices.control.open_for(
                 self.gate.open_seconds, f"{decision.reason}: {plate}"
             )
+            visit.opened_for = plate
         read_msg = await self.ctx.emit(Kind.PLATE_READ, read)
         await self.ctx.emit(
             Kind.GATE_DECISION,
@@ -258,9 +290,13 @@ class VehicleGatePipeline(GatePipeline):
         last = visit.last_decision
         return last is not None and time.monotonic() - last > self.gate.open_seconds + 2.0
 
-    def _end_visit(self) -> None:
-        self.visit = None
+    async def _end_visit(self) -> None:
+        visit, self.visit = self.visit, None
         self.voter.reset()
+        if visit is not None and visit.opened and self.has_vehicle_detector:
+            # The vehicle let in has cleared the loop: lower the barrier behind it now rather
+            # than after open_seconds, which is only the limit when nobody drives through.
+            await self.devices.control.close(f"vehicle passed: {visit.opened_for}")
 
 
 def _color(value: Any) -> PlateColor:

@@ -100,7 +100,7 @@ class SimulatedVehicleGate:
         size: tuple[int, int] = (1280, 720),
         drive_through_s: float = 2.0,
         give_up_s: float = 10.0,
-        loop_gap_s: float = 0.5,
+        loop_gap_s: float = 1.0,
         noise_sigma: float = 3.0,
         seed: int = 0,
         clock: Clock = time.monotonic,
@@ -134,6 +134,7 @@ class SimulatedVehicleGate:
         loop reports the new car only ``loop_gap_s`` after the previous one left.
         """
         with self._lock:
+            self._update()
             now = self._clock()
             self._leave(now)
             last = self._scene.history[-1].departed if self._scene.history else None
@@ -142,8 +143,22 @@ class SimulatedVehicleGate:
             self._scene.current = Visit(plate, color, now, self._seed * 1000, on_loop_at)
             self._scene_frame = None
 
+    def tailgate(self, plate: str, color: PlateColor | None = None) -> None:
+        """A car follows the one at the barrier bumper to bumper: the loop never clears.
+
+        It drives through if the barrier is up (tailgating) and waits like any car otherwise.
+        """
+        with self._lock:
+            self._update()
+            now = self._clock()
+            self._leave(now)
+            self._seed += 1
+            self._scene.current = Visit(plate, color, now, self._seed * 1000, now)
+            self._scene_frame = None
+
     def depart(self) -> None:
         with self._lock:
+            self._update()
             self._leave(self._clock())
 
     @property
@@ -205,6 +220,9 @@ class SimulatedVehicleGate:
         now = self._clock()
         if visit.opened_at is None:
             visit.opened_at = self.relay.first_open_since(visit.arrived)
+        at_barrier = now >= visit.on_loop_at
+        if visit.opened_at is None and at_barrier and self.relay.position is GatePosition.OPEN:
+            visit.opened_at = now  # the barrier is still up: the car just drives on
         if visit.opened_at is not None:
             if now - visit.opened_at >= self.drive_through_s:
                 self._leave(visit.opened_at + self.drive_through_s)

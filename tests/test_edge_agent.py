@@ -157,6 +157,7 @@ async def test_broker_down_the_gate_still_decides_and_events_arrive_later(
         rig.gate.arrive("浙HD12345")  # resident, green new-energy plate
         assert await wait_until(lambda: rig.gate.relay.opens(), 10), "no local decision"
         assert await wait_until(lambda: not rig.gate.occupied, 5)
+        assert await wait_until(lambda: rig.gate.relay.position == "closed", 5)
         rig.gate.arrive("浙HX9999")  # blacklisted
         assert await wait_until(lambda: len(rig.gate.history) == 2, 10)
         assert len(rig.gate.relay.opens()) == 1
@@ -486,4 +487,27 @@ async def test_an_edge_service_sees_retained_sync_and_publishes_through_the_outb
         assert agent.lists.version == 2  # the agent's own handler saw it too
     finally:
         await agent.stop()
+    sub.close()
+
+
+async def test_a_car_following_through_the_open_barrier_raises_a_tailgating_alarm(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    site_id = unique_site()
+    sub = Subscriber(mosquitto.port, f"anju/{site_id}/#")
+    async with Rig(site_config(site_id, open_seconds=30), mosquitto, tmp_path, reader) as rig:
+        rig.gate.drive_through_s = 2.5  # slow enough for the camera to read the follower
+        rig.gate.arrive("浙HA1234")
+        assert await wait_until(lambda: rig.gate.relay.opens(), 10)
+        rig.gate.tailgate("京A12345")  # bumper to bumper: the loop never clears
+        assert await sub.await_for(lambda s: len(events(s, "alarm")) == 1, 10)
+        # Once the follower has cleared the loop the barrier comes down, long before 30 s.
+        assert await wait_until(lambda: rig.gate.relay.position == "closed", 10)
+    (alarm,) = [m["payload"] for m in events(sub, "alarm")]
+    assert (alarm["type"], alarm["gate"]) == ("tailgating", GATE)
+    assert alarm["detail"] == "京A12345 followed 浙HA1234 through the open barrier"
+    assert [r["payload"]["plate"] for r in events(sub, "plate_read")] == ["浙HA1234", "京A12345"]
+    assert len(events(sub, "gate_decision")) == 1  # the follower got no decision
+    assert [h.plate for h in rig.gate.history] == ["浙HA1234", "京A12345"]
+    assert rig.gate.history[1].opened_at is not None  # it did drive through
     sub.close()

@@ -59,6 +59,26 @@ def test_refused_car_gives_up_and_the_loop_drops_between_cars() -> None:
     assert not gate.occupied and len(gate.history) == 2
 
 
+def test_a_follower_drives_through_a_barrier_that_is_still_up() -> None:
+    clock = Clock()
+    gate = SimulatedVehicleGate("g", drive_through_s=2, give_up_s=10, clock=clock)
+    gate.arrive("浙HA1234")
+    gate.relay.open(30)
+    clock.t += 0.5
+    gate.tailgate("京A12345")  # no loop gap: the sensor never reads absent
+    assert gate.sensor.present()
+    clock.t += 2.0
+    assert not gate.sensor.present()  # gone through, without an open of its own
+    assert [(v.plate, v.opened_at) for v in gate.history] == [
+        ("浙HA1234", 100.0),
+        ("京A12345", 100.5),
+    ]
+    gate.relay.close()
+    gate.tailgate("沪B2Q789")  # with the barrier down a follower just waits
+    clock.t += 5
+    assert gate.occupied
+
+
 def test_camera_renders_the_car_with_fresh_noise_per_frame() -> None:
     gate = SimulatedVehicleGate("g", size=(640, 360))
     empty = gate.camera.read()
