@@ -255,10 +255,25 @@ async def test_live_stream_delivers_new_events(console: Console) -> None:
     views = [e for e in received if e["subject"] == "浙HC2468"]
     assert views[0]["kind"] == "plate_read" and views[0]["thumb"].endswith("/plate.jpg")
     assert all(e["site"] == "lakeside" for e in received)
-    # Last-Event-ID resumes after what was seen
     seq = views[0]["seq"]
     r = await a.get("/api/events?site=lakeside&kind=plate_read")
     assert max(e["seq"] for e in r.json()["events"]) == seq
+
+    # a browser that reconnects sends Last-Event-ID and gets what it missed
+    async def resumed() -> list[dict]:
+        got: list[dict] = []
+        headers = {"Last-Event-ID": str(seq - 1)}
+        async with a.stream("GET", "/api/events/stream", headers=headers) as r:
+            buffer = ""
+            async for chunk in r.aiter_text():
+                buffer += chunk
+                got = sse_events(buffer)
+                if got:
+                    return got
+        return got
+
+    replay = await asyncio.wait_for(resumed(), 10)
+    assert replay[0]["seq"] == seq and replay[0]["subject"] == "浙HC2468"
 
 
 async def test_gate_command_roles_reason_and_timeout(console: Console) -> None:
