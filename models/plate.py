@@ -84,17 +84,25 @@ _TO_LETTER = {"0": "D", "8": "B", "2": "Z", "1": "J", "5": "S", "6": "G", "4": "
 _TO_SERIAL = {"O": "0", "I": "1", "Q": "0"}
 
 
-def position_alphabets(length: int) -> tuple[str, ...]:
+def position_alphabets(length: int, color: PlateColor | None = None) -> tuple[str, ...]:
     """Characters allowed at each position of a plate of ``length`` (7 or 8).
 
     7: province, letter, 4 serial, then serial or a special suffix (学挂警港澳).
     8 (green new energy): province, letter, 6 serial.
+    A known plate type narrows the last position: white police plates end in 警, black
+    ones in 港/澳, yellow in serial/学/挂, blue in serial.
     """
     if length == 8:
         return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 6))
-    if length == 7:
-        return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 4), SERIAL_CHARS + "学挂警港澳")
-    raise ValueError(f"plates have 7 or 8 characters, not {length}")
+    if length != 7:
+        raise ValueError(f"plates have 7 or 8 characters, not {length}")
+    last = {
+        PlateColor.WHITE: "警",
+        PlateColor.BLACK: "港澳",
+        PlateColor.YELLOW: SERIAL_CHARS + "学挂",
+        PlateColor.BLUE: SERIAL_CHARS,
+    }.get(color, SERIAL_CHARS + "学挂警港澳")  # type: ignore[arg-type]
+    return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 4), last)
 
 
 def correct_confusions(text: str) -> str:

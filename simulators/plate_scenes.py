@@ -163,12 +163,12 @@ def apply_conditions(
                 _occlude(out, q, rng)
     out = out.astype(np.uint8)
     # Blur is bounded by the smallest plate so that every plate stays readable by a person:
-    # at most ~1/120 of its width (Gaussian sigma) or ~1/30 (motion streak).
+    # at most ~1/150 of its width (Gaussian sigma) or ~1/35 (motion streak).
     pw = min((float(np.linalg.norm(q[1] - q[0])) for q in quads), default=200.0)
     blur = rng.uniform(0, 0.6) if not hard else rng.choice((0.0, rng.uniform(0.6, 1.6)))
-    blur = min(blur, max(0.5, pw / 120))
+    blur = min(blur, max(0.5, pw / 150))
     if hard and rng.random() < 0.25:
-        n = max(3, min(rng.randint(5, 9), int(pw / 30)))  # a car rolling to the barrier
+        n = max(3, min(rng.randint(5, 9), int(pw / 35)))  # a car rolling to the barrier
         kern = np.zeros((n, n), np.float32)
         kern[n // 2, :] = 1.0 / n
         out = cv2.filter2D(out, -1, kern)

@@ -223,8 +223,23 @@ def refine_quad(
         return None
     px0, px1 = x0 - rw * 16 / 409, x1 + rw * 16 / 409
     py0, py1 = y0 - rh * 25 / 90, y1 + rh * 25 / 90
-    # Crop pixel -> frame pixel, through the same warp rectify() used.
+    # The row can miss a faint Chinese character at either end, while the candidate's own
+    # outline (plate colour, or the strokes blob) usually has it: take the union across,
+    # unless that makes the plate far wider than a plate is for its height.
     src = _grown(quad, margin)
+    qw = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    qh = float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    sx = CROP_W / max(qw * (1 + 2 * margin[0]), 1e-3)  # crop px per frame px
+    sy = CROP_H / max(qh * (1 + 2 * margin[1]), 1e-3)
+    ox0 = CROP_W * margin[0] / (1 + 2 * margin[0])
+    ux0, ux1 = min(px0, ox0), max(px1, CROP_W - ox0)
+    plate_h = (py1 - py0) / sy
+    if (ux1 - ux0) / sx <= 3.75 * plate_h:
+        px0, px1 = ux0, ux1
+    elif (px1 - px0) / sx < 2.9 * plate_h:
+        # Too short on its own and too long with the outline: grow the row to a plate width.
+        grow = (2.9 * plate_h * sx - (px1 - px0)) / 2
+        px0, px1 = px0 - grow, px1 + grow
     dst = np.array([[0, 0], [CROP_W - 1, 0], [CROP_W - 1, CROP_H - 1], [0, CROP_H - 1]], np.float32)
     inv = cv2.getPerspectiveTransform(dst, src)
     pts = np.array([[[px0, py0], [px1, py0], [px1, py1], [px0, py1]]], np.float32)

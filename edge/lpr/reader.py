@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.lpr.color import plate_color
+from edge.lpr.color import background_color, plate_color
 from edge.lpr.locator import Candidate, iou, ranked_candidates
 from edge.lpr.recognizer import PlateRecognizer
 from edge.lpr.types import PlateDetection
@@ -52,7 +52,8 @@ class PlateReader:
 
     def _read_candidate(self, cand: Candidate) -> PlateDetection | None:
         assert cand.crop is not None
-        read = self._rec.read(cand.crop)
+        seen, _ = background_color(cand.crop)
+        read = self._rec.read(cand.crop, seen)
         if read is None or read.confidence < MIN_CONFIDENCE:
             return None
         color = plate_color(read.text, cand.crop)

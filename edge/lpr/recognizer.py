@@ -15,12 +15,22 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, position_alphabets
+from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, PlateColor, position_alphabets
 
 REC_HEIGHT = 48
 # Tokens that appear between plate characters and mean "no character here".
 _SEPARATORS = "·.•-:' ,。"
 _NEG = -1e9
+# Template chosen by the plate's background colour: (length, colour narrowing the suffix).
+_TYPED: dict[PlateColor, tuple[int, PlateColor | None]] = {
+    PlateColor.WHITE: (7, PlateColor.WHITE),
+    PlateColor.BLACK: (7, PlateColor.BLACK),
+    PlateColor.GREEN: (8, None),
+}
+# How much worse (log-probability) the colour's template may fit than the free one and still
+# win, and the probability credited to a suffix character the colour decided.
+COLOR_PRIOR_NATS = 12.0
+COLOR_CREDIBILITY = 0.8
 
 
 def rapidocr_rec_model() -> Path:
@@ -82,10 +92,10 @@ class PlateRecognizer:
         self._pos = {c: i for i, c in enumerate(self._vocab)}
         # Column indices (into the restricted vocabulary) allowed at each position.
         self._templates = {
-            n: _Template.build(
-                [np.array([self._pos[c] for c in alpha]) for alpha in position_alphabets(n)]
+            key: _Template.build(
+                [np.array([self._pos[c] for c in alpha]) for alpha in position_alphabets(*key)]
             )
-            for n in (7, 8)
+            for key in [(7, None), (8, None), *_TYPED.values()]
         }
 
     def probabilities(self, crop_bgr: np.ndarray, width: int = 168) -> np.ndarray:
@@ -94,8 +104,14 @@ class PlateRecognizer:
         x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         return self._session.run(None, {self._input: x})[0][0]
 
-    def read(self, crop_bgr: np.ndarray, lengths: tuple[int, ...] = (7, 8)) -> PlateRead | None:
-        """Best grammatical reading of a crop among the allowed plate lengths."""
+    def read(self, crop_bgr: np.ndarray, color: PlateColor | None = None) -> PlateRead | None:
+        """Best grammatical reading of a crop.
+
+        Without a colour, 7- and 8-character plates with any suffix compete. With the plate's
+        background colour, the type's own template (警 for white, 港/澳 for black, 8 chars for
+        green) is preferred unless the model's output clearly contradicts it; a character the
+        colour decided is given the colour's credibility as its probability.
+        """
         probs = self.probabilities(crop_bgr, self.width)
         blank = probs[:, self._sep_cols].sum(axis=1)
         sub = probs[:, self._cols]
@@ -105,12 +121,20 @@ class PlateRecognizer:
         serial[:, self._pos["1"]] += sub[:, self._pos["I"]]
         greedy = self._greedy(probs, blank, sub)
         best: PlateRead | None = None
-        for n in lengths:
-            read = self._decode(sub, serial, blank, self._templates[n])
+        for n in (7, 8):
+            read = self._decode(sub, serial, blank, self._templates[(n, None)])
             if read is not None and (best is None or read.log_score > best.log_score):
                 best = read
         if best is None:
             return None
+        typed_key = _TYPED.get(color) if color is not None else None
+        if typed_key is not None and typed_key != (len(best.text), None):
+            typed = self._decode(sub, serial, blank, self._templates[typed_key])
+            if typed is not None and best.log_score - typed.log_score < COLOR_PRIOR_NATS:
+                probs_fixed = list(typed.char_probs)
+                if typed_key[1] is not None:  # the suffix was decided by the colour
+                    probs_fixed[-1] = max(probs_fixed[-1], COLOR_CREDIBILITY)
+                best = PlateRead(typed.text, tuple(probs_fixed), typed.log_score, "")
         return PlateRead(best.text, best.char_probs, best.log_score, greedy)
 
     def _greedy(self, probs: np.ndarray, blank: np.ndarray, sub: np.ndarray) -> str:
