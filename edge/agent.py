@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -241,6 +242,10 @@ class EdgeAgent:
         if self.store is not None:
             self.store.close()
 
+    def request_stop(self) -> None:
+        """Make ``run_forever`` return (after a clean stop); safe from a signal handler."""
+        self._stop.set()
+
     async def run_forever(self) -> None:
         await self.start()
         try:
@@ -404,4 +409,8 @@ async def run_edge(
         relay_factory=relay,
         sensor_factory=sensor,
     )
+    # systemd stops services with SIGTERM: stop cleanly (barrier down, "offline" published).
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, agent.request_stop)
     await agent.run_forever()

@@ -31,6 +31,7 @@ from models.messages import (
     Credential,
     DecisionReason,
     GateDecision,
+    GatePosition,
     Kind,
     PlateRead,
     Severity,
@@ -153,8 +154,8 @@ class VehicleGatePipeline(GatePipeline):
         visit = self.visit
         if visit is None:
             return None
-        if visit.opened and visit.tailgate_reported:
-            return None
+        if visit.opened and (visit.tailgate_reported or not self.has_vehicle_detector):
+            return None  # tailgating needs a loop: without one the next car is a new visit
         if not visit.opened and visit.decisions >= self.max_decisions_per_visit:
             return None
         # After the barrier opened, frames are still read: a second plate on the loop before
@@ -282,13 +283,14 @@ class VehicleGatePipeline(GatePipeline):
         return decision
 
     def _visit_stale(self, visit: _Visit) -> bool:
-        """Without a real vehicle detector a visit has no end: start a new one some seconds
-        after the last decision. With a loop, a visit lasts exactly while the loop is occupied
-        (one decision per car, however long a refused driver waits)."""
-        if self.has_vehicle_detector:
+        """With a loop, a visit lasts exactly while the loop is occupied (one decision per car,
+        however long a refused driver waits). Without one it has no visible end: it ends when
+        the barrier is down again after an open, or some seconds after a refusal (re-read)."""
+        if self.has_vehicle_detector or visit.last_decision is None:
             return False
-        last = visit.last_decision
-        return last is not None and time.monotonic() - last > self.gate.open_seconds + 2.0
+        if visit.opened:
+            return self.devices.control.position is not GatePosition.OPEN
+        return time.monotonic() - visit.last_decision > self.gate.open_seconds + 2.0
 
     async def _end_visit(self) -> None:
         visit, self.visit = self.visit, None

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge.agent import EdgeAgent, run_edge
+from edge.drivers.presence import AlwaysPresent
 from edge.lpr import PlateReader
 from models import topics
 from models.messages import (
@@ -510,4 +511,29 @@ async def test_a_car_following_through_the_open_barrier_raises_a_tailgating_alar
     assert len(events(sub, "gate_decision")) == 1  # the follower got no decision
     assert [h.plate for h in rig.gate.history] == ["浙HA1234", "京A12345"]
     assert rig.gate.history[1].opened_at is not None  # it did drive through
+    sub.close()
+
+
+async def test_without_a_loop_detector_the_gate_recognises_continuously(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    """Real-hardware mode with no loop input (``AlwaysPresent``): each car is still one
+    decision, the barrier closes on its timer, and the next car is a new visit."""
+    site_id = unique_site()
+    sub = Subscriber(mosquitto.port, f"anju/{site_id}/+/events/+")
+    rig = Rig(site_config(site_id, open_seconds=1.0), mosquitto, tmp_path, reader)
+    rig.agent.sensor_factory = lambda g: AlwaysPresent()
+    async with rig:
+        rig.gate.arrive("浙HA1234")
+        assert await wait_until(lambda: rig.gate.relay.opens(), 10)
+        assert await wait_until(lambda: rig.gate.relay.position == "closed", 5)
+        rig.gate.arrive("京A12345")
+        assert await sub.await_for(lambda s: len(events(s, "gate_decision")) == 2, 10)
+        await asyncio.sleep(1.0)
+    decisions = [m["payload"] for m in events(sub, "gate_decision")]
+    assert [(d["subject"], d["reason"]) for d in decisions] == [
+        ("浙HA1234", "resident"),
+        ("京A12345", "unknown"),
+    ]
+    assert events(sub, "alarm") == []  # no false tailgating without a loop
     sub.close()

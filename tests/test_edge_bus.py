@@ -317,3 +317,29 @@ async def test_rows_in_flight_when_the_link_drops_are_resent_after_reconnect(
     await bus.stop()
     sub.close()
     outbox.close()
+
+
+def test_anju_edge_stops_cleanly_on_sigterm(mosquitto: MosquittoBroker, tmp_path: Path) -> None:
+    """systemd's stop: the agent publishes "offline, stopped" itself (not the Last Will)."""
+    available = str(topics.available("lakeside", "edge-east"))
+    sub = Subscriber(mosquitto.port, available)
+    env = {**os.environ, "ANJU_EDGE_EAST_PASSWORD": "unused-by-an-anonymous-broker"}
+    cli = [sys.executable, "-m", "anju_cli.main", "edge", "--device", "edge-east"]
+    proc = subprocess.Popen(
+        [*cli, "--simulate", "--broker", mosquitto.url, "--data", str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert sub.wait_for(lambda s: len(s.of_kind("device_status")) == 1, 20)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        assert sub.wait_for(lambda s: len(s.of_kind("device_status")) == 2, 5)
+        statuses = [m["payload"] for m in sub.of_kind("device_status")]
+        assert statuses[1] == {"online": False, "reason": "stopped"}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sub.close()
