@@ -130,7 +130,6 @@ async def live(
             gates=await views.gates(state, config),
             devices=await queries.devices(state.store, [config.site.id]),
             can_command=user.can(Permission.GATE_COMMAND),
-            local=views.local,
         ),
     )  # fmt: skip
 
@@ -143,7 +142,7 @@ async def carpark(
     data = await views.carpark_data(state_of(request), config, utcnow())
     return _render(
         request, "carpark.html",
-        page_context(request, user, "carpark", site=config, park=data, local=views.local),
+        page_context(request, user, "carpark", site=config, park=data),
     )  # fmt: skip
 
 
@@ -157,7 +156,7 @@ async def violations(
     return _render(
         request, "violations.html",
         page_context(request, user, "violations", site=config, cases=cases,
-                     supervision_ok=bool(sv and sv.repo), local=views.local,
+                     supervision_ok=bool(sv and sv.repo),
                      action_labels=ACTION_LABELS),
     )  # fmt: skip
 
@@ -174,7 +173,7 @@ async def violation(request: Request, vid: str, user: ConsoleUser = Depends(page
         request, "violation.html",
         page_context(request, user, "violations", site=config, case=case,
                      evidence=await views.evidence(state, case["evidence"]),
-                     history=await state.supervision.trail(vid), local=views.local,
+                     history=await state.supervision.trail(vid),
                      type_label=type_label, status_label=status_label),
     )  # fmt: skip
 
@@ -198,8 +197,7 @@ async def supervision(request: Request, user: ConsoleUser = Depends(page_user)) 
         request, "supervision.html",
         page_context(request, user, "supervision", site=None, data=data, chart=chart,
                      supervision_ok=bool(sv and sv.repo), error=sv.error if sv else "",
-                     api=request.app.state.supervision_api, rule_label=_rule_label,
-                     local=views.local),
+                     api=request.app.state.supervision_api, rule_label=_rule_label),
     )  # fmt: skip
 
 
@@ -235,7 +233,7 @@ async def lists(
     data = await views.lists(state_of(request), config, utcnow())
     return _render(
         request, "lists.html",
-        page_context(request, user, "lists", site=config, lists=data, local=views.local,
+        page_context(request, user, "lists", site=config, lists=data,
                      can_pass=user.can(Permission.CREATE_PASS), now_iso=utcnow().isoformat()),
     )  # fmt: skip
 
@@ -246,7 +244,7 @@ async def audit(request: Request, user: ConsoleUser = Depends(page_user)) -> Res
     rows = await queries.audit_rows(state_of(request).store, limit=300)
     return _render(
         request, "audit.html",
-        page_context(request, user, "audit", site=None, rows=rows, local=views.local),
+        page_context(request, user, "audit", site=None, rows=rows),
     )  # fmt: skip
 
 
@@ -258,5 +256,5 @@ async def users(request: Request, user: ConsoleUser = Depends(page_user)) -> Res
     return _render(
         request, "users.html",
         page_context(request, user, "users", site=None, accounts=await state.users.users(),
-                     all_sites=list(state.sites.values()), local=views.local),
+                     all_sites=list(state.sites.values())),
     )  # fmt: skip

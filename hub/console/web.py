@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 from fastapi.templating import Jinja2Templates
@@ -26,6 +29,18 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def local_time(
+    when: datetime | str | None, tz: str = DEFAULT_TZ, fmt: str = "%m-%d %H:%M:%S"
+) -> str:
+    """A stored (UTC, ISO) time as the community's local time; "—" when there is none."""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when) if when else None
+    return when.astimezone(ZoneInfo(tz)).strftime(fmt) if when else "—"
 
 
 class LoginRequired(Exception):
@@ -166,7 +181,10 @@ def page_context(request: Request, user: ConsoleUser, page: str, **extra: Any) -
     state = state_of(request)
     session = request.scope.get("console_session")
     visible = user.visible(state.site_ids())
+    site = extra.get("site")
+    tz = site.site.timezone if site is not None else DEFAULT_TZ
     return {
+        "local": functools.partial(local_time, tz=tz),
         "request": request,
         "user": user,
         "page": page,

@@ -18,10 +18,16 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// times are shown in the community's time zone, as the server-rendered parts are
+const TZ = document.body?.dataset.tz || undefined;
+
 function hhmmss(iso) {
   if (!iso) return "—";
-  const d = new Date(iso);
-  return d.toLocaleTimeString("zh-CN", { hour12: false });
+  return new Date(iso).toLocaleTimeString("zh-CN", { hour12: false, timeZone: TZ });
+}
+
+function fullTime(iso) {
+  return new Date(iso).toLocaleString("zh-CN", { hour12: false, timeZone: TZ });
 }
 
 async function send(method, url, body) {
@@ -223,10 +229,10 @@ function bindPassForm() {
       });
       // the QR code is an SVG made by the server (segno) from the pass's own data
       box.innerHTML = p.qr_svg;
-      box.append(el("p", {}, `${p.id} · ${p.plate} · ${p.host_unit} · ${label("valid_until")}: ${new Date(p.valid_until).toLocaleString("zh-CN", { hour12: false })}`));
+      box.append(el("p", {}, `${p.id} · ${p.plate} · ${p.host_unit} · ${label("valid_until")}: ${fullTime(p.valid_until)}`));
       const tbody = document.querySelector("#passes tbody");
       tbody.prepend(el("tr", { class: "valid" }, el("td", {}, p.id), el("td", { class: "plate-cell" }, p.plate),
-        el("td", {}, p.host_unit), el("td", {}, new Date(p.valid_until).toLocaleString("zh-CN", { hour12: false })), el("td", {}, label("from_console"))));
+        el("td", {}, p.host_unit), el("td", {}, fullTime(p.valid_until)), el("td", {}, label("from_console"))));
       form.reset();
     } catch (err) {
       box.textContent = "✗ " + err.message;
