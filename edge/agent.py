@@ -315,6 +315,8 @@ class EdgeAgent:
         cause = f"remote {command.action} by {command.operator}: {command.reason}"
         if command.action is GateAction.OPEN:
             ok = await control.open_for(self.gates[command.gate].open_seconds, cause)
+        elif await control.vehicle_present():
+            return AckResult.REJECTED, "a vehicle is at the barrier: not closing onto it"
         else:
             ok = await control.close(cause)
         if not ok:

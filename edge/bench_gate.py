@@ -71,6 +71,18 @@ async def gate_latency(broker_url: str, cars: int, data_dir: Path) -> list[float
     return latencies
 
 
+def render_times(cars: int) -> list[float]:
+    """What the simulator alone spends on a car's first frame (inside the gate latency)."""
+    from simulators.plates import render_vehicle_frame
+
+    times = []
+    for i in range(cars):
+        start = time.monotonic()
+        render_vehicle_frame(RESIDENTS[i % len(RESIDENTS)], seed=1000 + i, size=(1280, 720))
+        times.append(time.monotonic() - start)
+    return times
+
+
 async def outbox_throughput(broker_url: str, messages: int, data_dir: Path) -> tuple[float, float]:
     outbox = Outbox(data_dir / "bench-outbox.db")
     bus = MqttBus("bench", "edge-bench", broker_url, outbox)
@@ -108,6 +120,11 @@ async def main(cars: int, messages: int) -> None:
             add_rate, drain_rate = await outbox_throughput(broker.url, messages, Path(tmp))
         finally:
             broker.stop()
+    renders = render_times(cars)
+    print(
+        f"simulator render of a car's scene: median {statistics.median(renders):.2f} s"
+        " (part of the latency below; a real camera has frames ready)"
+    )
     for name, lat in (("broker up", up), ("broker down", down)):
         if lat:
             median = statistics.median(lat)

@@ -40,6 +40,10 @@ class GateControl:
     def position(self) -> GatePosition:
         return self.relay.position
 
+    async def vehicle_present(self) -> bool:
+        """Whether the gate's detector sees a vehicle at the barrier now (False without one)."""
+        return self.hold_open is not None and await asyncio.to_thread(self.hold_open)
+
     async def announce(self) -> None:
         """Publish the current position (at start-up, so the hub's retained state is fresh)."""
         await self._state(self.relay.position, "edge started")
@@ -67,11 +71,9 @@ class GateControl:
     async def stop(self) -> None:
         """Agent shutdown: a barrier must not stay open unattended (unless a car is under it)."""
         self._cancel_close()
-        if self.relay.position is GatePosition.OPEN:
-            held = self.hold_open is not None and await asyncio.to_thread(self.hold_open)
-            if not held:
-                async with self._lock:
-                    await self._close("edge stopping")
+        if self.relay.position is GatePosition.OPEN and not await self.vehicle_present():
+            async with self._lock:
+                await self._close("edge stopping")
 
     def _cancel_close(self) -> None:
         if self._close_task is not None and self._close_task is not asyncio.current_task():

@@ -135,7 +135,8 @@ class MqttBus:
 
     async def wait_connected(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected_event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected_event.wait()
         return self._connected
 
     async def publish(

@@ -537,3 +537,28 @@ async def test_without_a_loop_detector_the_gate_recognises_continuously(
     ]
     assert events(sub, "alarm") == []  # no false tailgating without a loop
     sub.close()
+
+
+async def test_a_remote_close_is_rejected_while_a_vehicle_is_at_the_barrier(
+    mosquitto: MosquittoBroker, tmp_path: Path, reader: PlateReader
+) -> None:
+    site_id = unique_site()
+    sub = Subscriber(mosquitto.port, f"anju/{site_id}/+/events/+")
+    hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    hub.connect("127.0.0.1", mosquitto.port)
+    hub.loop_start()
+    async with Rig(site_config(site_id), mosquitto, tmp_path, reader) as rig:
+        assert await rig.agent.bus.wait_connected(5)
+        await asyncio.sleep(0.3)
+        rig.gate.arrive("京A12345")  # refused, waits on the loop
+        assert await sub.await_for(lambda s: len(events(s, "gate_decision")) == 1)
+        close = gate_command(site_id, GateAction.CLOSE)
+        hub.publish(str(topics.command(site_id, EDGE, "gate")), close.to_json(), qos=1)
+        assert await sub.await_for(lambda s: len(events(s, "command_ack")) == 1)
+    ack = events(sub, "command_ack")[0]["payload"]
+    assert (ack["command_id"], ack["result"]) == (close.id, "rejected")
+    assert "vehicle" in ack["detail"]
+    assert rig.gate.relay.events == []
+    hub.loop_stop()
+    hub.disconnect()
+    sub.close()
