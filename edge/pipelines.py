@@ -178,8 +178,10 @@ class VehicleGatePipeline(GatePipeline):
 
     async def _check_tailgating(self, visit: _Visit, vote: Any, frame: np.ndarray) -> None:
         plate = normalize_plate(vote.text)
-        if plate in visit.decided or float(vote.confidence) < self.gate.min_plate_confidence:
-            return  # the vehicle let in, or not sure enough to accuse anyone
+        if float(vote.confidence) < self.gate.min_plate_confidence:
+            return  # not sure enough to accuse anyone
+        if any(_same_vehicle(plate, known) for known in visit.decided):
+            return  # the vehicle let in (or a one-character misread of it)
         read = self._plate_read(plate, vote, frame)
         if read is None:
             return
@@ -299,6 +301,11 @@ class VehicleGatePipeline(GatePipeline):
             # The vehicle let in has cleared the loop: lower the barrier behind it now rather
             # than after open_seconds, which is only the limit when nobody drives through.
             await self.devices.control.close(f"vehicle passed: {visit.opened_for}")
+
+
+def _same_vehicle(a: str, b: str) -> bool:
+    """Plates that differ in at most one character are taken as the same vehicle misread."""
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 1
 
 
 def _color(value: Any) -> PlateColor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -143,3 +144,67 @@ def test_gpio_relay_drives_the_line_through_sysfs_files(tmp_path: Path) -> None:
     assert (line / "value").read_text() == "1" and relay.position is GatePosition.CLOSED
     relay.release()
     assert (tmp_path / "unexport").read_text() == "529"
+
+
+class MjpegServer:
+    """A live HTTP MJPEG stream (what many IP cameras serve), frames numbered by brightness."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.frames_sent = 0
+        self.running = True
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                while server.running:
+                    level = 40 + (server.frames_sent * 4) % 200  # period: 50 frames
+                    ok, jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), level, np.uint8))
+                    assert ok
+                    try:
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                        self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode())
+                        self.wfile.write(jpeg.tobytes() + b"\r\n")
+                    except OSError:
+                        return
+                    server.frames_sent += 1
+                    time.sleep(0.05)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.running = False
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_opencv_camera_keeps_the_newest_frame_of_a_live_stream() -> None:
+    server = MjpegServer()
+    camera = OpenCVCamera(server.url, max_age_s=0.5)
+    try:
+        deadline = time.monotonic() + 10
+        while camera.read() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = camera.read()
+        assert first is not None and first.shape == (120, 160, 3)
+        time.sleep(0.5)  # a reader that looks only now and then still gets a fresh frame
+        later = camera.read()
+        assert later is not None and abs(float(later.mean()) - float(first.mean())) > 5
+        server.stop()
+        time.sleep(1.0)
+        assert camera.read() is None  # the stream is gone: no stale frame is served
+    finally:
+        if server.running:
+            server.stop()
+        camera.close()

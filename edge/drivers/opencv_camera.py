@@ -1,8 +1,12 @@
 """Camera via OpenCV ``VideoCapture``: RTSP/HTTP URL, video file or device index.
 
-A network camera drops out now and then; ``read`` then returns None and the capture is
-re-opened, at most once every ``reopen_s`` so that a dead camera does not spin the CPU.
-A file source loops at its end (useful for bench rigs and demos).
+Live sources (URLs, device indices) are read continuously by a grabber thread that keeps only
+the newest frame: ``VideoCapture`` buffers a stream, and a reader that only looks now and then
+(the agent reads while a car is on the loop) would otherwise get frames seconds old. ``read``
+returns that newest frame, or None when it is older than ``max_age_s`` (camera dead).
+A dropped stream is re-opened, at most once every ``reopen_s``.
+
+Files are read on demand, frame by frame, and loop at their end (bench rigs, demos).
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ def parse_source(source: str | int) -> str | int:
     return int(source) if source.isdigit() else source
 
 
+def is_live(source: str | int) -> bool:
+    return isinstance(source, int) or "://" in source
+
+
 class OpenCVCamera:
     def __init__(
         self,
@@ -32,6 +40,7 @@ class OpenCVCamera:
         width: int | None = None,
         height: int | None = None,
         reopen_s: float = 2.0,
+        max_age_s: float = 2.0,
         loop_files: bool = True,
     ) -> None:
         self.source = parse_source(source)
@@ -40,52 +49,96 @@ class OpenCVCamera:
         self.width = width
         self.height = height
         self.reopen_s = reopen_s
+        self.max_age_s = max_age_s
         self.loop_files = loop_files
+        self.failures = 0
         self._cap: cv2.VideoCapture | None = None
         self._last_open = -float("inf")
         self._lock = threading.Lock()
-        self.failures = 0
+        self._latest: tuple[float, np.ndarray] | None = None
+        self._running = is_live(self.source)
+        self._thread: threading.Thread | None = None
+        if self._running:
+            self._thread = threading.Thread(
+                target=self._grab_forever, name=f"camera-{self.source}", daemon=True
+            )
+            self._thread.start()
 
-    def _open(self) -> bool:
+    # ------------------------------------------------------------------ public
+
+    def read(self) -> np.ndarray | None:
+        if self._thread is not None:
+            with self._lock:
+                latest = self._latest
+            if latest is None or time.monotonic() - latest[0] > self.max_age_s:
+                return None
+            return latest[1]
+        return self._read_file()
+
+    def close(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _open(self) -> cv2.VideoCapture | None:
         now = time.monotonic()
         if now - self._last_open < self.reopen_s:
-            return False
+            return None
         self._last_open = now
         cap = cv2.VideoCapture(self.source)
         if not cap.isOpened():
             cap.release()
             log.warning("camera %s: cannot open", self.source)
-            return False
+            return None
         if isinstance(self.source, int) and self.width and self.height:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
-        self._cap = cap
-        return True
+        return cap
 
-    def read(self) -> np.ndarray | None:
-        with self._lock:
-            if self._cap is None and not self._open():
-                return None
-            assert self._cap is not None
-            ok, frame = self._cap.read()
+    def _grab_forever(self) -> None:
+        cap: cv2.VideoCapture | None = None
+        while self._running:
+            if cap is None:
+                cap = self._open()
+                if cap is None:
+                    time.sleep(0.1)
+                    continue
+                with self._lock:
+                    self._cap = cap
+            ok, frame = cap.read()  # blocks for the next frame: paced by the camera
             if ok and frame is not None:
-                return frame
-            if self.loop_files and self._is_file():
+                with self._lock:
+                    self._latest = (time.monotonic(), frame)
+                continue
+            self.failures += 1
+            log.warning("camera %s: stream dropped, re-opening", self.source)
+            cap.release()
+            cap = None
+            with self._lock:
+                self._cap = None
+        if cap is not None:
+            cap.release()
+
+    def _read_file(self) -> np.ndarray | None:
+        with self._lock:
+            if self._cap is None:
+                self._cap = self._open()
+                if self._cap is None:
+                    return None
+            ok, frame = self._cap.read()
+            if (not ok or frame is None) and self.loop_files:
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, frame = self._cap.read()
-                if ok and frame is not None:
-                    return frame
+            if ok and frame is not None:
+                return frame
             self.failures += 1
             log.warning("camera %s: no frame, re-opening", self.source)
             self._cap.release()
             self._cap = None
             return None
-
-    def _is_file(self) -> bool:
-        return isinstance(self.source, str) and "://" not in self.source
-
-    def close(self) -> None:
-        with self._lock:
-            if self._cap is not None:
-                self._cap.release()
-                self._cap = None
