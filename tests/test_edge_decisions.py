@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.decisions import (
     SEED_VERSION,
@@ -141,3 +143,30 @@ def test_lists_from_vehicle_list_and_from_site_config() -> None:
         "浙HM3030": DecisionReason.PASS_EXPIRED,
         "京A12345": DecisionReason.UNKNOWN,
     }
+
+
+PLATES = st.sampled_from(
+    ["浙HA1234", "浙HD12345", "浙HX9999", "浙HB0001", "浙HK2020", "浙HM3030", "沪C77777"]
+)
+TIMES = st.datetimes(
+    min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+)
+
+
+@given(plate=PLATES, confidence=st.floats(0, 1), now=TIMES, room=st.booleans())
+def test_invariants(plate: str, confidence: float, now: datetime, room: bool) -> None:
+    result = decide_vehicle(
+        PlateEvidence(plate, confidence),
+        LISTS,
+        now,
+        min_confidence=0.8,
+        capacity=Full({Entrant.RESIDENT: room, Entrant.VISITOR: room}),
+    )
+    if result.opens:
+        # Only a sure read of a listed, non-blacklisted plate with room ever opens.
+        assert confidence >= 0.8 and room
+        assert plate not in LISTS.blacklist
+        assert plate in LISTS.residents or any(w.valid_at(now) for w in LISTS.passes[plate])
+    if confidence < 0.8:
+        assert result.reason is DecisionReason.LOW_CONFIDENCE
+    assert result.list_version == LISTS.version
