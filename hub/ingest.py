@@ -5,8 +5,8 @@
 - Manual acknowledgement: a message is PUBACKed only after it is committed to the
   database (``ack``), so a hub crash between arrival and commit loses nothing; the
   broker redelivers and the envelope id de-duplicates.
-- Every message is validated in the network thread (``Validator``) and handed over with
-  ``loop.call_soon_threadsafe``; the callback never raises.
+- Every message is validated in the network thread (``Validator``) and handed over in
+  bursts with ``loop.call_soon_threadsafe``; the callback never raises.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ class MqttIngest:
         self._on_connected = on_connected
         self._connected = asyncio.Event()
         self._reject_warning = RateLimitedWarning(log)
+        self._handover: list[Checked] = []
+        self._handover_lock = threading.Lock()
         self.received = 0
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -199,7 +201,24 @@ class MqttIngest:
             )
         if isinstance(item, Rejected):
             self._reject_warning.warn("rejected a message on %s: %s", item.topic, item.reason)
-        try:
-            self._loop.call_soon_threadsafe(self._deliver, item)
-        except RuntimeError:
-            log.warning("event loop closed; message on %s left unacknowledged", message.topic)
+        self._hand_over(item)
+
+    def _hand_over(self, item: Checked) -> None:
+        # One wake-up of the event loop per burst, not per message: waking it (a write to
+        # its self-pipe) cost as much CPU as validating the message.
+        with self._handover_lock:
+            self._handover.append(item)
+            first = len(self._handover) == 1
+        if first:
+            try:
+                self._loop.call_soon_threadsafe(self._deliver_handed_over)
+            except RuntimeError:
+                with self._handover_lock:
+                    dropped, self._handover = len(self._handover), []
+                log.warning("event loop closed; %d message(s) left unacknowledged", dropped)
+
+    def _deliver_handed_over(self) -> None:
+        with self._handover_lock:
+            items, self._handover = self._handover, []
+        for item in items:  # in arrival order
+            self._deliver(item)
