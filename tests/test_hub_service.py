@@ -289,6 +289,19 @@ async def test_gate_command_without_ack_times_out(hub: Hub) -> None:
     assert actions == ["gate_command.sent", "gate_command.timeout"]
 
 
+async def test_gate_command_fails_without_the_broker(hub: Hub, mosquitto: MosquittoBroker) -> None:
+    mosquitto.stop()
+    await until(lambda: asyncio.sleep(0, not hub.connected), 10)
+    outcome = await hub.send_gate_command(
+        SITE, NORTH, NORTH_GATE, "open", "broker is down", "guard-li", timeout_s=5
+    )
+    assert outcome.status is CommandStatus.FAILED and "not connected" in outcome.detail
+    row = await hub.store.command(outcome.command_id)
+    assert row["status"] == "failed"
+    actions = [a["action"] for a in await hub.store.audit_log(target_prefix="gate/")]
+    assert actions == ["gate_command.failed"]
+
+
 async def test_gate_command_checks_its_target(hub: Hub) -> None:
     with pytest.raises(CommandError, match="not controlled by"):
         await hub.send_gate_command(SITE, NORTH, "south-vehicle", "open", "reason", "op")
