@@ -517,10 +517,8 @@ class CarParkRenderer:
         scale = self._short_px.get(next(s.id for s in self.slots if s.polygon == near), 100.0)
         length = scale * 1.8
         span = w + 2 * length
-        if progress is None:
-            x = (t * scale * 1.1) % span - length  # ~10 km/h
-        else:
-            x = progress * span - length
+        # Without a progress the car cycles through the view at ~10 km/h.
+        x = (t * scale * 1.1) % span - length if progress is None else progress * span - length
         y = self.lane_y
         px_per_m = scale / SLOT_W_M * 0.55
 

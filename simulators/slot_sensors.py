@@ -9,6 +9,7 @@ Readings are a pure function of (seed, sensor, t, occupancy), so runs are reprod
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -99,27 +100,33 @@ class SlotSensorSim:
         """One reading per sensor at time ``t``; ``passing`` names bays a car drives over."""
         passing_set = set(passing)
         temp_air = self.temperature(t)
+        n = len(self.ids)
+        rng = np.random.default_rng([self.seed, int(t * 1000) & 0xFFFFFFFF])
+        noise = rng.normal(0, self.noise_ut, (n, 3))
+        spikes = rng.random(n) < self.spike_rate
+        noise[spikes] += rng.normal(0, 8.0, (int(spikes.sum()), 3))  # radio interference
         out = []
         for i, sid in enumerate(self.ids):
             s = self._sensors[sid]
-            rng = np.random.default_rng([self.seed, i, int(t * 1000) & 0xFFFFFFFF])
             temp = temp_air + s.temp_offset
             drift = s.drift_amp * np.sin(2 * math.pi * t / s.drift_period + s.drift_phase)
-            field = s.base + drift + s.temp_coef * (temp - 20.0)
+            field = s.base + drift + s.temp_coef * (temp - 20.0) + noise[i]
             car = occupancy.get(sid)
             if car is not None:
-                field = field + self.signature(car)
+                field = field + _signature(car)
             for nb in self.neighbours.get(sid, ()):
                 other = occupancy.get(nb)
                 if other is not None:
-                    field = field + NEIGHBOUR_COUPLING * self.signature(other)
+                    field = field + NEIGHBOUR_COUPLING * _signature(other)
             if sid in passing_set:
                 field = field + PASSING_COUPLING * np.array([5.0, 2.0, 30.0])
-            field = field + rng.normal(0, self.noise_ut, 3)
-            if rng.random() < self.spike_rate:
-                field = field + rng.normal(0, 8.0, 3)  # radio interference, a bad sample
             out.append(MagReading(sid, t, *(float(v) for v in field), temp_c=round(temp, 2)))
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature(spec: CarSpec) -> np.ndarray:
+    return SlotSensorSim.signature(spec)
 
 
 def _neighbours(slots: Sequence[SlotLike]) -> dict[str, tuple[str, ...]]:

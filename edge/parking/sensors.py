@@ -5,14 +5,19 @@ drifts by a few with time and temperature, and a car in the next bay adds a few 
 So the decision is made on the deviation from a *baseline* that recalibrates itself:
 
 - a median of the last three readings removes single-sample spikes;
-- while the bay is free the baseline follows the readings slowly (EMA), and the reading's
-  dependence on temperature is learned by exponentially weighted regression, so that while
-  a car stands on the sensor for hours the baseline keeps moving with the temperature;
-- hysteresis: occupied above ``on_ut``, free below ``off_ut``; a car leaving is also
-  recognised by the deviation falling to a small share of the level it had while parked
-  (drift accumulated during a long stay may keep it above ``off_ut``), and the baseline is
-  then re-anchored to the empty reading.
-Time debounce is the slot state machine's job, not this one's.
+- while the bay is free the baseline follows the readings slowly (EMA), absorbing drift,
+  temperature offset and parked neighbours;
+- hysteresis: occupied above ``on_ut``, free below ``off_ut``;
+- while a car stands on the sensor the baseline cannot be followed, and hours of drift may
+  keep the deviation above ``off_ut`` after it leaves. So the car's own signature (the
+  step it caused, measured once it has settled) is remembered; the reading the sensor would
+  give without the car is the parked reading minus that signature, drift included. A
+  reading close to it means the car left, whatever the old baseline says, and the baseline
+  is re-anchored there (not to the one reading, which may be disturbed).
+
+A regression of the reading on temperature was tried and dropped: drift over a day is
+correlated with the daily temperature cycle, so the learned slope was wrong and made
+things worse. Time debounce is the slot state machine's job, not this one's.
 """
 
 from __future__ import annotations
@@ -32,17 +37,18 @@ class SensorObservation:
 
 
 class SensorOccupancy:
-    """One bay's magnetometer. Feed readings in time order with ``update``."""
+    """One bay's magnetometer, installed over an empty bay. Feed readings in time order."""
 
     def __init__(
         self,
         sensor_id: str,
         *,
-        on_ut: float = 10.0,
-        off_ut: float = 6.0,
-        release_ratio: float = 0.35,
+        on_ut: float = 12.0,
+        off_ut: float = 7.0,
+        release_ratio: float = 0.4,
         baseline_tau_s: float = 600.0,
-        slope_tau_s: float = 8 * 3600.0,
+        settle_tau_s: float = 30.0,
+        settle_s: float = 120.0,
     ) -> None:
         if off_ut >= on_ut:
             raise ValueError("off_ut must be below on_ut (hysteresis)")
@@ -51,81 +57,68 @@ class SensorOccupancy:
         self.off_ut = off_ut
         self.release_ratio = release_ratio
         self.baseline_tau_s = baseline_tau_s
-        self.slope_tau_s = slope_tau_s
+        self.settle_tau_s = settle_tau_s
+        self.settle_s = settle_s
+        self._arrived_at = 0.0
         self.occupied = False
         self._recent: deque[np.ndarray] = deque(maxlen=3)
         self._baseline: np.ndarray | None = None
-        self._baseline_temp = 0.0
-        self._level = 0.0  # typical deviation while occupied
+        self._arrival_step = np.zeros(3)  # reading change when the car arrived
+        self._parked_value = np.zeros(3)  # slow average of the reading while occupied
         self._last_t: float | None = None
-        # Exponentially weighted sums for reading ~ temperature regression.
-        self._w = 0.0
-        self._st = 0.0
-        self._stt = 0.0
-        self._sv = np.zeros(3)
-        self._stv = np.zeros(3)
 
     @property
     def baseline(self) -> np.ndarray | None:
         return None if self._baseline is None else self._baseline.copy()
 
-    def slope(self) -> np.ndarray:
-        """Learned microtesla per degree C per axis (zero until the temperature has varied)."""
-        if self._w <= 0:
-            return np.zeros(3)
-        mean_t = self._st / self._w
-        var_t = self._stt / self._w - mean_t**2
-        if var_t < 2.0:  # not enough temperature spread yet to tell
-            return np.zeros(3)
-        cov = self._stv / self._w - mean_t * (self._sv / self._w)
-        return cov / var_t
-
-    def expected(self, temp_c: float) -> np.ndarray:
-        assert self._baseline is not None
-        return self._baseline + self.slope() * (temp_c - self._baseline_temp)
-
     def update(self, x: float, y: float, z: float, temp_c: float, t: float) -> SensorObservation:
-        raw = np.array([x, y, z], float)
-        self._recent.append(raw)
-        value = np.median(np.stack(self._recent), axis=0)
+        """``temp_c`` is accepted for the record; the baseline tracks temperature itself."""
+        self._recent.append(np.array([x, y, z], float))
+        value = _median3(self._recent)
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
-        if self._baseline is None:  # installed over an empty bay
+        if self._baseline is None:
+            if len(self._recent) < self._recent.maxlen:  # warm-up: one reading may be a spike
+                return SensorObservation(False, 0.0, 0.0)
             self._baseline = value.copy()
-            self._baseline_temp = temp_c
-        deviation = float(np.linalg.norm(value - self.expected(temp_c)))
+        offset = value - self._baseline
+        deviation = float(np.linalg.norm(offset))
         if self.occupied:
-            self._level += min(1.0, dt / 30.0) * (deviation - self._level)
+            # What the sensor would read now without the car: drift included.
+            empty = self._parked_value - self._arrival_step
+            tolerance = max(
+                self.off_ut, self.release_ratio * float(np.linalg.norm(self._arrival_step))
+            )
             if deviation < self.off_ut:
                 self.occupied = False
-            elif deviation < self.release_ratio * self._level and deviation < self.on_ut:
-                self.occupied = False
-                self._reanchor(value, temp_c)  # leftover is drift, not a car
-                deviation = 0.0
+            elif float(np.linalg.norm(value - empty)) < tolerance:
+                self.occupied = False  # the car's own signature went away: the rest is drift
+                self._baseline = empty
+                deviation = float(np.linalg.norm(value - empty))
+            else:
+                a = 1.0 - math.exp(-dt / self.settle_tau_s) if dt > 0 else 0.0
+                self._parked_value += a * (value - self._parked_value)
+                if t - self._arrived_at <= self.settle_s:  # the car is still rolling in
+                    self._arrival_step = self._parked_value - self._baseline
         elif deviation >= self.on_ut:
             self.occupied = True
-            self._level = deviation
+            self._arrived_at = t
+            self._arrival_step = offset.copy()
+            self._parked_value = value.copy()
         if not self.occupied:
-            self._learn(value, temp_c, dt)
-        score = 1.0 / (1.0 + math.exp(-(deviation - (self.on_ut + self.off_ut) / 2)))
+            a = 1.0 - math.exp(-dt / self.baseline_tau_s) if dt > 0 else 0.0
+            self._baseline += a * (value - self._baseline)
+        mid = (self.on_ut + self.off_ut) / 2
+        score = 1.0 / (1.0 + math.exp(-(deviation - mid)))
         return SensorObservation(self.occupied, deviation, score)
 
-    def _reanchor(self, value: np.ndarray, temp_c: float) -> None:
-        self._baseline = value.copy()
-        self._baseline_temp = temp_c
 
-    def _learn(self, value: np.ndarray, temp_c: float, dt: float) -> None:
-        assert self._baseline is not None
-        a = 1.0 - math.exp(-dt / self.baseline_tau_s) if dt > 0 else 0.05
-        # Follow the reading, keeping the baseline referenced to the current temperature.
-        self._baseline = self.expected(temp_c) + a * (value - self.expected(temp_c))
-        self._baseline_temp = temp_c
-        keep = math.exp(-dt / self.slope_tau_s) if dt > 0 else 1.0
-        self._w = keep * self._w + 1.0
-        self._st = keep * self._st + temp_c
-        self._stt = keep * self._stt + temp_c * temp_c
-        self._sv = keep * self._sv + value
-        self._stv = keep * self._stv + temp_c * value
+def _median3(recent: deque[np.ndarray]) -> np.ndarray:
+    """Per-axis median of up to three vectors (cheaper than np.median on a stack)."""
+    if len(recent) < 3:
+        return recent[-1].copy()
+    a, b, c = recent
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
 
 
 class SensorBank:

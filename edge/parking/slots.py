@@ -66,7 +66,7 @@ class SlotStateMachine:
         if self.occupied is None:
             return self._observe_unknown(occupied, t, dt, score)
         if occupied != self.occupied:
-            if self._evidence <= 0.0:
+            if self._challenge_start is None:
                 self._challenge_start = t
                 self._score_sum, self._score_n = 0.0, 0
             self._evidence += dt
@@ -78,6 +78,8 @@ class SlotStateMachine:
                 return self._flip(occupied)
         else:
             self._evidence = max(0.0, self._evidence - self.config.drain * dt)
+            if self._evidence <= 0.0:
+                self._challenge_start = None
         return None
 
     def _observe_unknown(
