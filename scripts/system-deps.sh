@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Install the Debian packages Anju needs when they are missing (idempotent).
+# Install the Debian packages Anju needs when they are missing (idempotent):
+# mosquitto (test brokers), CJK fonts (rendering plates), chromium (console browser tests).
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei fonts-wqy-zenhei)
+# Browser tests of the console drive Debian's Chromium (a test tool's own download cannot work here).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "Anju needs these Debian packages: ${need[*]}" >&2
