@@ -385,6 +385,7 @@ async def test_violation_workflow_through_the_console(console: Console) -> None:
 
 async def test_visitor_pass_with_qr_and_lists(console: Console) -> None:
     a = await console.login("guard-a")
+    before = await console.hub.store.sync_list("lakeside", "vehicles")
     r = await a.post(
         "/api/passes",
         json={"site": "lakeside", "plate": "浙A12345", "host_unit": "3-1-501", "hours": 2},
@@ -395,6 +396,10 @@ async def test_visitor_pass_with_qr_and_lists(console: Console) -> None:
         f"anju-pass:lakeside:{p['id']}:"
     )
     assert "token" not in p and p["created_by"] == "guard-a"
+    # The pass reaches the gates: the synced vehicle list got a new version with it.
+    after = await console.hub.store.sync_list("lakeside", "vehicles")
+    assert before is not None and after is not None
+    assert p["list_version"] == after["version"] > before["version"]
     bad = await a.post(
         "/api/passes", json={"site": "lakeside", "plate": "NOTAPLATE", "host_unit": "1"}
     )
@@ -557,3 +562,10 @@ async def test_password_reset_unlocks_an_account(console: Console) -> None:
         "forgetful", "new-forgetful-pw", ConsoleRole.GUARD, "lakeside", actor="admin"
     )
     assert (await users.login("forgetful", "new-forgetful-pw", client="192.0.2.20")).user
+
+
+async def test_openapi_is_published_for_integrators(console: Console) -> None:
+    spec = (await console.client().get("/api/openapi.json")).json()
+    paths = set(spec["paths"])
+    assert "/api/passes" in paths
+    assert any(p.startswith("/api/supervision/") for p in paths)

@@ -19,7 +19,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from hub.console import queries, views
 from hub.console.events import LIVE_KINDS, event_by_id, event_view, events_after, last_seq
 from hub.console.events import recent_events as recent
-from hub.console.passes import PassError, check_pass, create_pass, qr_payload, qr_svg
+from hub.console.passes import (
+    PassError,
+    check_pass,
+    create_pass,
+    qr_payload,
+    qr_svg,
+    sync_passes,
+)
 from hub.console.roles import ConsoleRole, ConsoleUser, Permission, ScopeError
 from hub.console.web import ConsoleState, api_user, pick_site, require, state_of
 from hub.service import CommandError, CommandOutcome, CommandStatus
@@ -361,9 +368,13 @@ async def new_pass(request: Request, body: PassIn, user: ConsoleUser = Depends(a
         new = check_pass(config.site.id, body.plate, body.host_unit, body.hours, utcnow())
     except PassError as exc:
         raise HTTPException(422, str(exc)) from None
-    row = await create_pass(state_of(request).store, new, actor=user.username)
+    state = state_of(request)
+    row = await create_pass(state.store, new, actor=user.username)
+    # The edges decide with the synced list: republish it so the pass works at the gate.
+    version = await sync_passes(state.hub, config.site.id, utcnow())
     qr = qr_payload(row["site"], row["id"], row["token"])
-    return {**{k: v for k, v in row.items() if k != "token"}, "qr_text": qr, "qr_svg": qr_svg(qr)}
+    public = {k: v for k, v in row.items() if k != "token"}
+    return {**public, "qr_text": qr, "qr_svg": qr_svg(qr), "list_version": version}
 
 
 # ---------------------------------------------------------------------- audit

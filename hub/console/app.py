@@ -62,7 +62,7 @@ def create_app(
         dependencies=[Depends(csrf_guard)],
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/api/openapi.json",  # published for integrators (no CDN docs page)
     )
     app.state.console = ConsoleState(
         hub=hub,
@@ -210,12 +210,19 @@ async def start_console(
     the demo accounts to print. Call after ``await hub.start()``.
     """
     from hub.console.demo_users import ensure_demo_users
+    from hub.console.passes import sync_passes
+    from models.messages import utcnow
 
     configs = list(sites) if sites is not None else list(hub.sites.values())
     accounts = []
     if demo_users:
         assert hub.store is not None, "start the hub first"
         accounts = await ensure_demo_users(hub.store, configs)
-    server = ConsoleServer(create_app(hub, configs, secure_cookies=secure_cookies), host, port)
+    app = create_app(hub, configs, secure_cookies=secure_cookies)
+    # Passes issued in the console before a restart go back into the synced vehicle lists.
+    await app.state.console.ready()
+    for config in configs:
+        await sync_passes(hub, config.site.id, utcnow())
+    server = ConsoleServer(app, host, port)
     await server.start()
     return server, accounts

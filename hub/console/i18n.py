@@ -147,8 +147,9 @@ LABELS: dict[str, tuple[str, str]] = {
         "Only face encodings are kept; photos are neither stored nor shown.",
     ),
     "passes_sync": (
-        "控制台新建的通行证需中心同步到闸机后生效。",
-        "Passes created here reach the gates once the hub syncs them to the edges.",
+        "控制台新建的通行证立即同步到各闸机（断网的闸机在重新连接后收到）。",
+        "Passes created here are synced to the gates at once"
+        " (an offline gate gets them on reconnect).",
     ),
     "actor": ("操作人", "Actor"),
     "target": ("对象", "Target"),

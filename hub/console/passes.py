@@ -13,7 +13,9 @@ from typing import Any
 
 import segno
 
+from hub.service import Hub
 from hub.store import Store, from_iso, iso
+from models.messages import ListedPass
 from models.plate import normalize_plate, plate_error
 from models.site import SiteConfig
 
@@ -116,3 +118,27 @@ def all_passes(config: SiteConfig, console_rows: list[dict[str, Any]], now: date
     for r in rows:
         r["valid_now"] = r["valid_from"] <= now < r["valid_until"]
     return sorted(rows, key=lambda r: r["valid_from"], reverse=True)
+
+
+def listed_passes(console_rows: list[dict[str, Any]], now: datetime) -> list[ListedPass]:
+    """Console passes still usable at ``now``, in the form the edges decide with (pure)."""
+    listed = []
+    for row in console_rows:
+        until = from_iso(row["valid_until"])
+        if until > now:
+            listed.append(
+                ListedPass(
+                    id=row["id"],
+                    plate=row["plate"],
+                    valid_from=from_iso(row["valid_from"]),
+                    valid_until=until,
+                )
+            )
+    return listed
+
+
+async def sync_passes(hub: Hub, site: str, now: datetime) -> int:
+    """Republish the site's vehicle list with the console's live passes; returns its version."""
+    assert hub.store is not None
+    rows = await console_passes(hub.store, site)
+    return await hub.publish_vehicle_list(site, extra_passes=listed_passes(rows, now))
