@@ -189,7 +189,7 @@ def bench_distances() -> None:
 
 
 def bench_liveness(seeds: int) -> None:
-    print("== liveness on simulated sequences (6 frames each, all five portraits)")
+    print("== liveness on simulated sequences (15 frames each, all five portraits)")
     stack = FaceStack()
     for size, face_px in (
         ((640, 480), None),
@@ -204,7 +204,7 @@ def bench_liveness(seeds: int) -> None:
                 for seed in range(seeds):
                     checker, verdict = LivenessChecker(), None
                     sequence = render_gate_sequence(
-                        portrait, live=live, frames=6, seed=100 + seed, size=size, face_px=face_px
+                        portrait, live=live, frames=15, seed=100 + seed, size=size, face_px=face_px
                     )
                     for frame in sequence:
                         faces = stack.observe(frame, encode=False, max_faces=1)

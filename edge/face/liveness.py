@@ -9,7 +9,7 @@ turns. So for each frame the checker
 * maps the face back onto the first frame through the homography of its rigid points
   (brows, nose, eye corners), and compares the eye patches with the first frame's
   (normalised cross-correlation), with the nose patch as a control that must still match:
-  closed or moving eyes change, a photo's eyes do not;
+  both eyes closing or moving change, a photo's eyes do not;
 * measures the eye aspect ratio (EAR) in that normalised pose, for blinks that show in
   the landmarks;
 * measures the residual of the best homography between consecutive frames' landmarks:
@@ -46,10 +46,10 @@ class LivenessVerdict:
     reason: str  # collecting | blink | eye_change | non_rigid_motion | rigid_motion_only | static
     frames: int
     blinks: int  # EAR blinks
-    eye_changes: int  # frames whose eyes differ from the first frame's while the nose matches
+    eye_changes: int  # frames whose two eyes differ from the first frame's, the nose matching
     nonrigid_pairs: int
     max_residual: float  # largest homography residual, fraction of the inter-ocular distance
-    min_eye_ncc: float  # 1.0 when no pixels were given
+    min_eye_ncc: float  # lowest per-frame eye NCC (the higher eye of each frame); 1.0: no pixels
 
 
 def eye_aspect_ratio(eye: np.ndarray) -> float:
@@ -138,7 +138,7 @@ class _Reference:
 @dataclass(frozen=True, slots=True)
 class _FrameMetrics:
     ear: float
-    eye_ncc: float  # the lower of the two eyes' NCC with the first frame (1.0: no pixels)
+    eye_ncc: float  # the higher of the two eyes' NCC with the first frame (1.0: no pixels)
     control_ncc: float
     residual: float  # vs the previous frame
     motion: float  # vs the previous frame
@@ -185,7 +185,8 @@ class LivenessChecker:
         if gray is not None and ref.patches is not None:
             patches = ref.cut(gray, ref.to_canonical @ to_reference)
             right, left, nose = (_ncc(a, b) for a, b in zip(ref.patches, patches, strict=True))
-            eye_ncc, control_ncc = min(right, left), nose
+            # A blink shuts both eyes; a landmark misfit on a small face disturbs one patch.
+            eye_ncc, control_ncc = max(right, left), nose
         previous = self._previous if self._previous is not None else points
         return _FrameMetrics(
             ear,
