@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.face.detector import FaceObservation, FaceStack, load_rgb
+from edge.face.liveness import LivenessChecker
 from edge.face.matcher import FaceMatcher
 from edge.face.pedestrian import GateDirectory, decide_pedestrian
 from edge.face.reader import GateFaceReader, face_match_payload
@@ -210,3 +211,16 @@ def test_simulator_is_deterministic_and_never_repeats_a_frame(photo):
     assert np.array_equal(empty_gate_frame(2), empty_gate_frame(2))
     with pytest.raises(ValueError, match="no face"):
         render_gate_sequence(empty_gate_frame(1), live=True, frames=2, seed=1)
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_liveness_holds_at_the_smallest_gate_face(photo, live):
+    """80-px faces: the smallest the gate geometry gives, where landmarks are noisiest."""
+    stack, checker, verdict = FaceStack(), LivenessChecker(), None
+    frames = render_gate_sequence(photo("biden"), live=live, frames=15, seed=31, face_px=80)
+    for frame in frames:
+        if faces := stack.observe(frame, encode=False, max_faces=1):
+            assert faces[0].size < 110
+            verdict = checker.update(faces[0].landmarks, frame)
+    assert verdict is not None and verdict.frames >= 10
+    assert verdict.live is live
