@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,18 +42,35 @@ def unique_site() -> str:
 class Subscriber:
     """A plain paho client on the test broker, recording (topic, payload dict, retain)."""
 
-    def __init__(self, port: int, *filters: str, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *filters: str,
+        auth: tuple[str, str] | None = None,
+        session: str | None = None,
+    ) -> None:
+        """``session``: a client id for a persistent session (like the hub's), so that the
+        broker queues what arrives while this subscriber is reconnecting after a restart."""
         self.messages: list[tuple[str, dict, bool]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=session or "",
+            clean_session=session is None,
+        )
         if auth is not None:
             self.client.username_pw_set(*auth)
+        self.client.reconnect_delay_set(1, 1)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_a: self._subscribed.set()
+
+        def on_connect(client, _u, _f, _r, _p) -> None:
+            for f in filters:
+                client.subscribe(f, qos=1)
+
+        self.client.on_connect = on_connect
         self.client.connect("127.0.0.1", port)
-        for f in filters:
-            self.client.subscribe(f, qos=1)
         self.client.loop_start()
         assert self._subscribed.wait(5)
 
@@ -102,6 +119,32 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bo
     return predicate()
 
 
+def durable_mosquitto(tmp_path: Path) -> MosquittoBroker:
+    """mosquitto that keeps sessions and queued messages across a restart (persistence on),
+    so a test's hub-side subscriber misses nothing while it reconnects."""
+    workdir = tmp_path / "durable"
+    workdir.mkdir()
+    broker = MosquittoBroker(
+        workdir,
+        extra_config="\n".join(
+            [
+                "allow_anonymous true",
+                "persistence true",
+                f"persistence_location {workdir}/",
+            ]
+        ),
+    )
+    broker.start()
+    return broker
+
+
+@pytest.fixture
+def durable_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    broker = durable_mosquitto(tmp_path)
+    yield broker
+    broker.stop()
+
+
 def test_broker_address() -> None:
     assert BrokerAddress.parse("mqtt://127.0.0.1:1999") == BrokerAddress("127.0.0.1", 1999, False)
     assert BrokerAddress.parse("mqtts://hub.example") == BrokerAddress("hub.example", 8883, True)
@@ -136,10 +179,12 @@ async def test_row_is_marked_delivered_only_when_the_puback_arrives(
 
 
 async def test_messages_queue_while_the_broker_is_down_and_arrive_in_order(
-    mosquitto: MosquittoBroker, tmp_path: Path
+    durable_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
+    mosquitto = durable_broker
     site, device = unique_site(), "edge-a"
     topic = str(topics.event(site, device, "heartbeat"))
+    sub = Subscriber(mosquitto.port, topic, session=f"hub-{site}")
     outbox = Outbox(tmp_path / "outbox.db")
     bus = MqttBus(site, device, mosquitto.url, outbox, window=7, **FAST)
     await bus.start()
@@ -155,10 +200,9 @@ async def test_messages_queue_while_the_broker_is_down_and_arrive_in_order(
     assert outbox.pending_count() == 40
 
     mosquitto.start()
-    sub = Subscriber(mosquitto.port, topic)  # the broker kept no session: subscribe first
-    assert await sub.await_for(lambda s: len(s.of_kind("heartbeat")) >= 40, 15)
+    assert await sub.await_for(lambda s: len(s.of_kind("heartbeat")) >= 41, 15)
     uptimes = [m["payload"]["uptime_s"] for m in sub.of_kind("heartbeat")]
-    assert uptimes == [float(n) for n in range(1, 41)]  # none lost, none repeated, in order
+    assert uptimes == [float(n) for n in range(41)]  # none lost, none repeated, in order
     assert await wait_until(lambda: outbox.pending_count() == 0, 5)
     await bus.stop()
     sub.close()
@@ -222,8 +266,12 @@ def test_last_will_marks_a_killed_edge_offline(mosquitto: MosquittoBroker, tmp_p
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
         sub = Subscriber(mosquitto.port, available)
         assert sub.wait_for(lambda s: len(s.of_kind("device_status")) == 1, 5)
-        _topic, online, retained = sub.snapshot()[0]
-        assert online["payload"]["online"] is True and retained  # retained status, seen late
+        assert sub.of_kind("device_status")[0]["payload"]["online"] is True
+        joiner = Subscriber(mosquitto.port, available)  # subscribes after it was published
+        assert joiner.wait_for(lambda s: len(s.snapshot()) == 1, 5)
+        _topic, online, retained = joiner.snapshot()[0]
+        assert online["payload"]["online"] is True and retained
+        joiner.close()
         proc.kill()  # no DISCONNECT: the broker must publish the Last Will
         proc.wait(5)
         assert sub.wait_for(lambda s: len(s.of_kind("device_status")) == 2, 5)
@@ -289,10 +337,16 @@ async def test_graceful_stop_publishes_offline_and_commands_reach_handlers(
 
 
 async def test_rows_in_flight_when_the_link_drops_are_resent_after_reconnect(
-    mosquitto: MosquittoBroker, tmp_path: Path
+    durable_broker: MosquittoBroker, tmp_path: Path
 ) -> None:
+    mosquitto = durable_broker
     site, device = unique_site(), "edge-a"
     topic = str(topics.event(site, device, "heartbeat"))
+    sub = Subscriber(mosquitto.port, topic, session=f"hub-{site}")
+    # A clean restart writes the hub's session to disk, so it survives the SIGKILL below.
+    mosquitto.stop()
+    mosquitto.start()
+    assert await wait_until(sub.client.is_connected, 10)
     outbox = Outbox(tmp_path / "outbox.db")
     bus = MqttBus(site, device, mosquitto.url, outbox, **FAST)
     await bus.start()
@@ -310,7 +364,6 @@ async def test_rows_in_flight_when_the_link_drops_are_resent_after_reconnect(
     assert await wait_until(lambda: not bus.connected, 15)
 
     mosquitto.start()
-    sub = Subscriber(mosquitto.port, topic)
     assert await sub.await_for(lambda s: len(s.of_kind("heartbeat")) >= 3, 15)
     assert [m["id"] for m in sub.of_kind("heartbeat")] == [m.id for m in sent]
     assert await wait_until(lambda: outbox.pending_count() == 0, 5)
