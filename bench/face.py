@@ -3,6 +3,7 @@ liveness on simulated live and photo-attack sequences, enrolment quality measure
 
     python bench/face.py            # everything (about 2-3 minutes on one core)
     python bench/face.py --quick    # fewer repetitions
+    python bench/face.py --only latency matching
 
 Every stage runs on one thread (dlib's encoder and HOG are single-threaded, OpenCV is set
 to one thread, matching uses numpy's own loop, not threaded BLAS). On a shared machine the
@@ -241,15 +242,21 @@ def bench_quality() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    sections = ["latency", "reader", "matching", "distances", "liveness", "quality"]
+    parser.add_argument("--only", nargs="+", choices=sections, default=sections)
     args = parser.parse_args()
     repeat = 1 if args.quick else 3
     cv2.setNumThreads(1)
-    bench_latency(repeat)
-    bench_reader()
-    bench_matching(repeat)
-    bench_distances()
-    bench_liveness(1 if args.quick else 3)
-    bench_quality()
+    runs = {
+        "latency": lambda: bench_latency(repeat),
+        "reader": bench_reader,
+        "matching": lambda: bench_matching(repeat),
+        "distances": bench_distances,
+        "liveness": lambda: bench_liveness(1 if args.quick else 3),
+        "quality": bench_quality,
+    }
+    for name in args.only:
+        runs[name]()
 
 
 if __name__ == "__main__":
