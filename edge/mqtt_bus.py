@@ -19,9 +19,11 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.interfaces import MessageHandler
 from edge.outbox import Outbox
@@ -37,23 +39,31 @@ from models.messages import (
 
 log = logging.getLogger(__name__)
 
+SESSION_EXPIRY_S = 7 * 24 * 3600  # MQTT 5: how long the broker keeps our session offline
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
     host: str
     port: int
     tls: bool
+    mqtt5: bool = False
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        """``mqtt://host:1883`` or ``mqtts://host:8883`` (``tcp://`` and ``ssl://`` accepted)."""
+        """``mqtt://host:1883`` or ``mqtts://host:8883`` (``tcp://`` and ``ssl://`` accepted);
+        ``?protocol=5`` selects MQTT 5 (default 3.1.1, which every broker here speaks)."""
         parsed = urlparse(url if "://" in url else f"mqtt://{url}")
         if parsed.scheme not in ("mqtt", "tcp", "mqtts", "ssl"):
             raise ValueError(f"broker url {url!r}: scheme must be mqtt:// or mqtts://")
         tls = parsed.scheme in ("mqtts", "ssl")
         if not parsed.hostname:
             raise ValueError(f"broker url {url!r} has no host")
-        return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
+        query = parse_qs(parsed.query)
+        protocol = query.get("protocol", ["3.1.1"])[-1]
+        if protocol not in ("3.1.1", "5"):
+            raise ValueError(f"broker url {url!r}: protocol must be 3.1.1 or 5")
+        return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls, protocol == "5")
 
 
 class MqttBus:
@@ -90,18 +100,29 @@ class MqttBus:
         self._cursor = 0  # highest seq handed to paho by this process
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._acked: list[int] = []  # seqs whose PUBACK arrived, not yet marked on disk
+        self._refused: list[tuple[int, str]] = []  # MQTT 5: seqs the broker refused, and why
         self._drain_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._connected_event = asyncio.Event()
-        self.rejected_messages = 0
+        self.rejected_messages = 0  # malformed or foreign messages received
+        self.refused_messages = 0  # our publishes the broker refused (MQTT 5 only)
 
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"anju-{site}-{device}",
-            clean_session=False,  # the broker queues our commands while the link is down
-            protocol=mqtt.MQTTv311,
-        )
+        # A persistent session either way: the broker queues our commands while the link is
+        # down. MQTT 5 adds PUBACK reason codes, so a publish the broker refuses (ACL) is seen.
+        if self.address.mqtt5:
+            client = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2,
+                client_id=f"anju-{site}-{device}",
+                protocol=mqtt.MQTTv5,
+            )
+        else:
+            client = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2,
+                client_id=f"anju-{site}-{device}",
+                clean_session=False,
+                protocol=mqtt.MQTTv311,
+            )
         if username is not None:
             client.username_pw_set(username, password)
         if self.address.tls:
@@ -129,7 +150,18 @@ class MqttBus:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._client.connect_async(self.address.host, self.address.port, self.keepalive)
+        if self.address.mqtt5:
+            session = Properties(PacketTypes.CONNECT)
+            session.SessionExpiryInterval = SESSION_EXPIRY_S
+            self._client.connect_async(
+                self.address.host,
+                self.address.port,
+                self.keepalive,
+                clean_start=False,
+                properties=session,
+            )
+        else:
+            self._client.connect_async(self.address.host, self.address.port, self.keepalive)
         self._client.loop_start()  # retries the first connection too
         self._drain_task = asyncio.create_task(self._drain(), name=f"outbox-drain-{self.device}")
 
@@ -210,8 +242,9 @@ class MqttBus:
         self._call_on_loop(self._set_connected, False)
         log.info("%s: disconnected from broker: %s", self.device, reason)
 
-    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
-        self._call_on_loop(self._acknowledged, mid)
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        refusal = str(reason) if reason is not None and reason.is_failure else None
+        self._call_on_loop(self._acknowledged, mid, refusal)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._call_on_loop(self._dispatch, msg.topic, bytes(msg.payload))
@@ -232,11 +265,17 @@ class MqttBus:
             self._connected_event.clear()
         self._wake.set()
 
-    def _acknowledged(self, mid: int) -> None:
+    def _acknowledged(self, mid: int, refusal: str | None = None) -> None:
         seq = self._inflight.pop(mid, None)
-        if seq is not None:  # None: a status message published directly, not from the outbox
+        if seq is None:  # a status message published directly, not from the outbox
+            return
+        if refusal is None:
             self._acked.append(seq)
-            self._wake.set()
+        else:
+            self.refused_messages += 1
+            log.error("%s: the broker refused outbox row %d: %s", self.device, seq, refusal)
+            self._refused.append((seq, refusal))
+        self._wake.set()
 
     def _dispatch(self, topic: str, payload: bytes) -> None:
         try:
@@ -270,6 +309,9 @@ class MqttBus:
         if self._acked:
             seqs, self._acked = self._acked, []
             await asyncio.to_thread(self.outbox.mark_delivered, seqs)
+        while self._refused:
+            seq, refusal = self._refused.pop(0)
+            await asyncio.to_thread(self.outbox.mark_refused, seq, refusal)
 
     async def _drain(self) -> None:
         last_prune = 0.0

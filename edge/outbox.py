@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     retain       INTEGER NOT NULL,
     droppable    INTEGER NOT NULL,
     created      REAL    NOT NULL,
-    delivered_at REAL
+    delivered_at REAL,  -- settled: the broker answered (PUBACK)
+    refusal      TEXT   -- MQTT 5 only: the broker's PUBACK refused it (e.g. "Not authorized")
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(seq) WHERE delivered_at IS NULL;
 CREATE TABLE IF NOT EXISTS outbox_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -56,6 +57,7 @@ class OutboxStats:
     pending: int
     delivered: int
     dropped: int
+    refused: int = 0
 
 
 class Outbox:
@@ -68,6 +70,9 @@ class Outbox:
         # FULL: a committed event survives a power cut, not only a process crash.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "refusal" not in columns:  # an outbox written by an older agent
+            self._db.execute("ALTER TABLE outbox ADD COLUMN refusal TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -121,6 +126,26 @@ class Outbox:
             )
             self._db.execute("COMMIT")
 
+    def mark_refused(self, seq: int, reason: str, now: float | None = None) -> None:
+        """The broker answered with a failure (MQTT 5 PUBACK reason code, e.g. an ACL denial):
+        settled, never re-sent (it would be refused again), kept and counted for diagnosis."""
+        at = time.time() if now is None else now
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET delivered_at = ?, refusal = ? WHERE seq = ?"
+                " AND delivered_at IS NULL",
+                (at, reason[:200], seq),
+            )
+
+    def refused(self, limit: int = 100) -> list[tuple[int, str, str]]:
+        """The most recent refused rows: (seq, topic, reason)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT seq, topic, refusal FROM outbox WHERE refusal IS NOT NULL"
+                " ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+
     def pending_count(self) -> int:
         with self._lock:
             (count,) = self._db.execute(
@@ -130,12 +155,13 @@ class Outbox:
 
     def stats(self) -> OutboxStats:
         with self._lock:
-            pending, delivered = self._db.execute(
+            pending, delivered, refused = self._db.execute(
                 "SELECT COALESCE(SUM(delivered_at IS NULL), 0),"
-                " COALESCE(SUM(delivered_at IS NOT NULL), 0) FROM outbox"
+                " COALESCE(SUM(delivered_at IS NOT NULL AND refusal IS NULL), 0),"
+                " COALESCE(SUM(refusal IS NOT NULL), 0) FROM outbox"
             ).fetchone()
             dropped = self._counter("dropped")
-        return OutboxStats(pending, delivered, dropped)
+        return OutboxStats(pending, delivered, dropped, refused)
 
     def prune(self, now: float | None = None) -> int:
         """Apply the bounds; returns how many undelivered (droppable) rows were dropped."""

@@ -149,6 +149,9 @@ def test_broker_address() -> None:
     assert BrokerAddress.parse("mqtt://127.0.0.1:1999") == BrokerAddress("127.0.0.1", 1999, False)
     assert BrokerAddress.parse("mqtts://hub.example") == BrokerAddress("hub.example", 8883, True)
     assert BrokerAddress.parse("localhost") == BrokerAddress("localhost", 1883, False)
+    assert BrokerAddress.parse("mqtt://h:1?protocol=5").mqtt5
+    with pytest.raises(ValueError, match="protocol"):
+        BrokerAddress.parse("mqtt://h:1?protocol=4")
     with pytest.raises(ValueError, match="scheme"):
         BrokerAddress.parse("http://x:1")
 
@@ -396,3 +399,53 @@ def test_anju_edge_stops_cleanly_on_sigterm(mosquitto: MosquittoBroker, tmp_path
         if proc.poll() is None:
             proc.kill()
         sub.close()
+
+
+async def test_mqtt5_sees_a_publish_the_broker_acl_refuses(tmp_path: Path) -> None:
+    """With MQTT 3.1.1 a publish denied by the ACL is still PUBACKed (it would count as
+    delivered). With ``?protocol=5`` the PUBACK says "Not authorized": the row is settled as
+    refused, counted, kept for diagnosis, and the rows after it still go out in order."""
+    passwd = tmp_path / "passwd"
+    passwd.touch()
+    for user, password in {"anju-hub": "hub-secret", "edge-north": "north-secret"}.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
+    acl = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "anju.acl"
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    broker = MosquittoBroker(
+        workdir, extra_config=f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}"
+    )
+    broker.start()
+    try:
+        site = unique_site()
+        hub = Subscriber(broker.port, f"anju/{site}/+/events/#", auth=("anju-hub", "hub-secret"))
+        outbox = Outbox(tmp_path / "outbox.db")
+        bus = MqttBus(
+            site,
+            "edge-north",
+            f"{broker.url}?protocol=5",
+            outbox,
+            username="edge-north",
+            password="north-secret",
+            **FAST,
+        )
+        await bus.start()
+        assert await bus.wait_connected(5)
+        own = str(topics.event(site, "edge-north", "heartbeat"))
+        forged = str(topics.event(site, "edge-south", "heartbeat"))
+        await bus.publish(own, heartbeat(site, "edge-north", 1))
+        await bus.publish(forged, heartbeat(site, "edge-north", 2))
+        await bus.publish(own, heartbeat(site, "edge-north", 3))
+        assert await wait_until(lambda: outbox.pending_count() == 0, 5)
+        await bus.stop()
+        stats = outbox.stats()
+        assert (stats.delivered, stats.refused) == (2, 1)
+        ((_seq, topic, reason),) = outbox.refused()
+        assert topic == forged and reason == "Not authorized"
+        assert bus.refused_messages == 1
+        assert hub.wait_for(lambda s: len(s.of_kind("heartbeat")) == 2, 5)
+        assert [m["payload"]["uptime_s"] for m in hub.of_kind("heartbeat")] == [1.0, 3.0]
+        hub.close()
+        outbox.close()
+    finally:
+        broker.stop()

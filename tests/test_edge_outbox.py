@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from edge.outbox import Outbox, OutboxLimits
@@ -86,3 +87,23 @@ def test_store_records_a_command_once(tmp_path: Path) -> None:
     store = EdgeStore(tmp_path / "state.db")
     assert store.command_result("c1") == (AckResult.DONE, "")
     store.close()
+
+
+def test_an_outbox_from_an_older_agent_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+        " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,"
+        " droppable INTEGER NOT NULL, created REAL NOT NULL, delivered_at REAL);"
+        "INSERT INTO outbox (topic, payload, qos, retain, droppable, created)"
+        " VALUES ('t', x'6f6c64', 1, 0, 0, 1.0);"
+    )
+    db.commit()
+    db.close()
+    box = Outbox(path)
+    (row,) = box.pending()
+    assert row.payload == b"old"
+    box.mark_refused(row.seq, "Not authorized")
+    assert box.stats().refused == 1 and box.pending_count() == 0
+    box.close()
