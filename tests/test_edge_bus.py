@@ -181,15 +181,17 @@ async def test_row_is_marked_delivered_only_when_the_puback_arrives(
     outbox.close()
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 async def test_messages_queue_while_the_broker_is_down_and_arrive_in_order(
-    durable_broker: MosquittoBroker, tmp_path: Path
+    durable_broker: MosquittoBroker, tmp_path: Path, protocol: str
 ) -> None:
     mosquitto = durable_broker
     site, device = unique_site(), "edge-a"
     topic = str(topics.event(site, device, "heartbeat"))
     sub = Subscriber(mosquitto.port, topic, session=f"hub-{site}")
     outbox = Outbox(tmp_path / "outbox.db")
-    bus = MqttBus(site, device, mosquitto.url, outbox, window=7, **FAST)
+    url = f"{mosquitto.url}?protocol={protocol}"
+    bus = MqttBus(site, device, url, outbox, window=7, **FAST)
     await bus.start()
     assert await bus.wait_connected(5)
     await bus.publish(topic, heartbeat(site, device, 0))
