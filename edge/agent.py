@@ -40,7 +40,7 @@ from models.messages import (
     Kind,
     VehicleList,
 )
-from models.site import GateConfig, GateType, SiteConfig, load_site_config
+from models.site import ConfigError, GateConfig, GateType, SiteConfig, load_site_config
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +247,11 @@ class EdgeAgent:
         self._stop.set()
 
     async def run_forever(self) -> None:
-        await self.start()
         try:
+            await self.start()
             await self._stop.wait()
         finally:
-            await self.stop()
+            await self.stop()  # also after a failed start: close what was opened
 
     # ------------------------------------------------------------------ heartbeat
 
@@ -379,6 +379,11 @@ def hardware_factories() -> tuple[CameraFactory, RelayFactory, SensorFactory]:
 
     def camera(gate: GateConfig) -> Camera:
         cfg = gate.camera
+        if isinstance(cfg.source, str) and cfg.source.startswith("sim:"):
+            raise ConfigError(
+                f"gate {gate.id}: camera source {cfg.source!r} is a simulator; run with"
+                " --simulate or give an RTSP/HTTP URL, a file or a device index"
+            )
         return OpenCVCamera(cfg.source, width=cfg.width, height=cfg.height)
 
     def relay(gate: GateConfig) -> Relay:

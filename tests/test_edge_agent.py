@@ -31,7 +31,7 @@ from models.messages import (
     VehicleList,
     make_message,
 )
-from models.site import EXAMPLE_SITE, SiteConfig, load_yaml
+from models.site import EXAMPLE_SITE, ConfigError, SiteConfig, load_yaml
 from simulators.gate import SimulatedVehicleGate
 from tests.mosquitto import MosquittoBroker
 from tests.test_edge_bus import FAST, Subscriber, durable_mosquitto, unique_site, wait_until
@@ -574,3 +574,11 @@ async def test_a_remote_close_is_rejected_while_a_vehicle_is_at_the_barrier(
     hub.loop_stop()
     hub.disconnect()
     sub.close()
+
+
+async def test_run_edge_on_hardware_refuses_simulator_cameras(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANJU_EDGE_NORTH_PASSWORD", "secret")
+    with pytest.raises(ConfigError, match="--simulate"):
+        await run_edge(EXAMPLE_SITE, "edge-north", "mqtt://127.0.0.1:1", tmp_path, simulate=False)
