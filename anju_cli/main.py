@@ -130,6 +130,9 @@ def sim(
     data: Path = DataOption,
     duration: float | None = typer.Option(None, "--duration", help="seconds; default: forever"),
     seed: int = typer.Option(1, "--seed"),
+    anonymous: bool = typer.Option(
+        False, "--anonymous", help="connect without the edges' credentials (dev brokers)"
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run every edge of a site on simulated hardware with a scenario loop (no hub)."""
@@ -137,7 +140,13 @@ def sim(
     from anju_cli.demo import DemoOptions, run_demo
 
     options = DemoOptions(
-        site=site, broker=broker, data=data, duration=duration, seed=seed, with_hub=False
+        site=site,
+        broker=broker,
+        data=data,
+        duration=duration,
+        seed=seed,
+        with_hub=False,
+        anonymous=anonymous,
     )
     try:
         summary = asyncio.run(run_demo(options))

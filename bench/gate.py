@@ -1,6 +1,6 @@
 """Edge figures: gate latency (car on the loop -> barrier opens) and outbox throughput.
 
-    python -m edge.bench_gate [--cars 12] [--messages 2000]
+    python bench/gate.py [--cars 12] [--messages 2000]
 
 Runs a real mosquitto (Debian package) on a free port, one edge agent on one simulated vehicle
 gate with the real plate reader, and prints the figures. The simulator renders each car's scene
