@@ -362,13 +362,14 @@ class CarParkRenderer:
         img[sel] = color
 
     def _default_lamps(self, rng: np.random.Generator) -> list[tuple[int, int]]:
+        """Lamp posts about every 12 m: three along the aisle and a loose grid elsewhere,
+        leaving darker gaps between the pools of light."""
         w, h = self.size
-        return [
-            (int(w * f), int(self.lane_y + rng.uniform(-20, 20))) for f in (0.15, 0.5, 0.85)
-        ] + [
-            (int(w * 0.33), int(h * 0.95)),
-            (int(w * 0.67), int(h * 0.1)),
-        ]
+        lamps = [(int(w * f), int(self.lane_y + rng.uniform(-20, 20))) for f in (0.15, 0.5, 0.85)]
+        for fy in (0.1, 0.95):
+            for fx in (0.2, 0.55, 0.9):
+                lamps.append((int(w * fx + rng.uniform(-40, 40)), int(h * fy)))
+        return lamps
 
     def _make_lamp_map(self, lamps: Sequence[tuple[int, int]]) -> np.ndarray:
         w, h = self.size
@@ -803,7 +804,7 @@ def fire_lane_scenario(
             *_background_parkings(slots, rng, 0.5, {slot}),
             Parking(slot, start, start + stay_s, replace(random_car(rng), plate=plate)),
         ],
-        gate_events=[GateEvent(t0 + park_after_s - 40, plate, "in")],
+        gate_events=[GateEvent(t0 + max(1.0, park_after_s - 40), plate, "in")],
         lighting=lighting,
         walkers=4,
         passing=_passes(t0, duration_s, 45, rng),

@@ -37,8 +37,8 @@ FEATURES = (
 
 # Logistic weights over FEATURES + bias, fitted by ``bench/parking.py --fit`` on simulator
 # frames (seeds disjoint from the benchmark's).
-WEIGHTS = np.array([-3.77, 4.067, 3.567, 28.454, 33.5, -2.122, -9.736], np.float32)
-BIAS = np.float32(-11.381)
+WEIGHTS = np.array([-5.796, 5.992, -1.353, 22.404, 10.046, 4.12, 5.936], np.float32)
+BIAS = np.float32(-16.429)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +113,17 @@ class SlotOccupancyDetector:
         gy = cv2.Sobel(log, cv2.CV_32F, 0, 1, ksize=3)
         grad = cv2.magnitude(gx, gy)
         f = mosaic.astype(np.float32)
-        total = f.sum(axis=2) + 30.0  # the offset damps chroma noise in dark pixels
+        total = f.sum(axis=2)
         n = len(self.ids)
         shape = (n, self.ph, self.pw)
         grad = grad.reshape(shape)
         grad[:, 0, :] = grad[:, -1, :] = 0  # seams between stacked patches
         return {
             "log": log.reshape(shape),
-            "cb": (f[..., 0] / total).reshape(shape),
-            "cr": (f[..., 2] / total).reshape(shape),
+            "cb": (f[..., 0] / (total + 1.0)).reshape(shape),
+            "cr": (f[..., 2] / (total + 1.0)).reshape(shape),
+            # Chromaticity of dark pixels is mostly noise: weight it by brightness.
+            "sure": (total / (total + 60.0)).reshape(shape),
             "grad": grad,
         }
 
@@ -166,9 +168,11 @@ class SlotOccupancyDetector:
 
         dcb = (cur["cb"] - bg["cb"]).reshape(n, -1)
         dcr = (cur["cr"] - bg["cr"]).reshape(n, -1)
-        tint_b = float(np.median(dcb[free])) if free.any() else float(np.median(dcb))
-        tint_r = float(np.median(dcr[free])) if free.any() else float(np.median(dcr))
-        chroma = (np.abs(dcb - tint_b) + np.abs(dcr - tint_r)).mean(axis=1)
+        # A colour cast of the light (warm lamps, dusk) shifts every pixel alike.
+        ref = free if free.any() else np.ones(n, bool)
+        tint_b, tint_r = float(np.median(dcb[ref])), float(np.median(dcr[ref]))
+        sure = np.minimum(cur["sure"], bg["sure"]).reshape(n, -1)
+        chroma = (sure * (np.abs(dcb - tint_b) + np.abs(dcr - tint_r))).mean(axis=1)
 
         feats = np.stack(
             [texture, cells_changed, deviation, edge_change, chroma, brighter, edge_density],
@@ -203,6 +207,12 @@ class SlotOccupancyDetector:
         for key, bg in self._bg.items():
             bg[sel] += a * (cur[key][sel] - bg[sel])
 
+    def background(self, slot_id: str) -> np.ndarray:
+        """A copy of the slot's empty-bay log-luminance patch (after ``calibrate``)."""
+        if self._bg is None:
+            raise RuntimeError("no background yet: calibrate or feed a frame first")
+        return self._bg["log"][self.ids.index(slot_id)].copy()
+
     @property
     def last_features(self) -> np.ndarray | None:
         return self._last_features
@@ -215,3 +225,15 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     num = (a * b).sum(axis=1)
     den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1)) + 1e-6
     return num / den
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
+    """Logistic regression by Newton's method; returns weights with the bias last."""
+    a = np.hstack([x, np.ones((len(x), 1))]).astype(np.float64)
+    w = np.zeros(a.shape[1])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -30, 30)))
+        grad = a.T @ (p - y) + l2 * w
+        hess = (a * (p * (1 - p))[:, None]).T @ a + l2 * np.eye(len(w))
+        w -= np.linalg.solve(hess, grad)
+    return w
