@@ -89,25 +89,33 @@ def _blobs(mask: np.ndarray, scale: float, source: str, min_w: float) -> list[Ca
     return out
 
 
-def _edge_mask(gray: np.ndarray, kx: int) -> np.ndarray:
-    """Dense vertical strokes closed horizontally into blobs."""
+def _edge_masks(gray: np.ndarray, kx: int) -> list[np.ndarray]:
+    """Dense vertical strokes closed horizontally into blobs, at two stroke thresholds: the
+    lower keeps faint plates, the higher keeps a plate apart from a busy grille or glare."""
     gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
     gx = cv2.convertScaleAbs(gx)
-    thr = max(30.0, float(gx.mean() + 2.0 * gx.std()))
-    _, bw = cv2.threshold(gx, min(thr, 120.0), 255, cv2.THRESH_BINARY)
-    bw = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kx, 3)))
-    return cv2.morphologyEx(bw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3)))
+    thr = min(120.0, max(30.0, float(gx.mean() + 2.0 * gx.std())))
+    close = cv2.getStructuringElement(cv2.MORPH_RECT, (kx, 3))
+    opening = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3))
+    masks = []
+    for t in (thr, min(200.0, thr * 1.8)):
+        _, bw = cv2.threshold(gx, t, 255, cv2.THRESH_BINARY)
+        bw = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, close)
+        masks.append(cv2.morphologyEx(bw, cv2.MORPH_OPEN, opening))
+    return masks
 
 
-def _color_masks(hsv: np.ndarray) -> dict[str, np.ndarray]:
-    masks = {}
+def _color_masks(hsv: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Plate-colour masks, each at a loose and a strict saturation (the strict one separates
+    a plate from a car body or a tinted night scene of a similar hue)."""
+    masks = []
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 3))
+    opening = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
     for name, (h0, h1, smin, vmin) in COLOR_RANGES.items():
-        m = cv2.inRange(hsv, (h0, smin, vmin), (h1, 255, 255))
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
-        masks[name] = cv2.morphologyEx(
-            m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
-        )
+        for s_lo, v_lo in ((smin, vmin), (min(255, smin + 70), min(255, vmin + 50))):
+            m = cv2.inRange(hsv, (h0, s_lo, v_lo), (h1, 255, 255))
+            m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
+            masks.append((name, cv2.morphologyEx(m, cv2.MORPH_OPEN, opening)))
     return masks
 
 
@@ -118,11 +126,13 @@ def find_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
     small = cv2.resize(frame_bgr, None, fx=base, fy=base, interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     cands: list[Candidate] = []
-    cands += _blobs(_edge_mask(gray, 9), base, "edges", 28)
+    for mask in _edge_masks(gray, 9):
+        cands += _blobs(mask, base, "edges", 28)
     half = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-    cands += _blobs(_edge_mask(half, 9), base * 0.5, "edges", 40)
+    for mask in _edge_masks(half, 9):
+        cands += _blobs(mask, base * 0.5, "edges", 40)
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-    for name, mask in _color_masks(hsv).items():
+    for name, mask in _color_masks(hsv):
         cands += _blobs(mask, base, name, 28)
     return cands
 
@@ -258,7 +268,14 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 
 def ranked_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
     """Candidates with their rectified crops, best first, near-duplicates merged."""
-    cands = find_candidates(frame_bgr)
+    raw = find_candidates(frame_bgr)
+    # The same blob comes from several masks: analyse each region once (colour ones first,
+    # their outline is the plate's own edge).
+    raw.sort(key=lambda c: c.source == "edges")
+    cands: list[Candidate] = []
+    for c in raw:
+        if all(iou(c.box, k.box) < 0.75 for k in cands):
+            cands.append(c)
     for c in cands:
         for attempt in range(2):
             crop = rectify(frame_bgr, c.quad, FIND_MARGIN)

@@ -8,6 +8,7 @@ confusion such as O/0 or 8/B is resolved by position from the model's own probab
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ _TYPED: dict[PlateColor, tuple[int, PlateColor | None]] = {
 }
 # How much worse (log-probability) the colour's template may fit than the free one and still
 # win, and the probability credited to a suffix character the colour decided.
-COLOR_PRIOR_NATS = 12.0
+COLOR_PRIOR_NATS = 10.0
 COLOR_CREDIBILITY = 0.8
 
 
@@ -52,14 +53,27 @@ class PlateRead:
     char_probs: tuple[float, ...]  # model probability of each chosen character
     log_score: float  # log-probability of the best alignment (for comparing templates)
     greedy: str  # unconstrained best-path text, for diagnostics
+    # The province's probability among the 31 provinces only (diagnostics: the model spreads a
+    # small, blurred Chinese character over look-alike characters outside the plate alphabet).
+    province_share: float = 0.0
+    # Most probability letters/digits get in the frames aligned to the province (diagnostics).
+    province_latin: float = 1.0
 
     @property
     def confidence(self) -> float:
-        """Geometric mean of the character probabilities, pulled down by the weakest one."""
-        if not self.char_probs:
+        """Letter and serial: geometric mean of their probabilities, pulled down by the weakest.
+
+        The province scales that by 0.3..1 on a log scale of its raw probability (0.001 -> 0.3,
+        0.01 -> 0.53, 0.1 -> 0.77, 1 -> 1). Its raw probability, not its share among the
+        provinces, is what tells a plate from other text: lettering without a Chinese character
+        reads its letters and digits confidently but gives every province ~0.
+        """
+        if len(self.char_probs) < 2:
             return 0.0
-        p = np.clip(np.array(self.char_probs), 1e-6, 1.0)
-        return float(np.exp(np.log(p).mean()) * 0.7 + p.min() * 0.3)
+        p = np.clip(np.array(self.char_probs[1:]), 1e-6, 1.0)
+        rest = float(np.exp(np.log(p).mean()) * 0.7 + p.min() * 0.3)
+        province = float(np.clip((np.log10(max(self.char_probs[0], 1e-9)) + 3) / 3, 0.0, 1.0))
+        return rest * (0.3 + 0.7 * province)
 
 
 class PlateRecognizer:
@@ -90,6 +104,7 @@ class PlateRecognizer:
         self._cols = np.array([index[c] for c in self._vocab])
         self._sep_cols = np.array([0] + [index[c] for c in _SEPARATORS if c in index])
         self._pos = {c: i for i, c in enumerate(self._vocab)}
+        self._latin = np.array([self._pos[c] for c in LETTERS + "0123456789"])
         # Column indices (into the restricted vocabulary) allowed at each position.
         self._templates = {
             key: _Template.build(
@@ -104,7 +119,9 @@ class PlateRecognizer:
         x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         return self._session.run(None, {self._input: x})[0][0]
 
-    def read(self, crop_bgr: np.ndarray, color: PlateColor | None = None) -> PlateRead | None:
+    def read(
+        self, crop_bgr: np.ndarray, color: PlateColor | None = None, *, certain: bool = False
+    ) -> PlateRead | None:
         """Best grammatical reading of a crop.
 
         Without a colour, 7- and 8-character plates with any suffix compete. With the plate's
@@ -128,14 +145,16 @@ class PlateRecognizer:
         if best is None:
             return None
         typed_key = _TYPED.get(color) if color is not None else None
-        if typed_key is not None and typed_key != (len(best.text), None):
+        # The colour narrows the type, but never overrides a different suffix the model saw.
+        suffix_seen = best.text[-1] in "学挂警港澳" and not certain
+        if typed_key is not None and typed_key != (len(best.text), None) and not suffix_seen:
             typed = self._decode(sub, serial, blank, self._templates[typed_key])
             if typed is not None and best.log_score - typed.log_score < COLOR_PRIOR_NATS:
                 probs_fixed = list(typed.char_probs)
                 if typed_key[1] is not None:  # the suffix was decided by the colour
                     probs_fixed[-1] = max(probs_fixed[-1], COLOR_CREDIBILITY)
-                best = PlateRead(typed.text, tuple(probs_fixed), typed.log_score, "")
-        return PlateRead(best.text, best.char_probs, best.log_score, greedy)
+                best = dataclasses.replace(typed, char_probs=tuple(probs_fixed))
+        return dataclasses.replace(best, greedy=greedy)
 
     def _greedy(self, probs: np.ndarray, blank: np.ndarray, sub: np.ndarray) -> str:
         best = sub.argmax(axis=1)
@@ -185,10 +204,13 @@ class PlateRecognizer:
             return None
         picked = [-1] * n
         best_p = [0.0] * n
+        first_frames: list[int] = []
         for t in range(t_len - 1, 0, -1):
             prev_sc = sc_hist[t - 1]
             if kind == "c":
                 picked[k] = c
+                if k == 0:
+                    first_frames.append(t)
                 best_p[k] = max(best_p[k], float(probs[t, k, c]))
                 stay, from_blank = prev_sc[k, c], sb_hist[t - 1, k]
                 prev_row = None
@@ -204,10 +226,17 @@ class PlateRecognizer:
         if kind == "c":
             picked[k] = c
             best_p[k] = max(best_p[k], float(probs[0, k, c]))
+            if k == 0:
+                first_frames.append(0)
         if -1 in picked:
             return None
         text = "".join(self._vocab[tpl.ids[i, picked[i]]] for i in range(n))
-        return PlateRead(text, tuple(best_p), total, "")
+        # Where the province character is surest, its share of the provinces' probability.
+        t_best = int(probs[:, 0, picked[0]].argmax())
+        row = probs[t_best, 0][tpl.valid[0]]
+        share = float(probs[t_best, 0, picked[0]] / max(float(row.sum()), 1e-9))
+        latin = float(sub[first_frames][:, self._latin].sum(axis=1).max()) if first_frames else 1.0
+        return PlateRead(text, tuple(best_p), total, "", share, latin)
 
     @staticmethod
     def _from_previous(sc: np.ndarray, tpl: _Template, rows: np.ndarray) -> np.ndarray:
