@@ -37,8 +37,8 @@ FEATURES = (
 
 # Logistic weights over FEATURES + bias, fitted by ``bench/parking.py --fit`` on simulator
 # frames (seeds disjoint from the benchmark's).
-WEIGHTS = np.array([-5.796, 5.992, -1.353, 22.404, 10.046, 4.12, 5.936], np.float32)
-BIAS = np.float32(-16.429)
+WEIGHTS = np.array([-4.578, 5.416, -0.576, 21.192, 7.87, 4.889, 5.658], np.float32)
+BIAS = np.float32(-16.523)
 
 
 @dataclass(frozen=True, slots=True)
