@@ -76,7 +76,8 @@ class Counts:
 
 
 class Occupancy:
-    """Bays fill and empty at random (mean dwell ``dwell_s``); marked strips stay empty."""
+    """Bays fill and empty at random (mean dwell ``dwell_s``, at least a minute); marked
+    strips stay empty."""
 
     def __init__(self, slots: list[SlotGeometry], seed: int, dwell_s: float = 150.0) -> None:
         self.rng = np.random.default_rng(seed)
@@ -90,6 +91,8 @@ class Occupancy:
 
     def step(self, t: float, dt: float) -> dict[str, CarSpec | None]:
         for sid in self.parkable:
+            if t - self.changed_at.get(sid, -1e9) < 60:  # nobody parks for a few seconds
+                continue
             if self.rng.random() < dt / self.dwell_s:
                 self.state[sid] = None if self.state[sid] else random_car(self.rng)
                 self.changed_at[sid] = t

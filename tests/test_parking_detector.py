@@ -12,6 +12,7 @@ from edge.parking.geometry import bounding_box, slot_quad
 from models.site import load_site_config
 from simulators.carpark import (
     CarParkRenderer,
+    LooseCar,
     SlotGeometry,
     default_site_aisle_regions,
     default_site_slots,
@@ -120,3 +121,26 @@ def test_evidence_crop_is_a_small_jpeg_of_the_slot():
     assert img is not None and max(img.shape[:2]) == 200
     with pytest.raises(ValueError):
         crop_jpeg(frame, (2000, 2000, 10, 10))
+
+
+def test_car_left_in_the_aisle_is_seen_in_the_unmarked_region():
+    """Parking outside marked slots: a car standing in the driving lane fills an aisle cell."""
+    renderer = CarParkRenderer(SLOTS, seed=46)
+    det = SlotOccupancyDetector(SLOTS)
+    det.calibrate(renderer.render({}, t=0.0).image)
+    lane = next(s for s in SLOTS if s.id == "L02")
+    x0, y0 = lane.polygon[0]
+    x1, y1 = lane.polygon[2]
+    # A car-sized quad in the middle of the cell, along the lane.
+    cx, cy, half_l, half_w = (x0 + x1) // 2, (y0 + y1) // 2, 90, 38
+    quad = (
+        (cx - half_l, cy - half_w),
+        (cx + half_l, cy - half_w),
+        (cx + half_l, cy + half_w),
+        (cx - half_l, cy + half_w),
+    )
+    car = LooseCar(quad, random_car(np.random.default_rng(46)))
+    frame = renderer.render({}, t=10.0, loose_cars=[car])
+    obs = det.update(frame.image)
+    assert obs["L02"].occupied
+    assert not any(obs[s.id].occupied for s in SLOTS if s.id not in ("L02", "L01", "L03"))

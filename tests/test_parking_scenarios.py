@@ -63,7 +63,7 @@ def later_changes(changes, sc: Scenario):
 
 
 def test_fire_lane_car_becomes_one_violation_with_evidence():
-    sc = fire_lane_scenario(SLOTS, park_after_s=20, stay_s=200, duration_s=240, step_s=2.0)
+    sc = fire_lane_scenario(SLOTS, park_after_s=20, stay_s=140, duration_s=180, step_s=2.0)
     _, changes, violations = run_camera(sc, seed=51)
     assert all(c.occupied == truth for c, truth in changes), "a wrong state was published"
     assert [(c.slot, c.occupied) for c, _ in later_changes(changes, sc)] == [
@@ -102,13 +102,13 @@ def test_visitor_overstay_and_visitor_quota_at_the_gate():
 
 
 def test_rush_hour_has_no_false_flips_and_no_violations():
-    sc = rush_hour_scenario(SLOTS, duration_s=240, step_s=2.0)
+    sc = rush_hour_scenario(SLOTS, duration_s=200, step_s=2.0)
     assert all(plate_error(g.plate) is None for g in sc.gate_events)
     _, changes, violations = run_camera(sc, seed=54)
     wrong = [(c.slot, c.occupied, c.since - sc.t0) for c, truth in changes if c.occupied != truth]
     assert wrong == []
-    moved = {p.slot for p in sc.parkings if sc.t0 < p.start < sc.t0 + 200}
-    moved |= {p.slot for p in sc.parkings if p.end and sc.t0 < p.end < sc.t0 + 200}
+    moved = {p.slot for p in sc.parkings if sc.t0 < p.start < sc.t0 + 170}
+    moved |= {p.slot for p in sc.parkings if p.end and sc.t0 < p.end < sc.t0 + 170}
     changed = {c.slot for c, _ in later_changes(changes, sc)}
     assert changed == moved  # every real arrival/departure, and nothing else
     assert violations == []
