@@ -114,3 +114,24 @@ def test_tracker_reports_unknown_before_first_state():
     tr = SlotTracker({"A01": "general"}, CFG)
     tr.update({"A01": True}, 0.0)
     assert tr.snapshot(0.0).unknown == 1
+
+
+def test_slot_change_becomes_a_valid_slot_state_message():
+    from edge.parking.monitor import slot_state
+    from models.messages import Kind, make_message, parse_message
+
+    m = SlotStateMachine("A09", CFG, source="sensor", initial=False, t0=0.0)
+    change = None
+    for i in range(12):
+        change = m.observe(True, 1_800_000_000.0 + i, score=0.9) or change
+    assert change is not None
+    msg = make_message(
+        Kind.SLOT_STATE,
+        site="lakeside",
+        device="edge-carpark",
+        payload=slot_state(change, "浙HA1234"),
+    )
+    back = parse_message(msg.to_json())
+    assert back.payload.slot == "A09" and back.payload.occupied is True
+    assert back.payload.source == "sensor" and back.payload.plate == "浙HA1234"
+    assert back.payload.since.timestamp() == 1_800_000_000.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -26,8 +27,9 @@ from edge.parking.rules import (
     timed_zone_violations,
     visitor_overstay_violations,
 )
-from edge.parking.sensors import SensorBank
+from edge.parking.sensors import MagReadingLike, SensorBank
 from edge.parking.slots import CarParkSnapshot, DebounceConfig, SlotChange, SlotTracker, Source
+from models.messages import SlotState
 
 VISITOR_USABLE_KINDS = ("general", "visitor")
 
@@ -87,7 +89,7 @@ class CarParkMonitor:
         obs: dict[str, SlotObservation] = self.detector.update(frame_bgr, t)
         return self._step(obs, t, frame_bgr)
 
-    def on_readings(self, readings: Iterable, t: float) -> MonitorUpdate:
+    def on_readings(self, readings: Iterable[MagReadingLike], t: float) -> MonitorUpdate:
         if self.sensors is None:
             raise RuntimeError("monitor was built for the camera; use source='sensor'")
         return self._step(self.sensors.update(readings), t, None)
@@ -155,3 +157,15 @@ class CarParkMonitor:
                 self.ledger.overstays(now, self.overstay_grace_s), now, self.boxes
             ),
         ]
+
+
+def slot_state(change: SlotChange, plate: str | None = None) -> SlotState:
+    """The ``slot_state`` event payload for a change (times are epoch seconds)."""
+    return SlotState(
+        slot=change.slot,
+        occupied=change.occupied,
+        since=datetime.fromtimestamp(change.since, UTC),
+        source=change.source,
+        plate=plate,
+        confidence=min(1.0, max(0.0, change.confidence)),
+    )

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -121,13 +123,24 @@ def _median3(recent: deque[np.ndarray]) -> np.ndarray:
     return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
 
 
+class MagReadingLike(Protocol):
+    """A raw magnetometer reading (simulators.slot_sensors.MagReading fits)."""
+
+    sensor: str
+    t: float
+    x: float
+    y: float
+    z: float
+    temp_c: float
+
+
 class SensorBank:
-    """All bays' sensors; ``update`` takes readings with ``sensor, x, y, z, temp_c, t``."""
+    """All bays' sensors; readings for unknown sensors are ignored."""
 
     def __init__(self, sensor_ids: list[str], **kwargs: float) -> None:
         self.sensors = {sid: SensorOccupancy(sid, **kwargs) for sid in sensor_ids}
 
-    def update(self, readings) -> dict[str, SensorObservation]:
+    def update(self, readings: Iterable[MagReadingLike]) -> dict[str, SensorObservation]:
         out = {}
         for r in readings:
             sensor = self.sensors.get(r.sensor)
