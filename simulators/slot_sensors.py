@@ -12,13 +12,13 @@ from __future__ import annotations
 import functools
 import math
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge.parking.geometry import SlotLike
-from simulators.carpark import CarSpec
+from simulators.carpark import CarSpec, Scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,23 @@ class SlotSensorSim:
                 field = field + PASSING_COUPLING * np.array([5.0, 2.0, 30.0])
             out.append(MagReading(sid, t, *(float(v) for v in field), temp_c=round(temp, 2)))
         return out
+
+
+def scenario_readings(
+    scenario: Scenario, sim: SlotSensorSim, step_s: float | None = None
+) -> Iterator[tuple[float, list[MagReading]]]:
+    """The scenario as sensor readings: every bay at every step, with the passing car
+    disturbing the strips and aisle cells it drives over."""
+    step = step_s or scenario.step_s
+    aisle_side = [s.id for s in scenario.slots if s.zone in ("aisle", "fire-lane", "no-parking")]
+    n = int(scenario.duration_s / step)
+    for i in range(n + 1):
+        t = scenario.t0 + i * step
+        progress = scenario.passing_at(t)
+        passing: list[str] = []
+        if progress is not False and aisle_side:
+            passing = [aisle_side[min(len(aisle_side) - 1, int(progress * len(aisle_side)))]]
+        yield t, sim.read(t, scenario.occupancy(t), passing)
 
 
 @functools.lru_cache(maxsize=4096)

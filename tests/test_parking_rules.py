@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge.parking.ledger import AdmitReason, CarParkLedger
+from edge.parking.monitor import CarParkMonitor
 from edge.parking.rules import (
     SlotStatus,
     ViolationKind,
@@ -12,6 +13,7 @@ from edge.parking.rules import (
     timed_zone_violations,
     visitor_overstay_violations,
 )
+from models.site import load_site_config
 
 ZONES = {
     "general": ZoneRule("general"),
@@ -156,3 +158,14 @@ def test_latch_reports_each_episode_once():
     # A new parking episode in the same lane is a new violation.
     s2 = [status("F01", "fire-lane", since=5000)]
     assert len(latch.new(timed_zone_violations(s2, ZONES, 5200))) == 1
+
+
+def test_monitor_from_the_example_site_config():
+    cfg = load_site_config()
+    mon = CarParkMonitor.from_config(cfg.car_park)
+    assert mon.zones["fire-lane"] == ZoneRule("fire_lane", 2)
+    assert mon.reserved_for["A09"] == ("浙HA1234",)
+    assert mon.ledger.capacity == cfg.car_park.capacity
+    assert mon.frame_size == (1280, 720)
+    # No slot state known yet: only the ledger decides.
+    assert mon.may_admit_visitor() == (True, AdmitReason.OK)

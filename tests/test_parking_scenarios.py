@@ -21,7 +21,7 @@ from simulators.carpark import (
     rush_hour_scenario,
     visitor_overstay_scenario,
 )
-from simulators.slot_sensors import SlotSensorSim
+from simulators.slot_sensors import SlotSensorSim, scenario_readings
 
 SLOTS = default_site_slots() + default_site_aisle_regions()
 ZONES = {
@@ -124,8 +124,8 @@ def test_fire_lane_violation_from_ground_sensors():
     # The sensors were installed (baselines learned) over empty bays.
     for t in range(3):
         mon.on_readings(sim.read(sc.t0 - 100 + t, {}), sc.t0 - 100 + t)
-    for t in sc.times():
-        update = mon.on_readings(sim.read(t, sc.occupancy(t)), t)
+    for t, readings in scenario_readings(sc, sim):
+        update = mon.on_readings(readings, t)
         violations += update.violations
     assert [(e.candidate.kind, e.candidate.slot, e.candidate.plate) for e in violations] == [
         (ViolationKind.FIRE_LANE, "F01", "浙HC2468")

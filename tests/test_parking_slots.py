@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge.parking.monitor import slot_state
 from edge.parking.slots import DebounceConfig, SlotStateMachine, SlotTracker
+from models.messages import Kind, make_message, parse_message
 
 CFG = DebounceConfig(on_after_s=8.0, off_after_s=10.0)
 
@@ -117,9 +119,6 @@ def test_tracker_reports_unknown_before_first_state():
 
 
 def test_slot_change_becomes_a_valid_slot_state_message():
-    from edge.parking.monitor import slot_state
-    from models.messages import Kind, make_message, parse_message
-
     m = SlotStateMachine("A09", CFG, source="sensor", initial=False, t0=0.0)
     change = None
     for i in range(12):

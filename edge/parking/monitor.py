@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,26 @@ class MonitorUpdate:
     observations: dict[str, object] = field(default_factory=dict)
 
 
+def zone_rules(zones: Iterable[Any]) -> dict[str, ZoneRule]:
+    """Zone rules from config zones (anything with ``id``, ``kind``, ``max_minutes``)."""
+    return {z.id: ZoneRule(str(getattr(z.kind, "value", z.kind)), z.max_minutes) for z in zones}
+
+
 class CarParkMonitor:
+    @classmethod
+    def from_config(cls, car_park: Any, **kwargs: Any) -> CarParkMonitor:
+        """Build from ``models.site.CarPark`` (slots, zones, capacity, visitor quota, camera
+        size); ``kwargs`` go to the constructor."""
+        if car_park.camera is not None:
+            kwargs.setdefault("frame_size", (car_park.camera.width, car_park.camera.height))
+        return cls(
+            car_park.slots,
+            zone_rules(car_park.zones),
+            capacity=car_park.capacity,
+            visitor_quota=car_park.visitor_quota,
+            **kwargs,
+        )
+
     def __init__(
         self,
         slots: Sequence[SlotLike],
