@@ -144,3 +144,20 @@ def test_car_left_in_the_aisle_is_seen_in_the_unmarked_region():
     obs = det.update(frame.image)
     assert obs["L02"].occupied
     assert not any(obs[s.id].occupied for s in SLOTS if s.id not in ("L02", "L01", "L03"))
+
+
+def test_backgrounds_survive_a_restart(tmp_path):
+    renderer = CarParkRenderer(SLOTS, seed=47)
+    det = SlotOccupancyDetector(SLOTS)
+    det.calibrate(renderer.render({}, t=0.0).image)
+    path = tmp_path / "carpark_bg.npz"
+    det.save_background(path)
+    # After a restart with cars parked, the loaded background still sees them.
+    car = random_car(np.random.default_rng(47))
+    frame = renderer.render({"B03": car}, t=50.0).image
+    again = SlotOccupancyDetector(SLOTS)
+    again.load_background(path)
+    assert again.update(frame)["B03"].occupied
+    other = SlotOccupancyDetector(SLOTS[:5])
+    with pytest.raises(ValueError):
+        other.load_background(path)

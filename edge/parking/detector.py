@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -39,6 +40,9 @@ FEATURES = (
 # frames (seeds disjoint from the benchmark's).
 WEIGHTS = np.array([-4.578, 5.416, -0.576, 21.192, 7.87, 4.889, 5.658], np.float32)
 BIAS = np.float32(-16.523)
+
+
+_CHANNELS = ("log", "cb", "cr", "sure", "grad")
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +210,24 @@ class SlotOccupancyDetector:
         a = self.learn_rate
         for key, bg in self._bg.items():
             bg[sel] += a * (cur[key][sel] - bg[sel])
+
+    def save_background(self, path: str | Path) -> None:
+        """Keep the learned backgrounds across restarts (an .npz next to the edge state):
+        a restart while bays are occupied must not take parked cars for background."""
+        if self._bg is None:
+            raise RuntimeError("nothing learned yet")
+        np.savez_compressed(path, ids=np.array(self.ids), **self._bg)
+
+    def load_background(self, path: str | Path) -> None:
+        """Load backgrounds saved for the same slot list and patch size."""
+        with np.load(path) as data:
+            if list(data["ids"]) != self.ids:
+                raise ValueError(f"{path}: saved for other slots")
+            bg = {k: data[k].astype(np.float32) for k in data.files if k != "ids"}
+        shape = (len(self.ids), self.ph, self.pw)
+        if any(v.shape != shape for v in bg.values()) or set(bg) != set(_CHANNELS):
+            raise ValueError(f"{path}: saved with another patch size or detector version")
+        self._bg = bg
 
     def background(self, slot_id: str) -> np.ndarray:
         """A copy of the slot's empty-bay log-luminance patch (after ``calibrate``)."""
