@@ -152,6 +152,10 @@ class EdgeAgent:
     def _build_gates(self, ctx: EdgeContext) -> None:
         needs_reader = any(PIPELINES.get(g.type) for g in self.gates.values())
         deps = PipelineDeps(**self.pipeline_options)
+        if deps.data_dir is None:
+            deps.data_dir = self.data_dir
+        if any(g.type is GateType.PEDESTRIAN for g in self.gates.values()):
+            import edge.pedestrian_gate  # noqa: F401  registers the pipeline (loads dlib models)
         if needs_reader and any(g.type is GateType.VEHICLE for g in self.gates.values()):
             deps.reader, deps.voter_factory = self._recogniser()
         for gate in self.gates.values():
@@ -345,6 +349,7 @@ def simulated_hardware(
 ) -> tuple[dict[str, Any], CameraFactory, RelayFactory, SensorFactory]:
     """Simulated gates for every gate of ``edge_id``: (sim gates by id, factories)."""
     from simulators.gate import SimRelay, SimulatedVehicleGate
+    from simulators.pedestrian_gate import SimulatedPedestrianGate
 
     sims: dict[str, Any] = {}
     relays: dict[str, Relay] = {}
@@ -355,6 +360,13 @@ def simulated_hardware(
             )
             sims[gate.id] = sim
             relays[gate.id] = sim.relay
+        elif gate.type is GateType.PEDESTRIAN:
+            seed = int(gate_options.get("seed", 0))
+            ped = SimulatedPedestrianGate(
+                gate.id, size=(gate.camera.width, gate.camera.height), seed=seed
+            )
+            sims[gate.id] = ped
+            relays[gate.id] = ped.relay
         else:
             relays[gate.id] = SimRelay()
 

@@ -72,6 +72,7 @@ class PipelineDeps:
     reader_lock: threading.Lock = field(default_factory=threading.Lock)
     camera_check_s: float = 15.0  # idle camera health check period
     camera_fault_after_s: float = 10.0  # how long a camera fault lasts before the alarm
+    data_dir: Any = None  # the edge's data directory (pipelines that cache on disk)
 
 
 class GatePipeline:

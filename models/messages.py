@@ -64,6 +64,8 @@ class Kind(StrEnum):
     GATE_COMMAND = "gate_command"
     COMMAND_ACK = "command_ack"
     VEHICLE_LIST = "vehicle_list"
+    CARPARK_SNAPSHOT = "carpark_snapshot"
+    FACE_BUNDLE = "face_bundle"
 
 
 # --------------------------------------------------------------------------- payloads
@@ -159,6 +161,29 @@ class SlotState(Strict):
     source: Literal["camera", "sensor", "fused"]
     plate: str | None = None
     confidence: Score = 1.0
+    crop_jpeg_b64: str | None = Field(
+        default=None,
+        max_length=64 * 1024,
+        description="small JPEG of the slot when it became occupied (restricted zones), base64",
+    )
+
+
+class ZoneCounts(Strict):
+    zone: Identifier
+    free: int = Field(ge=0)
+    occupied: int = Field(ge=0)
+    unknown: int = Field(default=0, ge=0, description="slots whose state is not known yet")
+
+
+class CarParkSnapshot(Strict):
+    """The car park's fill level, retained on ``anju/{site}/{edge}/state/carpark_snapshot``
+    and relayed by the hub on ``anju/{site}/sync/carpark`` for the vehicle gates."""
+
+    zones: list[ZoneCounts]
+    free: int = Field(ge=0)
+    occupied: int = Field(ge=0)
+    unknown: int = Field(default=0, ge=0)
+    visitor_free: int = Field(ge=0, description="free bays a visitor may use (general, visitor)")
 
 
 class Heartbeat(Strict):
@@ -247,6 +272,22 @@ class VehicleList(Strict):
     visitor_passes: list[ListedPass] = Field(default_factory=list)
 
 
+class FaceBundle(Strict):
+    """Hub -> edges, retained on ``anju/{site}/sync/faces``: the site's face templates and
+    gate credentials, encrypted with the site's face key (AES-256-GCM, ``edge.face.crypto``).
+
+    ``format``/``site``/``version``/``sealed`` are exactly the fields of a sealed face bundle
+    (``seal_bundle``); only site and version are in clear. ``directory``: the PIN digests and
+    card ids of the site's persons, sealed with the same key. No template is ever in clear.
+    """
+
+    format: int = Field(ge=1)
+    site: Identifier
+    version: int = Field(ge=0)
+    sealed: str = Field(min_length=1, description="base64 AES-GCM ciphertext of the persons")
+    directory: str | None = Field(default=None, description="base64 sealed PIN/card directory")
+
+
 PAYLOADS: dict[Kind, type[Strict]] = {
     Kind.PLATE_READ: PlateRead,
     Kind.FACE_MATCH: FaceMatch,
@@ -259,6 +300,7 @@ PAYLOADS: dict[Kind, type[Strict]] = {
     Kind.GATE_COMMAND: GateCommand,
     Kind.COMMAND_ACK: CommandAck,
     Kind.VEHICLE_LIST: VehicleList,
+    Kind.FACE_BUNDLE: FaceBundle,
 }
 
 # --------------------------------------------------------------------------- envelope

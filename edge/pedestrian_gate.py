@@ -1,0 +1,219 @@
+"""Pedestrian gate: presence -> camera frames -> face (detect, liveness, match) or a QR pass,
+PIN or card -> decision -> door relay, with face_match, gate_decision and alarms published.
+
+Faces are matched against the site's face bundle, synced from the hub over MQTT and kept
+encrypted on the edge's disk (edge/face_sync.py), so the gate decides with the hub down.
+Events carry the person id, distance and liveness verdict: never a template.
+The face key comes from $ANJU_FACE_KEY or $ANJU_FACE_KEY_FILE (edge/face/crypto.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from edge.context import EdgeContext
+from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
+from edge.face.detector import FaceStack
+from edge.face.pedestrian import (
+    Attempt,
+    CardAttempt,
+    PedestrianDecision,
+    PinAttempt,
+    QrAttempt,
+    UnknownAttemptTracker,
+    decide_pedestrian,
+)
+from edge.face.reader import FaceReading, GateFaceReader, face_match_payload
+from edge.face.settings import DetectorSettings, LivenessSettings, PedestrianSettings
+from edge.face_sync import FaceState, FaceSync
+from edge.pipelines import GateDevices, GatePipeline, PipelineDeps, register_pipeline
+from models.messages import Alarm, AlarmType, EnvelopeBase, GateDecision, Kind, Severity
+from models.site import GateConfig, GateType
+
+log = logging.getLogger(__name__)
+
+# One dlib stack per process: its models are shared and not meant for concurrent calls.
+_STACK_LOCK = threading.Lock()
+
+
+@runtime_checkable
+class CredentialReader(Protocol):
+    """Keypad / QR scanner / card reader at the gate: the next entered credential, or None."""
+
+    def poll(self) -> QrAttempt | PinAttempt | CardAttempt | None: ...
+
+
+def credential_reader_of(devices: GateDevices) -> CredentialReader | None:
+    """The reader of the gate unit; drivers expose it on the presence sensor's unit."""
+    reader = getattr(devices.sensor, "credential_reader", None)
+    return reader if isinstance(reader, CredentialReader) else None
+
+
+class PedestrianGatePipeline(GatePipeline):
+    gate_type = GateType.PEDESTRIAN
+    idle_poll_s = 0.1
+
+    def __init__(
+        self, gate: GateConfig, devices: GateDevices, ctx: EdgeContext, deps: PipelineDeps
+    ) -> None:
+        super().__init__(gate, devices, ctx, deps)
+        self.settings = PedestrianSettings()
+        self.liveness = LivenessSettings()
+        self.frame_period = 1.0 / gate.camera.fps
+        self.credentials = credential_reader_of(devices)
+        self.tracker = UnknownAttemptTracker.from_settings(self.settings)
+        self.stack = FaceStack(DetectorSettings(min_face_px=80))
+        self.sync: FaceSync | None = None
+        self.key_error: str | None = None
+        self.decisions = 0
+        self._unkeyed_bundle: EnvelopeBase | None = None
+        self.reader: GateFaceReader | None = None
+        # Registered before the bus connects, so the retained bundle arrives here.
+        ctx.bus.on_sync(self._on_sync)
+        self._setup_faces()
+
+    def _setup_faces(self) -> bool:
+        """Load the face key and the cached bundle; False (and logged once) without a key."""
+        try:
+            key = load_face_key()
+        except FaceKeyError as exc:
+            if self.key_error is None:
+                log.error("gate %s: face access disabled until a key is set: %s", self.gate.id, exc)
+            self.key_error = str(exc)
+            return False
+        data_dir = self.deps.data_dir or Path("data/edge") / self.ctx.device
+        self.sync = FaceSync(self.ctx.site, Path(data_dir) / "faces", FaceCipher(key), key)
+        self.sync.load_cached()
+        self.sync.listeners.append(self._on_new_faces)
+        self.reader = self._new_reader()
+        self.key_error = None
+        return True
+
+    async def _on_sync(self, message: EnvelopeBase) -> None:
+        if self.sync is not None:
+            await self.sync.on_sync(message)
+        elif message.kind == Kind.FACE_BUNDLE:
+            self._unkeyed_bundle = message  # kept until the key is configured
+
+    async def _wait_for_key(self) -> None:
+        """No key: nothing can be matched or verified, the door stays shut (remote commands
+        still work). Look for the key again now and then."""
+        while not self._setup_faces():
+            await asyncio.sleep(2.0)
+        if self._unkeyed_bundle is not None:
+            assert self.sync is not None
+            await self.sync.on_sync(self._unkeyed_bundle)
+            self._unkeyed_bundle = None
+
+    def _new_reader(self) -> GateFaceReader:
+        assert self.sync is not None
+        return GateFaceReader(self.stack, self.sync.state.matcher, self.liveness)
+
+    def _on_new_faces(self, state: FaceState) -> None:
+        if self.reader is not None:
+            self.reader.set_matcher(state.matcher)
+        log.info("gate %s: faces version %s", self.gate.id, state.version)
+
+    @property
+    def state(self) -> FaceState | None:
+        return self.sync.state if self.sync else None
+
+    async def run(self) -> None:
+        if self.sync is None:
+            await self._wait_for_key()
+        decided = False  # one face decision per passage (presence period)
+        in_passage = False
+        while True:
+            await self._poll_credentials()
+            present = await asyncio.to_thread(self.devices.sensor.present)
+            if not present:
+                if in_passage:
+                    self.reader = self._new_reader()
+                in_passage = decided = False
+                await asyncio.sleep(self.idle_poll_s)
+                continue
+            in_passage = True
+            started = time.monotonic()
+            frame = await asyncio.to_thread(self.devices.camera.read)
+            if frame is not None and not decided:
+                reading = await asyncio.to_thread(self._feed, frame)
+                if reading is not None:
+                    decided = True
+                    await self.on_face(reading)
+            await asyncio.sleep(max(0.0, self.frame_period - (time.monotonic() - started)))
+
+    def _feed(self, bgr: np.ndarray) -> FaceReading | None:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        assert self.reader is not None
+        with _STACK_LOCK:
+            return self.reader.feed(rgb)
+
+    async def _poll_credentials(self) -> None:
+        if self.credentials is None:
+            return
+        while (attempt := await asyncio.to_thread(self.credentials.poll)) is not None:
+            await self.decide(attempt)
+
+    async def on_face(self, reading: FaceReading) -> PedestrianDecision:
+        match = await self.ctx.emit(Kind.FACE_MATCH, face_match_payload(reading, self.gate.id))
+        return await self.decide(reading.attempt, source_event=match.id)
+
+    async def decide(self, attempt: Attempt, source_event: str | None = None) -> PedestrianDecision:
+        assert self.sync is not None
+        state = self.sync.state
+        decision = decide_pedestrian(
+            attempt, state.directory, now=self.ctx.now(), settings=self.settings
+        )
+        if decision.opens:
+            await self.devices.control.open_for(
+                self.gate.open_seconds,
+                f"{decision.credential} {decision.reason}: {decision.subject}",
+            )
+        await self.ctx.emit(
+            Kind.GATE_DECISION,
+            GateDecision(
+                gate=self.gate.id,
+                credential=decision.credential,
+                subject=decision.subject,
+                decision=decision.decision,
+                reason=decision.reason,
+                list_version=state.version,
+                source_event=source_event,
+            ),
+        )
+        self.decisions += 1
+        log.info(
+            "gate %s: %s %s by %s (%s)",
+            self.gate.id,
+            decision.decision,
+            decision.subject,
+            decision.credential,
+            decision.reason,
+        )
+        if decision.alarm is not None:
+            await self._alarm(decision.alarm, f"{decision.subject} tried {decision.credential}")
+        if decision.suspicious and self.tracker.record(time.monotonic()):
+            await self._alarm(
+                AlarmType.UNKNOWN_FACE_REPEATED,
+                f"{self.settings.unknown_attempts} refused attempts within "
+                f"{self.settings.unknown_window_s:g} s (last: {decision.credential} "
+                f"{decision.reason})",
+            )
+        return decision
+
+    async def _alarm(self, kind: AlarmType, detail: str) -> None:
+        severity = Severity.CRITICAL if kind is AlarmType.BLACKLIST else Severity.WARNING
+        await self.ctx.emit(
+            Kind.ALARM, Alarm(type=kind, gate=self.gate.id, severity=severity, detail=detail)
+        )
+
+
+register_pipeline(PedestrianGatePipeline)

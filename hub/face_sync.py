@@ -1,0 +1,172 @@
+"""Hub -> edges face sync: the site's sealed face bundle, retained on ``anju/{site}/sync/faces``.
+
+The bundle comes from the face store (hub/faces/store.py, in the hub's database file) and
+is published encrypted with the site's face key ($ANJU_FACE_KEY / $ANJU_FACE_KEY_FILE): the
+broker and anyone subscribed without the key see site and version only. Its version is the
+store's, bumped by every enrolment and erasure, so edges keep the newest. The message is
+kept in the hub's retained set, so it is published again on every reconnect.
+
+    await publish_faces(hub, "lakeside")                   # at start, and after a change
+    await enroll_person(hub, "lakeside", "p1", "resident", encodings, consent_by=..., ...)
+    await delete_person(hub, "p1", operator="admin")       # erasure: new version without p1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
+from edge.face_sync import FACES, bundle_payload, pass_key, seal_directory
+from hub.faces.store import Erasure, FaceStore
+from hub.store import DB_NAME
+from models import topics
+from models.messages import Kind, make_message
+
+log = logging.getLogger(__name__)
+
+HUB_DEVICE = "hub"
+
+
+@dataclass(frozen=True)
+class GateCredentials:
+    """Non-face credentials of a site's persons: PIN -> person, card id -> person."""
+
+    pins: Mapping[str, str] = field(default_factory=dict)
+    cards: Mapping[str, str] = field(default_factory=dict)
+
+
+# Per hub, per site. Held in memory (set by the operator or the demo at start-up): the hub
+# database has no PIN/card table yet.
+_CREDENTIALS: weakref.WeakKeyDictionary[Any, dict[str, GateCredentials]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def set_gate_credentials(
+    hub: Any, site: str, *, pins: Mapping[str, str] = (), cards: Mapping[str, str] = ()
+) -> None:
+    """PINs and cards sent (sealed, PINs as keyed digests) with the next face bundle."""
+    _CREDENTIALS.setdefault(hub, {})[site] = GateCredentials(dict(pins), dict(cards))
+
+
+def face_db(hub: Any) -> Path:
+    return Path(hub.data_dir) / DB_NAME
+
+
+def hub_face_key(key_file: Path | None = None) -> bytes:
+    return load_face_key(key_file)
+
+
+def _sealed_message(db: Path, key: bytes, site: str, credentials: GateCredentials) -> bytes:
+    """Runs in a worker thread: the store's sqlite3 connection lives and dies in it."""
+    cipher = FaceCipher(key)
+    with FaceStore(db, cipher) as store:
+        sealed = store.export_sealed_bundle(site)
+        version = store.version(site)
+    directory = seal_directory(
+        cipher,
+        pass_key(key),
+        site=site,
+        version=version,
+        pins=credentials.pins,
+        cards=credentials.cards,
+    )
+    message = make_message(
+        Kind.FACE_BUNDLE, site=site, device=HUB_DEVICE, payload=bundle_payload(sealed, directory)
+    )
+    return message.to_json()
+
+
+async def publish_faces(hub: Any, site: str, *, key: bytes | None = None) -> int:
+    """(Re)publish ``site``'s face bundle retained (QoS 1); returns its version.
+
+    Raises FaceKeyError when no face key is configured."""
+    if site not in hub.sites:
+        raise ValueError(f"unknown site {site!r}")
+    key = key or hub_face_key()
+    credentials = _CREDENTIALS.get(hub, {}).get(site, GateCredentials())
+    payload = await asyncio.to_thread(_sealed_message, face_db(hub), key, site, credentials)
+    topic = str(topics.sync(site, FACES))
+    hub._retained[topic] = payload  # republished by the hub on every (re)connect
+    ingest = hub._ingest
+    if ingest is not None and ingest.connected:
+        ingest.client.publish(topic, payload, qos=1, retain=True)
+    version = int(_version_of(payload))
+    log.info("faces: published %s bundle version %d", site, version)
+    return version
+
+
+def _version_of(payload: bytes) -> int:
+    from models.messages import parse_message
+
+    return parse_message(payload).payload.version  # type: ignore[attr-defined]
+
+
+async def publish_all_faces(hub: Any) -> dict[str, int]:
+    """At hub start: every site's bundle, if a face key is configured (else nothing)."""
+    try:
+        key = hub_face_key()
+    except FaceKeyError as exc:
+        log.info("faces: not synced (%s)", exc)
+        return {}
+    return {site: await publish_faces(hub, site, key=key) for site in hub.sites}
+
+
+async def enroll_person(
+    hub: Any,
+    site: str,
+    person: str,
+    role: str,
+    encodings: Sequence[np.ndarray],
+    *,
+    consent_by: str,
+    purpose: str,
+    expires_at: datetime,
+    key: bytes | None = None,
+) -> int:
+    """Enrol in the hub's face store, then publish the new bundle; returns its version."""
+    key = key or hub_face_key()
+
+    def enroll() -> int:
+        with FaceStore(face_db(hub), FaceCipher(key)) as store:
+            return store.enroll(
+                site=site,
+                person=person,
+                role=role,
+                encodings=list(encodings),
+                consent_by=consent_by,
+                purpose=purpose,
+                expires_at=expires_at,
+            )
+
+    await asyncio.to_thread(enroll)
+    return await publish_faces(hub, site, key=key)
+
+
+async def delete_person(
+    hub: Any,
+    person: str,
+    *,
+    operator: str,
+    reason: str = "erasure request",
+    key: bytes | None = None,
+) -> Erasure:
+    """Erase ``person`` and publish the site's new bundle without them."""
+    key = key or hub_face_key()
+
+    def delete() -> Erasure:
+        with FaceStore(face_db(hub), None) as store:
+            return store.delete(person, operator=operator, reason=reason)
+
+    erasure = await asyncio.to_thread(delete)
+    await publish_faces(hub, erasure.site, key=key)
+    return erasure

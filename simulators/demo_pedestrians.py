@@ -1,0 +1,176 @@
+"""The pedestrian part of ``anju demo``: enrol the fixture faces on the hub, sync them to the
+pedestrian gate's edge, and play a loop of people at the gate.
+
+    task = await start_pedestrians(demo)   # after the hub and edges have started
+
+Scenario, in a loop: a resident walks up (opens), a photo of that resident is held up
+(refused: not live), a stranger tries three times (refused; the third time is an
+``unknown_face_repeated`` violation), a blacklisted person walks up (refused + alarm),
+a visitor shows a QR pass (opens), a resident types a PIN (opens).
+Needs the face key in $ANJU_FACE_KEY (``ensure_demo_face_key`` sets a demo key if unset,
+before the edges start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.face.crypto import KEY_ENV, generate_key, load_face_key
+from edge.face.detector import load_rgb
+from edge.face.passes import issue_pass
+from edge.face_sync import pass_key
+from hub.face_sync import enroll_person, publish_faces, set_gate_credentials
+from hub.faces.quality import check_image, enrolment_stack
+from simulators.pedestrian_gate import SimulatedPedestrianGate
+
+log = logging.getLogger(__name__)
+
+FACES_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
+DEMO_OPERATOR = "demo-operator"
+DEMO_PURPOSE = "demo"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    id: str
+    role: str  # resident | blacklist
+    enrol: tuple[str, ...]  # photos enrolled
+    walks: str  # photo the gate camera sees
+    pin: str | None = None
+
+
+DEMO_PEOPLE = (
+    DemoPerson("res-obama", "resident", ("obama.jpg", "obama2.jpg"), "obama3.jpg", pin="2468"),
+    DemoPerson("bl-biden", "blacklist", ("biden.jpg",), "biden.jpg"),
+)
+STRANGER = "astronaut.jpg"  # never enrolled
+
+
+def ensure_demo_face_key() -> None:
+    """A random demo face key in $ANJU_FACE_KEY unless one is configured (before edges start)."""
+    if not os.environ.get(KEY_ENV) and not os.environ.get("ANJU_FACE_KEY_FILE"):
+        os.environ[KEY_ENV] = generate_key()
+
+
+def pedestrian_gates(demo: Any) -> list[SimulatedPedestrianGate]:
+    return [g for g in demo.vehicle_gates if isinstance(g, SimulatedPedestrianGate)]
+
+
+def _encodings(photos: tuple[str, ...]) -> list[np.ndarray]:
+    stack = enrolment_stack()
+    out = []
+    for name in photos:
+        report = check_image(load_rgb(FACES_DIR / name), stack)
+        if report.face is None or report.face.encoding is None:
+            raise ValueError(f"{name}: no usable face ({report.problems})")
+        out.append(report.face.encoding)
+    return out
+
+
+async def enroll_demo_people(hub: Any, site: str) -> int:
+    """Enrol DEMO_PEOPLE (consent by the demo operator, purpose "demo") unless already
+    enrolled; set their PINs; publish the bundle. Returns the published version."""
+    from hub.face_sync import face_db
+    from hub.faces.store import FaceStore
+
+    def enrolled() -> set[str]:
+        with FaceStore(face_db(hub), None) as store:
+            return {p for p, _s, _r in store.persons(site)}
+
+    present = await asyncio.to_thread(enrolled)
+    set_gate_credentials(hub, site, pins={p.pin: p.id for p in DEMO_PEOPLE if p.pin})
+    expires = datetime.now(UTC) + timedelta(days=30)
+    for person in DEMO_PEOPLE:
+        if person.id in present:
+            continue
+        encodings = await asyncio.to_thread(_encodings, person.enrol)
+        await enroll_person(
+            hub,
+            site,
+            person.id,
+            person.role,
+            encodings,
+            consent_by=DEMO_OPERATOR,
+            purpose=DEMO_PURPOSE,
+            expires_at=expires,
+        )
+    return await publish_faces(hub, site)
+
+
+def visitor_pass(site: str, pass_id: str, hours: float = 2.0) -> str:
+    now = datetime.now(UTC)
+    return issue_pass(
+        pass_key(load_face_key()),
+        site=site,
+        pass_id=pass_id,
+        valid_from=now - timedelta(minutes=1),
+        valid_until=now + timedelta(hours=hours),
+    )
+
+
+Step = tuple[str, Callable[[SimulatedPedestrianGate], None]]
+
+
+def scenario(site: str) -> list[Step]:
+    resident, blacklisted = DEMO_PEOPLE
+    steps: list[Step] = [
+        ("resident_live", lambda g: g.walk_up(FACES_DIR / resident.walks, live=True)),
+        ("photo_attack", lambda g: g.walk_up(FACES_DIR / resident.walks, live=False)),
+    ]
+    steps += [("stranger", lambda g: g.walk_up(FACES_DIR / STRANGER, live=True)) for _ in range(3)]
+    steps += [
+        ("blacklisted", lambda g: g.walk_up(FACES_DIR / blacklisted.walks, live=True)),
+        ("qr_visitor", lambda g: g.present_qr(visitor_pass(site, "DEMO-V1"))),
+        ("pin", lambda g: g.enter_pin(resident.pin or "")),
+    ]
+    return steps
+
+
+class PedestrianScenario:
+    def __init__(self, gate: SimulatedPedestrianGate, site: str, interval_s: float = 2.0) -> None:
+        self.gate = gate
+        self.site = site
+        self.interval_s = interval_s
+        self.played: Counter[str] = Counter()
+
+    async def run(self, rounds: int | None = None) -> None:
+        done = 0
+        while rounds is None or done < rounds:
+            for name, act in scenario(self.site):
+                await asyncio.to_thread(act, self.gate)  # rendering frames is CPU work
+                self.played[name] += 1
+                while self.gate.occupied:  # the gate reads the whole passage first
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(self.interval_s)
+            done += 1
+
+
+async def start_pedestrians(
+    demo: Any, *, rounds: int | None = None, interval_s: float = 2.0
+) -> asyncio.Task[None] | None:
+    """Enrol the demo faces, publish them, run the pedestrian scenario; None when the demo
+    has no hub or no pedestrian gate. The task's ``scenario`` attribute counts what played."""
+    gates = pedestrian_gates(demo)
+    if demo.hub is None or not gates:
+        return None
+    ensure_demo_face_key()
+    site = demo.site.site.id
+    version = await enroll_demo_people(demo.hub, site)
+    log.info("pedestrians: faces version %d published for %s", version, site)
+    runner = PedestrianScenario(gates[0], site, interval_s)
+    task = asyncio.create_task(runner.run(rounds), name="pedestrians")
+    task.scenario = runner  # type: ignore[attr-defined]
+    with contextlib.suppress(AttributeError):
+        demo._tasks.append(task)  # cancelled with the demo's other tasks
+    return task

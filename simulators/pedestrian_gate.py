@@ -1,0 +1,141 @@
+"""A simulated pedestrian gate: camera, presence sensor, door relay, keypad/QR/card reader.
+
+``walk_up(photo, live=...)`` renders a real face photo into gate frames (simulators/people.py:
+a live person or a photo held up) and puts the person in front of the camera: the presence
+sensor reports them until the camera has served every frame, so the pipeline sees the
+whole passage however slowly it reads. ``present_qr``/``enter_pin``/``present_card`` queue
+a non-face credential for the reader.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.face.detector import load_rgb
+from edge.face.pedestrian import CardAttempt, PinAttempt, QrAttempt
+from simulators.gate import SimRelay
+from simulators.people import render_gate_sequence
+
+CredentialAttempt = QrAttempt | PinAttempt | CardAttempt
+
+
+class SimCredentialReader:
+    """Keypad + QR scanner + card reader: what was entered, one attempt per ``poll``."""
+
+    def __init__(self) -> None:
+        self._queue: deque[CredentialAttempt] = deque()
+        self._lock = threading.Lock()
+
+    def put(self, attempt: CredentialAttempt) -> None:
+        with self._lock:
+            self._queue.append(attempt)
+
+    def poll(self) -> CredentialAttempt | None:
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+
+class SimulatedPedestrianGate:
+    def __init__(
+        self, gate_id: str, *, size: tuple[int, int] = (640, 480), frames: int = 15, seed: int = 0
+    ) -> None:
+        self.gate_id = gate_id
+        self.size = size
+        self.frames_per_passage = frames
+        self.relay = SimRelay()
+        self.credential_reader = SimCredentialReader()
+        self.camera = SimPedestrianCamera(self)
+        self.sensor = SimPresenceSensor(self)
+        self._seed = seed
+        self._frames: deque[np.ndarray] = deque()
+        self._lock = threading.Lock()
+        self._empty: np.ndarray | None = None
+        self.passages = 0
+
+    def walk_up(self, person_image: np.ndarray | Path | str, live: bool = True) -> None:
+        """Someone (``live``) or a photo of them (not ``live``) at the gate. Renders the
+        frames first (CPU: call it off the event loop)."""
+        image = person_image if isinstance(person_image, np.ndarray) else load_rgb(person_image)
+        with self._lock:
+            self._seed += 1
+            seed = self._seed
+        rgb = render_gate_sequence(
+            image, live=live, frames=self.frames_per_passage, seed=seed, size=self.size
+        )
+        bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in rgb]
+        # The next person steps up once the previous one has left the camera's view:
+        # frames of two people in one presence period would be one passage.
+        deadline = time.monotonic() + 60.0
+        while self.in_view() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            self._frames.extend(bgr)
+            self.passages += 1
+
+    def present_qr(self, token: str) -> None:
+        self.credential_reader.put(QrAttempt(token))
+
+    def enter_pin(self, pin: str) -> None:
+        self.credential_reader.put(PinAttempt(pin))
+
+    def present_card(self, card_id: str) -> None:
+        self.credential_reader.put(CardAttempt(card_id))
+
+    @property
+    def occupied(self) -> bool:
+        """Someone is still in front of the camera or a credential is still unread."""
+        with self._lock:
+            in_view = bool(self._frames)
+        return in_view or self.credential_reader.pending > 0
+
+    def in_view(self) -> bool:
+        with self._lock:
+            return bool(self._frames)
+
+    def next_frame(self) -> np.ndarray:
+        with self._lock:
+            if self._frames:
+                return self._frames.popleft()
+        if self._empty is None:
+            from simulators.people import empty_gate_frame
+
+            rgb = empty_gate_frame(self._seed, self.size)
+            self._empty = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        return self._empty.copy()
+
+
+class SimPedestrianCamera:
+    """BGR frames, like a real camera driver (edge.interfaces.Camera)."""
+
+    def __init__(self, gate: SimulatedPedestrianGate) -> None:
+        self.gate = gate
+
+    def read(self) -> np.ndarray | None:
+        return self.gate.next_frame()
+
+    def close(self) -> None:
+        pass
+
+
+class SimPresenceSensor:
+    """A person in the walkway (e.g. an IR beam). Pedestrian gates never hold a door for it."""
+
+    is_vehicle_detector = False
+
+    def __init__(self, gate: SimulatedPedestrianGate) -> None:
+        self.gate = gate
+        self.credential_reader = gate.credential_reader  # the reader on the same gate unit
+
+    def present(self) -> bool:
+        return self.gate.in_view()

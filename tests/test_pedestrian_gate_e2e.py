@@ -1,0 +1,241 @@
+"""Face access end to end over a real mosquitto: enrol on the hub -> sealed bundle synced to
+the pedestrian gate's edge -> real dlib on rendered gate frames -> door relay -> events in
+the hub's database (person id and distance, never a template)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from anju_cli.demo import without_credentials
+from edge.agent import EdgeAgent, simulated_hardware
+from edge.face.crypto import KEY_ENV, generate_key, parse_key
+from edge.pedestrian_gate import PedestrianGatePipeline
+from hub.face_sync import delete_person, enroll_person, set_gate_credentials
+from hub.service import Hub
+from models.site import EXAMPLE_SITE, load_site_config
+from simulators.demo_pedestrians import DEMO_PEOPLE, FACES_DIR, _encodings, visitor_pass
+from simulators.pedestrian_gate import SimulatedPedestrianGate
+from tests.mosquitto import MosquittoBroker
+
+EDGE, GATE, SITE = "edge-east", "east-pedestrian", "lakeside"
+RESIDENT, BLACKLISTED = DEMO_PEOPLE
+
+
+@pytest.fixture(scope="module")
+def encodings() -> dict[str, list[np.ndarray]]:
+    return {p.id: _encodings(p.enrol) for p in DEMO_PEOPLE}
+
+
+@pytest.fixture
+def face_key(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    text = generate_key()
+    monkeypatch.setenv(KEY_ENV, text)
+    return parse_key(text)
+
+
+async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s")
+        await asyncio.sleep(0.1)
+
+
+class Edge:
+    """The east edge on simulated hardware; restartable on the same data directory."""
+
+    def __init__(self, site: Any, broker_url: str, data: Path) -> None:
+        self.site, self.broker_url, self.data = site, broker_url, data
+        self.agent: EdgeAgent | None = None
+        self.gate: SimulatedPedestrianGate | None = None
+
+    async def start(self) -> None:
+        sims, camera, relay, sensor = simulated_hardware(self.site, EDGE, seed=7)
+        self.gate = sims[GATE]
+        self.agent = EdgeAgent(
+            self.site,
+            EDGE,
+            broker_url=self.broker_url,
+            data_dir=self.data,
+            camera_factory=camera,
+            relay_factory=relay,
+            sensor_factory=sensor,
+            heartbeat_s=60,
+        )
+        await self.agent.start()
+
+    @property
+    def pipeline(self) -> PedestrianGatePipeline:
+        assert self.agent is not None
+        pipeline = self.agent.pipelines[GATE]
+        assert isinstance(pipeline, PedestrianGatePipeline)
+        return pipeline
+
+    def version(self) -> int | None:
+        state = self.pipeline.state
+        return state.version if state else None
+
+    async def stop(self) -> None:
+        if self.agent is not None:
+            await self.agent.stop()
+            self.agent = None
+
+    async def pass_through(self, act: Callable[[SimulatedPedestrianGate], None]) -> bool:
+        """Do ``act`` at the gate; True if the door opened for it."""
+        gate = self.gate
+        assert gate is not None
+        decided = self.pipeline.decisions
+        opens = len(gate.relay.opens())
+        await asyncio.to_thread(act, gate)
+        await until(lambda: self.pipeline.decisions > decided, timeout=40)
+        await until(lambda: not gate.occupied)  # the person has walked on
+        return len(gate.relay.opens()) > opens
+
+
+@pytest.fixture
+async def community(
+    mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
+) -> AsyncIterator[tuple[Hub, Edge]]:
+    site = without_credentials(load_site_config(EXAMPLE_SITE))
+    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    await hub.start()
+    edge = Edge(site, mosquitto.url, tmp_path / "edge")
+    try:
+        yield hub, edge
+    finally:
+        await edge.stop()
+        await hub.stop()
+
+
+async def enroll_all(hub: Hub, encodings: dict[str, list[np.ndarray]]) -> int:
+    version = 0
+    set_gate_credentials(hub, SITE, pins={"2468": RESIDENT.id})
+    for person in DEMO_PEOPLE:
+        version = await enroll_person(
+            hub,
+            SITE,
+            person.id,
+            person.role,
+            encodings[person.id],
+            consent_by="test operator",
+            purpose="test",
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
+    return version
+
+
+def live(photo: str) -> Callable[[SimulatedPedestrianGate], None]:
+    return lambda g: g.walk_up(FACES_DIR / photo, live=True)
+
+
+def photo_attack(photo: str) -> Callable[[SimulatedPedestrianGate], None]:
+    return lambda g: g.walk_up(FACES_DIR / photo, live=False)
+
+
+def _payload(row: dict[str, Any]) -> dict[str, Any]:
+    payload = row["payload"]
+    return json.loads(payload) if isinstance(payload, str) else payload
+
+
+def _has_template(value: Any) -> bool:
+    """Anything that looks like a face template: a long list of numbers, or a key naming one."""
+    if isinstance(value, dict):
+        return any("encoding" in k or _has_template(v) for k, v in value.items())
+    if isinstance(value, list):
+        return len(value) > 16 or any(_has_template(v) for v in value)
+    return False
+
+
+async def stored(hub: Hub, kind: str) -> list[dict[str, Any]]:
+    await hub.flush()
+    assert hub.store is not None
+    return [_payload(r) for r in await hub.store.events(kind=kind, limit=1000)]
+
+
+async def test_enrol_sync_open_refuse_photo_then_erase(
+    community: tuple[Hub, Edge], encodings: dict[str, list[np.ndarray]]
+) -> None:
+    hub, edge = community
+    version = await enroll_all(hub, encodings)
+    await edge.start()  # the retained bundle is waiting on the broker
+    await until(lambda: edge.version() == version)
+    assert edge.pipeline.state is not None
+    assert edge.pipeline.state.persons == {RESIDENT.id, BLACKLISTED.id}
+
+    assert await edge.pass_through(live(RESIDENT.walks))
+
+    async def match_stored() -> bool:
+        return any(m["person"] == RESIDENT.id for m in await stored(hub, "face_match"))
+
+    await until(match_stored)
+    match = next(m for m in await stored(hub, "face_match") if m["person"] == RESIDENT.id)
+    assert match["live"] is True and 0 <= match["distance"] <= 0.5
+    decision = (await stored(hub, "gate_decision"))[0]
+    assert (decision["credential"], decision["decision"], decision["subject"]) == (
+        "face",
+        "open",
+        RESIDENT.id,
+    )
+    assert decision["list_version"] == version
+
+    assert not await edge.pass_through(photo_attack(RESIDENT.walks))
+    await until(
+        lambda: _decided(hub, lambda d: d["reason"] == "not_live" and d["subject"] == RESIDENT.id)
+    )
+
+    # Erasure: a new version without the person reaches the edge, which then refuses them.
+    erasure = await delete_person(hub, RESIDENT.id, operator="test admin")
+    await until(lambda: edge.version() == erasure.bundle_version)
+    assert edge.pipeline.state is not None
+    assert RESIDENT.id not in edge.pipeline.state.persons
+    cached = (edge.data / "faces" / "faces.bundle").read_bytes()
+    assert RESIDENT.id.encode() not in cached and b"encodings" not in cached  # sealed at rest
+    assert not await edge.pass_through(live(RESIDENT.walks))
+    await until(lambda: _decided(hub, lambda d: d["reason"] == "unknown"))
+
+    # No template in any event the hub stored, of any kind.
+    await hub.flush()
+    assert hub.store is not None
+    rows = await hub.store.events(limit=10_000)
+    assert rows and not any(_has_template(_payload(r)) for r in rows)
+
+
+async def _decided(hub: Hub, check: Callable[[dict[str, Any]], bool]) -> bool:
+    return any(check(d) for d in await stored(hub, "gate_decision"))
+
+
+async def test_cached_bundle_opens_with_broker_down_and_qr_pin(
+    community: tuple[Hub, Edge],
+    mosquitto: MosquittoBroker,
+    encodings: dict[str, list[np.ndarray]],
+) -> None:
+    hub, edge = community
+    version = await enroll_all(hub, encodings)
+    await edge.start()
+    await until(lambda: edge.version() == version)
+    await edge.stop()
+    await hub.stop()
+    mosquitto.stop()
+
+    await edge.start()  # no broker, no hub: only the sealed cache on disk
+    assert edge.version() == version
+    assert await edge.pass_through(live(RESIDENT.walks))
+    assert await edge.pass_through(lambda g: g.present_qr(visitor_pass(SITE, "V-TEST")))
+    assert await edge.pass_through(lambda g: g.enter_pin("2468"))
+    assert not await edge.pass_through(lambda g: g.enter_pin("0000"))
+    assert not await edge.pass_through(live(BLACKLISTED.walks))
+    assert edge.agent is not None and await edge.agent.bus.pending() > 0  # kept for later
