@@ -64,12 +64,23 @@ class Counts:
     deb_ok: int = 0
     deb_n: int = 0
     excluded: int = 0
+    all_ok: int = 0  # debounced state vs truth on every slot-frame, delays counted as errors
+    all_n: int = 0
     false_flips: int = 0
     real_changes: int = 0
     latencies: list[float] = field(default_factory=list)
 
     def add(self, other: Counts) -> None:
-        for k in ("raw_ok", "raw_n", "deb_ok", "deb_n", "excluded", "false_flips"):
+        for k in (
+            "raw_ok",
+            "raw_n",
+            "deb_ok",
+            "deb_n",
+            "excluded",
+            "false_flips",
+            "all_ok",
+            "all_n",
+        ):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.real_changes += other.real_changes
         self.latencies += other.latencies
@@ -144,11 +155,14 @@ def _score(
     for s in slots:
         c.raw_n += 1
         c.raw_ok += obs[s.id].occupied == truth[s.id]
+        state = tracker.state(s.id)
+        if state is not None:
+            c.all_n += 1
+            c.all_ok += state == truth[s.id]
         since_change = t - changed_at.get(s.id, -1e9)
         if since_change <= window:
             c.excluded += 1
             continue
-        state = tracker.state(s.id)
         if state is None:
             continue
         c.deb_n += 1
@@ -335,9 +349,10 @@ def _print_counts(label: str, c: Counts) -> None:
     deb = c.deb_ok / max(1, c.deb_n)
     lat = f"{statistics.median(c.latencies):.0f}s" if c.latencies else "-"
     print(
-        f"  {label:22s} raw {raw:.4f} ({c.raw_n} slot-frames)  after debounce {deb:.4f} "
-        f"({c.deb_n}, {c.excluded} in change windows)  real changes {c.real_changes} "
-        f"(median latency {lat})  false flips {c.false_flips}"
+        f"  {label:20s} raw {raw:.4f} ({c.raw_n} slot-frames) | after debounce {deb:.4f} "
+        f"({c.deb_n}; {c.excluded} within the debounce delay of a real change left out; "
+        f"{c.all_ok / max(1, c.all_n):.4f} with them) | real changes {c.real_changes}, "
+        f"median delay {lat} | false flips {c.false_flips}"
     )
 
 
