@@ -30,7 +30,7 @@ EVENT_KINDS = frozenset(
         Kind.COMMAND_ACK,
     }
 )
-STATE_KINDS = frozenset({Kind.GATE_STATE, Kind.SLOT_STATE})
+STATE_KINDS = frozenset({Kind.GATE_STATE, Kind.SLOT_STATE, Kind.CARPARK_SNAPSHOT})
 AVAILABLE_KINDS = frozenset({Kind.DEVICE_STATUS})
 
 PAYLOAD_HEAD_BYTES = 200  # how much of a rejected payload is kept for diagnosis

@@ -300,6 +300,7 @@ PAYLOADS: dict[Kind, type[Strict]] = {
     Kind.GATE_COMMAND: GateCommand,
     Kind.COMMAND_ACK: CommandAck,
     Kind.VEHICLE_LIST: VehicleList,
+    Kind.CARPARK_SNAPSHOT: CarParkSnapshot,
     Kind.FACE_BUNDLE: FaceBundle,
 }
 
