@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from hub.batcher import BatchWriter
 from hub.ingest import MqttIngest
+from hub.parking import shortest_limit_s
 from hub.recorder import Recorder
 from hub.store import Store, from_iso, iso
 from hub.sync import VEHICLES, list_digest, next_version, vehicle_list
@@ -47,6 +48,7 @@ from models.site import SiteConfig, load_site_config
 log = logging.getLogger(__name__)
 
 HUB_DEVICE = "hub"  # the envelope device of what the hub publishes on sync topics
+CARPARK = "carpark"  # sync topic of the relayed car-park snapshot
 
 
 class CommandStatus(StrEnum):
@@ -110,6 +112,8 @@ class Hub:
         self._username = username
         self._password = password
         shortest = min(s.rules.device_offline_after_s for s in sites)
+        parking_limit = shortest_limit_s(self.sites)  # fire lane timed to ~1/5 of its limit
+        shortest = min(shortest, parking_limit) if parking_limit else shortest
         self.watchdog_interval_s = watchdog_interval_s or min(max(shortest / 5, 0.1), 10.0)
         self._batch = {"max_rows": batch_rows, "max_delay_s": batch_delay_s}
         self.store: Store | None = None
@@ -130,7 +134,10 @@ class Hub:
         self.store = await Store.open(self.data_dir)
         try:
             self.recorder = Recorder(
-                self.store, list(self.sites.values()), on_command_ack=self._command_acked
+                self.store,
+                list(self.sites.values()),
+                on_command_ack=self._command_acked,
+                on_carpark_snapshot=self._relay_carpark,
             )
             await self.recorder.load()
             async with self.store.transaction():
@@ -224,8 +231,25 @@ class Hub:
                 opened = await self.recorder.check_silence(watching_since=self.watching_since)
                 if opened:
                     log.warning("watchdog: %d device(s) offline beyond their limit", opened)
+                if parked := await self.recorder.check_parking():
+                    log.warning("watchdog: %d parking violation(s) opened", parked)
             except Exception:
                 log.exception("watchdog check failed")
+
+    def _relay_carpark(self, snapshot: Any) -> None:
+        """The car park's fill level, relayed to every edge (retained ``sync/carpark``):
+        the vehicle gates refuse visitor cars when no bay is free."""
+        message = make_message(
+            Kind.CARPARK_SNAPSHOT,
+            site=snapshot.site,
+            device=HUB_DEVICE,
+            payload=snapshot.payload,
+            ts=snapshot.ts,
+        )
+        topic = str(topics.sync(snapshot.site, CARPARK))
+        self._retained[topic] = message.to_json()
+        if self._ingest is not None and self._ingest.connected:
+            self._ingest.client.publish(topic, self._retained[topic], qos=1, retain=True)
 
     # ------------------------------------------------------------------ sync lists
 
