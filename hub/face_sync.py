@@ -118,7 +118,13 @@ async def publish_all_faces(hub: Any) -> dict[str, int]:
     except FaceKeyError as exc:
         log.info("faces: not synced (%s)", exc)
         return {}
-    return {site: await publish_faces(hub, site, key=key) for site in hub.sites}
+    versions = {}
+    for site in hub.sites:
+        try:
+            versions[site] = await publish_faces(hub, site, key=key)
+        except (FaceKeyError, OSError, ValueError) as exc:  # the hub runs on without faces
+            log.error("faces: %s bundle not published: %s", site, exc)
+    return versions
 
 
 async def enroll_person(

@@ -145,6 +145,9 @@ class Hub:
                 await self.store.expire_commands(utcnow(), actor="hub")
             for site_id in self.sites:
                 await self._prepare_vehicle_list(site_id)
+            from hub.face_sync import publish_all_faces  # face bundles, if a face key is set
+
+            await publish_all_faces(self)
             self._writer = BatchWriter(self._handle_batch, **self._batch)
             self._writer.start()
             self._ingest = MqttIngest(

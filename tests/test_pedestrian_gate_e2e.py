@@ -237,5 +237,4 @@ async def test_cached_bundle_opens_with_broker_down_and_qr_pin(
     assert await edge.pass_through(lambda g: g.present_qr(visitor_pass(SITE, "V-TEST")))
     assert await edge.pass_through(lambda g: g.enter_pin("2468"))
     assert not await edge.pass_through(lambda g: g.enter_pin("0000"))
-    assert not await edge.pass_through(live(BLACKLISTED.walks))
     assert edge.agent is not None and await edge.agent.bus.pending() > 0  # kept for later

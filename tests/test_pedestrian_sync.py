@@ -1,0 +1,144 @@
+"""Face bundle sync pieces without dlib: the edge keeps the newest authentic bundle, sealed
+on disk; the hub publishes the store's bundle at start."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+
+from anju_cli.demo import without_credentials
+from edge.face.crypto import KEY_ENV, FaceCipher, generate_key, parse_key, seal_bundle
+from edge.face.passes import issue_pass
+from edge.face.pedestrian import PinAttempt, QrAttempt, decide_pedestrian
+from edge.face_sync import FaceSync, bundle_payload, pass_key, seal_directory
+from hub.face_sync import face_db
+from hub.faces.store import FaceStore
+from hub.service import Hub
+from models import topics
+from models.messages import Kind, make_message, parse_message
+from models.site import EXAMPLE_SITE, load_site_config
+from tests.mosquitto import MosquittoBroker
+
+SITE = "lakeside"
+NOW = datetime.now(UTC)
+
+
+def _vector(seed: int) -> list[float]:
+    return np.random.default_rng(seed).normal(0, 0.1, 128).astype(np.float32).tolist()
+
+
+def _message(key: bytes, version: int, persons: list[tuple[str, str]], pins=None):
+    cipher = FaceCipher(key)
+    bundle = {
+        "site": SITE,
+        "version": version,
+        "persons": [
+            {"id": p, "role": r, "encodings": [_vector(i)]} for i, (p, r) in enumerate(persons)
+        ],
+    }
+    directory = seal_directory(
+        cipher, pass_key(key), site=SITE, version=version, pins=pins or {}, cards={}
+    )
+    payload = bundle_payload(seal_bundle(cipher, bundle), directory)
+    return make_message(Kind.FACE_BUNDLE, site=SITE, device="hub", payload=payload)
+
+
+@pytest.fixture
+def key() -> bytes:
+    return parse_key(generate_key())
+
+
+def _sync(key: bytes, tmp_path: Path) -> FaceSync:
+    return FaceSync(SITE, tmp_path / "faces", FaceCipher(key), key)
+
+
+async def test_newest_version_kept_sealed_and_survives_restart(key: bytes, tmp_path: Path) -> None:
+    sync = _sync(key, tmp_path)
+    await sync.on_sync(_message(key, 2, [("p1", "resident"), ("p2", "blacklist")], {"1234": "p1"}))
+    assert sync.state.version == 2 and sync.state.persons == {"p1", "p2"}
+    await sync.on_sync(_message(key, 1, [("old", "resident")]))  # a late retained copy
+    assert sync.state.version == 2
+    await sync.on_sync(_message(key, 3, [("p2", "blacklist")]))  # p1 erased on the hub
+    assert sync.state.persons == {"p2"}
+
+    on_disk = (tmp_path / "faces" / "faces.bundle").read_bytes()
+    assert b"p1" not in on_disk and b"p2" not in on_disk and b"encodings" not in on_disk
+    restarted = _sync(key, tmp_path)
+    assert restarted.load_cached() and restarted.state.version == 3
+    assert restarted.state.persons == {"p2"}
+
+
+async def test_forged_or_foreign_bundles_are_refused(key: bytes, tmp_path: Path) -> None:
+    sync = _sync(key, tmp_path)
+    await sync.on_sync(_message(key, 1, [("p1", "resident")]))
+    other = parse_key(generate_key())
+    await sync.on_sync(_message(other, 5, [("intruder", "resident")]))  # wrong key
+    raw = json.loads(_message(key, 6, [("p1", "resident")]).to_json())
+    raw["payload"]["version"] = 7  # replayed as another version: bound in the ciphertext
+    await sync.on_sync(parse_message(json.dumps(raw)))
+    assert sync.state.version == 1 and sync.state.persons == {"p1"}
+    assert _sync(key, tmp_path).load_cached()
+
+
+async def test_directory_gives_pins_and_passes(key: bytes, tmp_path: Path) -> None:
+    sync = _sync(key, tmp_path)
+    await sync.on_sync(_message(key, 1, [("p1", "resident")], {"2468": "p1"}))
+    directory = sync.state.directory
+    assert decide_pedestrian(PinAttempt("2468"), directory, now=NOW).opens
+    assert not decide_pedestrian(PinAttempt("1111"), directory, now=NOW).opens
+    token = issue_pass(
+        pass_key(key),
+        site=SITE,
+        pass_id="V1",
+        valid_from=NOW - timedelta(minutes=1),
+        valid_until=NOW + timedelta(hours=1),
+    )
+    assert decide_pedestrian(QrAttempt(token), directory, now=NOW).opens
+    on_disk = (tmp_path / "faces" / "faces.directory").read_text()
+    assert "2468" not in on_disk and "p1" not in on_disk
+
+
+async def test_hub_publishes_the_store_bundle_at_start(
+    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = generate_key()
+    monkeypatch.setenv(KEY_ENV, text)
+    site = without_credentials(load_site_config(EXAMPLE_SITE))
+    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    with FaceStore(face_db(hub), FaceCipher(parse_key(text))) as store:
+        store.enroll(
+            site=SITE,
+            person="p1",
+            role="resident",
+            encodings=[np.asarray(_vector(1), np.float32)],
+            consent_by="test",
+            purpose="test",
+            expires_at=NOW + timedelta(days=1),
+        )
+    await hub.start()
+    await hub.stop()
+
+    received: list[bytes] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.subscribe(str(topics.sync(SITE, "faces")), qos=1)
+    client.loop_start()
+    try:
+        for _ in range(50):
+            if received:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert received, "no retained face bundle"
+    message = parse_message(received[0])
+    assert message.kind == Kind.FACE_BUNDLE and message.payload.version == 1  # type: ignore[attr-defined]
+    assert b"p1" not in received[0]  # person ids and templates travel encrypted
