@@ -13,7 +13,9 @@ The hub judges violations (hub/parking.py) and relays the snapshot to every edge
 retained ``sync/carpark`` topic (the edge ACL lets edges read sync topics, not each other).
 On the vehicle-gate edges, ``capacity_service`` keeps the newest relayed snapshot as
 ``ctx.capacity``: a visitor car is refused (``capacity_full``) when no bay a visitor may use
-is free, or the car park holds ``capacity`` cars. Residents are never refused for room.
+is free, the car park holds ``capacity`` cars, or the visitors inside (counted by the hub
+from visitor-pass entries and exits) reach the ``visitor_quota``. Residents are never
+refused for room.
 """
 
 from __future__ import annotations
@@ -196,8 +198,15 @@ class SnapshotCapacity:
     No snapshot, or one older than ``max_age_s`` (car-park edge or hub down): the gates
     must keep working, so visitors are not refused for room then (logged)."""
 
-    def __init__(self, capacity: int | None = None, *, max_age_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        capacity: int | None = None,
+        visitor_quota: int | None = None,
+        *,
+        max_age_s: float = 600.0,
+    ) -> None:
         self.capacity = capacity
+        self.visitor_quota = visitor_quota
         self.max_age_s = max_age_s
         self.snapshot: CarParkSnapshot | None = None
         self.at: datetime | None = None
@@ -215,6 +224,9 @@ class SnapshotCapacity:
             return True
         if self.capacity is not None and snap.occupied >= self.capacity:
             return False
+        inside = snap.visitors_inside
+        if self.visitor_quota is not None and inside is not None and inside >= self.visitor_quota:
+            return False
         return snap.visitor_free > 0 or snap.unknown > 0
 
     async def on_sync(self, message: EnvelopeBase) -> None:
@@ -227,10 +239,10 @@ def capacity_service(
 ) -> Callable[[EdgeContext], Callable[[], Any]]:
     """Service factory for the vehicle-gate edges: sets ``ctx.capacity`` from the relayed
     snapshots (registered before the bus starts, so the retained one is seen)."""
-    capacity = site.car_park.capacity if site.car_park else None
+    limits = _limits(site)
 
     def factory(ctx: EdgeContext) -> Callable[[], Any]:
-        check = SnapshotCapacity(capacity, **options)
+        check = SnapshotCapacity(*limits, **options)
         ctx.capacity = check
         ctx.bus.on_sync(check.on_sync)
         factory.check = check  # type: ignore[attr-defined]
@@ -247,11 +259,15 @@ def attach_capacity(agent: Any, **options: Any) -> SnapshotCapacity:
     """Give an already started ``EdgeAgent`` the snapshot capacity check (the demo starts
     its gate edges first). It sees the next relayed snapshot, not an earlier retained one."""
     assert agent.ctx is not None and agent.bus is not None, "start the agent first"
-    capacity = agent.site.car_park.capacity if agent.site.car_park else None
-    check = SnapshotCapacity(capacity, **options)
+    check = SnapshotCapacity(*_limits(agent.site), **options)
     agent.ctx.capacity = check
     agent.bus.on_sync(check.on_sync)
     return check
+
+
+def _limits(site: SiteConfig) -> tuple[int | None, int | None]:
+    car_park = site.car_park
+    return (car_park.capacity, car_park.visitor_quota) if car_park else (None, None)
 
 
 def zone_counts(snapshot: CarParkSnapshot) -> Mapping[str, ZoneCounts]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,9 @@ from models.messages import (
     EnvelopeBase,
     GateDecision,
     Heartbeat,
+    Kind,
     SlotState,
+    make_message,
     parse_message,
     utcnow,
 )
@@ -80,6 +83,7 @@ class Recorder:
         self._open_keys: set[str] = set()
         self.on_carpark_snapshot = on_carpark_snapshot
         self.parking = ParkingState()
+        self._snapshots: dict[str, EnvelopeBase] = {}  # newest car-park snapshot per site
 
     async def load(self) -> None:
         """Know the configured devices and the violations still open from earlier runs."""
@@ -117,6 +121,22 @@ class Recorder:
                 )
                 self._parking_effects(message, site, empty)
 
+    def _visitors_inside(self) -> dict[str, int]:
+        return dict(Counter(site for site, _ in self.parking.visitors))
+
+    @staticmethod
+    def _relayed(message: EnvelopeBase, visitors: int) -> EnvelopeBase:
+        """The snapshot as relayed to the gates: with the visitors the hub counts inside."""
+        payload = message.payload.model_copy(update={"visitors_inside": visitors})  # type: ignore[attr-defined]
+        return make_message(
+            Kind.CARPARK_SNAPSHOT,
+            site=message.site,
+            device=message.device,
+            payload=payload,
+            id=message.id,
+            ts=message.ts,
+        )
+
     def _parking_effects(
         self, message: EnvelopeBase, site: SiteConfig, open_keys: frozenset[str]
     ) -> list[Effect]:
@@ -151,7 +171,8 @@ class Recorder:
         rejected = [c for c in batch if isinstance(c, Rejected)]
         ignored = sum(1 for c in batch if isinstance(c, Ignored))
         acks: list[dict[str, Any]] = []
-        snapshots: list[EnvelopeBase] = []
+        visitors_before = self._visitors_inside()
+        relay: set[str] = set()  # sites whose snapshot (or visitor count) the gates must get
         async with self.store.transaction() as store:
             open_keys = set(self._open_keys)  # copied under the lock: the watchdog writes too
             new = await store.insert_events(accepted)
@@ -170,7 +191,10 @@ class Recorder:
                 for effect in self._parking_effects(item.message, site, frozenset(open_keys)):
                     await self._apply(effect, open_keys)
                 if isinstance(item.message.payload, CarParkSnapshot):  # type: ignore[attr-defined]
-                    snapshots.append(item.message)
+                    newest = self._snapshots.get(item.message.site)
+                    if newest is None or newest.ts <= item.message.ts:
+                        self._snapshots[item.message.site] = item.message
+                        relay.add(item.message.site)
                 is_ack = isinstance(item.message.payload, CommandAck)  # type: ignore[attr-defined]
                 if is_ack and (row := await self._ack(item)):
                     acks.append(row)
@@ -180,8 +204,10 @@ class Recorder:
             for row in acks:
                 self.on_command_ack(row["id"], row)
         if self.on_carpark_snapshot:
-            for message in snapshots:
-                self.on_carpark_snapshot(message)
+            visitors = self._visitors_inside()
+            for site_id, message in self._snapshots.items():
+                if site_id in relay or visitors.get(site_id) != visitors_before.get(site_id):
+                    self.on_carpark_snapshot(self._relayed(message, visitors.get(site_id, 0)))
 
     async def _apply(self, effect: Effect, open_keys: set[str]) -> None:
         if isinstance(effect, OpenViolation):

@@ -184,6 +184,9 @@ class CarParkSnapshot(Strict):
     occupied: int = Field(ge=0)
     unknown: int = Field(default=0, ge=0)
     visitor_free: int = Field(ge=0, description="free bays a visitor may use (general, visitor)")
+    visitors_inside: int | None = Field(
+        default=None, ge=0, description="visitor cars inside, added by the hub when it relays"
+    )
 
 
 class Heartbeat(Strict):

@@ -165,3 +165,13 @@ def test_demo_override_shortens_only_timed_zones() -> None:
     assert limits["fire-lane"] == 0.5 and limits["no-parking"] == 0.5
     assert limits["general"] is None
     assert {z.id: z.max_minutes for z in SITE.car_park.zones}["fire-lane"] == 2
+
+
+def test_visitor_quota_from_the_hub_count() -> None:
+    check = SnapshotCapacity(capacity=20, visitor_quota=2)
+    relayed = snapshot(5).model_copy(update={"visitors_inside": 1})
+    check.update(relayed, T0)
+    assert check.has_room(Entrant.VISITOR, "浙HK2020", T0)
+    check.update(relayed.model_copy(update={"visitors_inside": 2}), T0)
+    assert not check.has_room(Entrant.VISITOR, "浙HK2020", T0)
+    assert check.has_room(Entrant.RESIDENT, "浙HA1234", T0)
