@@ -31,7 +31,7 @@ from edge.parking.detector import FEATURES, SlotOccupancyDetector, fit_logistic
 from edge.parking.monitor import CarParkMonitor
 from edge.parking.rules import ZoneRule
 from edge.parking.sensors import SensorBank
-from edge.parking.slots import DebounceConfig, SlotTracker
+from edge.parking.slots import SENSOR_DEBOUNCE, DebounceConfig, SlotTracker
 from simulators.carpark import (
     LIGHTINGS,
     SCENARIOS,
@@ -151,7 +151,8 @@ def _score(
     c, slots, truth, obs, tracker, changes, changed_at, t, known: set[str], dt: float
 ) -> None:
     # Within this long after a real change the debounced state may still lag.
-    window = max(DEBOUNCE.on_after_s, DEBOUNCE.off_after_s) + 3.0 * dt
+    cfg = tracker.machines[slots[0].id].config
+    window = max(cfg.on_after_s, cfg.off_after_s) + 3.0 * dt
     for s in slots:
         c.raw_n += 1
         c.raw_ok += obs[s.id].occupied == truth[s.id]
@@ -182,7 +183,7 @@ def _score(
 def sensor_run(slots: list[SlotGeometry], seed: int, hours: float, dt: float) -> Counts:
     sim = SlotSensorSim(slots, seed=seed)
     bank = SensorBank([s.id for s in slots])
-    tracker = SlotTracker({s.id: s.zone for s in slots}, DEBOUNCE, source="sensor")
+    tracker = SlotTracker({s.id: s.zone for s in slots}, SENSOR_DEBOUNCE, source="sensor")
     occ = Occupancy(slots, seed, dwell_s=1800.0)
     for sid in occ.parkable:  # the sensors are installed over empty bays
         occ.state[sid] = None

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge.parking.sensors import SensorBank, SensorOccupancy
-from edge.parking.slots import SlotTracker
+from edge.parking.slots import SENSOR_DEBOUNCE, SlotTracker
 from simulators.carpark import default_site_slots, random_car
 from simulators.slot_sensors import SlotSensorSim
 
@@ -84,7 +84,7 @@ def test_simulated_sensors_through_debounce_match_truth():
     slots = default_site_slots()
     sim = SlotSensorSim(slots, seed=21)
     bank = SensorBank([s.id for s in slots])
-    tracker = SlotTracker({s.id: s.zone for s in slots}, source="sensor")
+    tracker = SlotTracker({s.id: s.zone for s in slots}, SENSOR_DEBOUNCE, source="sensor")
     rng = np.random.default_rng(21)
     occ = {s.id: None for s in slots}
     raw_errors = debounced_errors = checked = 0
@@ -101,7 +101,7 @@ def test_simulated_sensors_through_debounce_match_truth():
         for sid, o in obs.items():
             truth = occ[sid] is not None
             raw_errors += o.occupied != truth
-            if t - last_change.get(sid, -1e9) > 30 and t > 8 * 3600 + 60:
+            if t - last_change.get(sid, -1e9) > 45 and t > 8 * 3600 + 60:
                 checked += 1
                 debounced_errors += tracker.state(sid) != truth
     n = len(slots) * 3 * 360

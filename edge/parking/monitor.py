@@ -29,7 +29,14 @@ from edge.parking.rules import (
     visitor_overstay_violations,
 )
 from edge.parking.sensors import MagReadingLike, SensorBank
-from edge.parking.slots import CarParkSnapshot, DebounceConfig, SlotChange, SlotTracker, Source
+from edge.parking.slots import (
+    SENSOR_DEBOUNCE,
+    CarParkSnapshot,
+    DebounceConfig,
+    SlotChange,
+    SlotTracker,
+    Source,
+)
 from models.messages import SlotState
 
 VISITOR_USABLE_KINDS = ("general", "visitor")
@@ -77,7 +84,7 @@ class CarParkMonitor:
         capacity: int,
         visitor_quota: int,
         frame_size: tuple[int, int] = (1280, 720),
-        debounce: DebounceConfig = DebounceConfig(),
+        debounce: DebounceConfig | None = None,
         source: Source = "camera",
         snapshot_every_s: float = 60.0,
         detector: SlotOccupancyDetector | None = None,
@@ -86,6 +93,8 @@ class CarParkMonitor:
         self.slots = list(slots)
         self.zones = dict(zones)
         self.frame_size = frame_size
+        if debounce is None:
+            debounce = SENSOR_DEBOUNCE if source == "sensor" else DebounceConfig()
         self.tracker = SlotTracker(
             {s.id: s.zone for s in self.slots},
             debounce,

@@ -36,6 +36,11 @@ class DebounceConfig:
     max_gap_s: float = 5.0  # a longer gap between observations counts as this long
 
 
+# Ground sensors report every ~10 s: three readings before a bay changes, so a car that
+# waits over a sensor for a few seconds is not taken for a parked one.
+SENSOR_DEBOUNCE = DebounceConfig(on_after_s=25.0, off_after_s=25.0, max_gap_s=10.0)
+
+
 class SlotStateMachine:
     """One slot. ``occupied`` is None until the first state is established."""
 
