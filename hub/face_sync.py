@@ -111,10 +111,41 @@ def _version_of(payload: bytes) -> int:
     return parse_message(payload).payload.version  # type: ignore[attr-defined]
 
 
-async def publish_all_faces(hub: Any) -> dict[str, int]:
-    """At hub start: every site's bundle, if a face key is configured (else nothing)."""
+def _store_versions(db: Path, sites: Sequence[str]) -> dict[str, int]:
+    with FaceStore(db, None) as store:
+        return {site: store.version(site) for site in sites}
+
+
+async def watch_faces(hub: Any, key: bytes, published: dict[str, int], every_s: float) -> None:
+    """Republish a site's bundle when its store version moved: enrolments and erasures made
+    with ``anju face enroll|delete`` in another process reach the edges within ``every_s``."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            versions = await asyncio.to_thread(_store_versions, face_db(hub), list(hub.sites))
+            for site, version in versions.items():
+                if published.get(site) != version:
+                    published[site] = await publish_faces(hub, site, key=key)
+        except Exception:  # a locked or busy database: try again at the next tick
+            log.exception("faces: watching the face store failed")
+
+
+async def start_face_sync(hub: Any, every_s: float = 5.0) -> asyncio.Task[None] | None:
+    """At hub start: publish every site's bundle and watch the store for changes; None (and
+    nothing published) when no face key is configured. Cancel the task at hub stop."""
     try:
         key = hub_face_key()
+    except FaceKeyError as exc:
+        log.info("faces: not synced (%s)", exc)
+        return None
+    published = await publish_all_faces(hub, key=key)
+    return asyncio.create_task(watch_faces(hub, key, published, every_s), name="face-sync")
+
+
+async def publish_all_faces(hub: Any, *, key: bytes | None = None) -> dict[str, int]:
+    """Every site's bundle, if a face key is configured (else nothing)."""
+    try:
+        key = key or hub_face_key()
     except FaceKeyError as exc:
         log.info("faces: not synced (%s)", exc)
         return {}

@@ -121,6 +121,7 @@ class Hub:
         self._writer: BatchWriter[Checked] | None = None
         self._ingest: MqttIngest | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._face_sync: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._retained: dict[str, bytes] = {}  # sync lists by topic, (re)published on connect
         self._stopping = asyncio.Event()
@@ -145,9 +146,9 @@ class Hub:
                 await self.store.expire_commands(utcnow(), actor="hub")
             for site_id in self.sites:
                 await self._prepare_vehicle_list(site_id)
-            from hub.face_sync import publish_all_faces  # face bundles, if a face key is set
+            from hub.face_sync import start_face_sync  # face bundles, if a face key is set
 
-            await publish_all_faces(self)
+            self._face_sync = await start_face_sync(self)
             self._writer = BatchWriter(self._handle_batch, **self._batch)
             self._writer.start()
             self._ingest = MqttIngest(
@@ -162,6 +163,8 @@ class Hub:
             )
             await self._ingest.start(connect_timeout_s)
         except BaseException:
+            if self._face_sync:
+                self._face_sync.cancel()
             if self._writer:
                 await self._writer.stop()
             await self.store.close()
@@ -177,10 +180,11 @@ class Hub:
             return
         self.started = False
         assert self._writer and self._ingest and self.store
-        if self._watchdog:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+        for task in (self._watchdog, self._face_sync):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._writer.flush()  # commit and acknowledge while still connected
         await asyncio.to_thread(self._ingest.stop)
         await self._writer.stop()  # stragglers: stored, redelivered later, de-duplicated

@@ -60,35 +60,42 @@ def _sync(key: bytes, tmp_path: Path) -> FaceSync:
 
 async def test_newest_version_kept_sealed_and_survives_restart(key: bytes, tmp_path: Path) -> None:
     sync = _sync(key, tmp_path)
-    await sync.on_sync(_message(key, 2, [("p1", "resident"), ("p2", "blacklist")], {"1234": "p1"}))
-    assert sync.state.version == 2 and sync.state.persons == {"p1", "p2"}
+    await sync.on_sync(
+        _message(
+            key,
+            2,
+            [("person-one", "resident"), ("person-two", "blacklist")],
+            {"1234": "person-one"},
+        )
+    )
+    assert sync.state.version == 2 and sync.state.persons == {"person-one", "person-two"}
     await sync.on_sync(_message(key, 1, [("old", "resident")]))  # a late retained copy
     assert sync.state.version == 2
-    await sync.on_sync(_message(key, 3, [("p2", "blacklist")]))  # p1 erased on the hub
-    assert sync.state.persons == {"p2"}
+    await sync.on_sync(_message(key, 3, [("person-two", "blacklist")]))  # p1 erased on the hub
+    assert sync.state.persons == {"person-two"}
 
     on_disk = (tmp_path / "faces" / "faces.bundle").read_bytes()
-    assert b"p1" not in on_disk and b"p2" not in on_disk and b"encodings" not in on_disk
+    assert b"person-" not in on_disk and b"encodings" not in on_disk
     restarted = _sync(key, tmp_path)
     assert restarted.load_cached() and restarted.state.version == 3
-    assert restarted.state.persons == {"p2"}
+    assert restarted.state.persons == {"person-two"}
 
 
 async def test_forged_or_foreign_bundles_are_refused(key: bytes, tmp_path: Path) -> None:
     sync = _sync(key, tmp_path)
-    await sync.on_sync(_message(key, 1, [("p1", "resident")]))
+    await sync.on_sync(_message(key, 1, [("person-one", "resident")]))
     other = parse_key(generate_key())
     await sync.on_sync(_message(other, 5, [("intruder", "resident")]))  # wrong key
-    raw = json.loads(_message(key, 6, [("p1", "resident")]).to_json())
+    raw = json.loads(_message(key, 6, [("person-one", "resident")]).to_json())
     raw["payload"]["version"] = 7  # replayed as another version: bound in the ciphertext
     await sync.on_sync(parse_message(json.dumps(raw)))
-    assert sync.state.version == 1 and sync.state.persons == {"p1"}
+    assert sync.state.version == 1 and sync.state.persons == {"person-one"}
     assert _sync(key, tmp_path).load_cached()
 
 
 async def test_directory_gives_pins_and_passes(key: bytes, tmp_path: Path) -> None:
     sync = _sync(key, tmp_path)
-    await sync.on_sync(_message(key, 1, [("p1", "resident")], {"2468": "p1"}))
+    await sync.on_sync(_message(key, 1, [("person-one", "resident")], {"2468": "person-one"}))
     directory = sync.state.directory
     assert decide_pedestrian(PinAttempt("2468"), directory, now=NOW).opens
     assert not decide_pedestrian(PinAttempt("1111"), directory, now=NOW).opens
@@ -101,28 +108,30 @@ async def test_directory_gives_pins_and_passes(key: bytes, tmp_path: Path) -> No
     )
     assert decide_pedestrian(QrAttempt(token), directory, now=NOW).opens
     on_disk = (tmp_path / "faces" / "faces.directory").read_text()
-    assert "2468" not in on_disk and "p1" not in on_disk
+    assert "2468" not in on_disk and "person-" not in on_disk
 
 
-async def test_hub_publishes_the_store_bundle_at_start(
-    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
-    site = without_credentials(load_site_config(EXAMPLE_SITE))
-    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
-    with FaceStore(face_db(hub), FaceCipher(parse_key(text))) as store:
-        store.enroll(
+def _enroll(db: Path, key: bytes, person: str) -> int:
+    with FaceStore(db, FaceCipher(key)) as store:
+        return store.enroll(
             site=SITE,
-            person="p1",
+            person=person,
             role="resident",
             encodings=[np.asarray(_vector(1), np.float32)],
             consent_by="test",
             purpose="test",
             expires_at=NOW + timedelta(days=1),
         )
-    await hub.start()
-    await hub.stop()
+
+
+async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
+    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = generate_key()
+    monkeypatch.setenv(KEY_ENV, text)
+    site = without_credentials(load_site_config(EXAMPLE_SITE))
+    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    _enroll(face_db(hub), parse_key(text), "person-one")
 
     received: list[bytes] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -130,15 +139,25 @@ async def test_hub_publishes_the_store_bundle_at_start(
     client.connect("127.0.0.1", mosquitto.port)
     client.subscribe(str(topics.sync(SITE, "faces")), qos=1)
     client.loop_start()
-    try:
-        for _ in range(50):
-            if received:
-                break
+
+    async def versions() -> list[int]:
+        return [parse_message(r).payload.version for r in received]  # type: ignore[attr-defined]
+
+    async def wait_for(version: int) -> None:
+        for _ in range(100):
+            if version in await versions():
+                return
             await asyncio.sleep(0.1)
+        raise AssertionError(f"bundle version {version} not received: {await versions()}")
+
+    await hub.start()
+    try:
+        await wait_for(1)
+        assert b"person-" not in received[0]  # person ids and templates travel encrypted
+        # As `anju face enroll` in another process would: the hub notices and republishes.
+        await asyncio.to_thread(_enroll, face_db(hub), parse_key(text), "person-two")
+        await wait_for(2)
     finally:
         client.loop_stop()
         client.disconnect()
-    assert received, "no retained face bundle"
-    message = parse_message(received[0])
-    assert message.kind == Kind.FACE_BUNDLE and message.payload.version == 1  # type: ignore[attr-defined]
-    assert b"p1" not in received[0]  # person ids and templates travel encrypted
+        await hub.stop()
