@@ -16,10 +16,8 @@ import numpy as np
 import typer
 
 from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
-from edge.face.detector import load_rgb
 from edge.face.matcher import FaceMatcher
 from edge.face.settings import DLIB_TOLERANCE
-from hub.faces.quality import check_image, enrolment_stack
 from hub.faces.store import FaceStore, StoreError
 
 DEFAULT_DB = Path("data/hub.db")
@@ -72,6 +70,10 @@ def enroll_main(
 ) -> None:
     """Check each photo, store its 128-d encoding (never the photo) and record the consent."""
     cipher = _cipher(key_file)
+    # dlib and its models load in seconds: only for the commands that look at faces.
+    from edge.face.detector import load_rgb
+    from hub.faces.quality import check_image, enrolment_stack
+
     stack = enrolment_stack()
     accepted: list[tuple[Path, np.ndarray]] = []
     for path in images:
@@ -183,6 +185,10 @@ def identify_main(
                 for p in store.export_bundle(s)["persons"]
             ]
     matcher = FaceMatcher(persons)
+    # dlib and its models load in seconds: only for the commands that look at faces.
+    from edge.face.detector import load_rgb
+    from hub.faces.quality import enrolment_stack
+
     stack = enrolment_stack()
     results = []
     for path in images:
