@@ -25,6 +25,7 @@ from edge.face.detector import FaceStack
 from edge.face.pedestrian import (
     Attempt,
     CardAttempt,
+    FaceAttempt,
     PedestrianDecision,
     PinAttempt,
     QrAttempt,
@@ -42,6 +43,20 @@ log = logging.getLogger(__name__)
 
 # One dlib stack per process: its models are shared and not meant for concurrent calls.
 _STACK_LOCK = threading.Lock()
+
+
+class PassageFaceReader(GateFaceReader):
+    """``GateFaceReader`` plus ``finish``: a decision for a person who left the camera's
+    view before the reader reached one (too few frames with a face to reach ``max_frames``)."""
+
+    def finish(self) -> FaceReading | None:
+        if self._reported or not self._encodings or self._box is None:
+            return None
+        self._reported = True
+        verdict = self.liveness.verdict()
+        match = self._match()
+        attempt = FaceAttempt(match.person, match.role, match.distance, verdict.live)
+        return FaceReading(attempt, self._box, self._frames, verdict)
 
 
 @runtime_checkable
@@ -75,7 +90,7 @@ class PedestrianGatePipeline(GatePipeline):
         self.key_error: str | None = None
         self.decisions = 0
         self._unkeyed_bundle: EnvelopeBase | None = None
-        self.reader: GateFaceReader | None = None
+        self.reader: PassageFaceReader | None = None
         # Registered before the bus connects, so the retained bundle arrives here.
         ctx.bus.on_sync(self._on_sync)
         self._setup_faces()
@@ -113,9 +128,9 @@ class PedestrianGatePipeline(GatePipeline):
             await self.sync.on_sync(self._unkeyed_bundle)
             self._unkeyed_bundle = None
 
-    def _new_reader(self) -> GateFaceReader:
+    def _new_reader(self) -> PassageFaceReader:
         assert self.sync is not None
-        return GateFaceReader(self.stack, self.sync.state.matcher, self.liveness)
+        return PassageFaceReader(self.stack, self.sync.state.matcher, self.liveness)
 
     def _on_new_faces(self, state: FaceState) -> None:
         if self.reader is not None:
@@ -136,6 +151,10 @@ class PedestrianGatePipeline(GatePipeline):
             present = await asyncio.to_thread(self.devices.sensor.present)
             if not present:
                 if in_passage:
+                    if not decided and self.reader is not None:
+                        reading = await asyncio.to_thread(self._finish)
+                        if reading is not None:
+                            await self.on_face(reading)
                     self.reader = self._new_reader()
                 in_passage = decided = False
                 await asyncio.sleep(self.idle_poll_s)
@@ -155,6 +174,11 @@ class PedestrianGatePipeline(GatePipeline):
         assert self.reader is not None
         with _STACK_LOCK:
             return self.reader.feed(rgb)
+
+    def _finish(self) -> FaceReading | None:
+        assert self.reader is not None
+        with _STACK_LOCK:
+            return self.reader.finish()
 
     async def _poll_credentials(self) -> None:
         if self.credentials is None:
