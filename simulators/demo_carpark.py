@@ -163,9 +163,11 @@ async def car_park_story(
     seed: int = 1,
     tick_s: float = 5.0,
     fill: float = 0.5,
+    first_offence_s: float = 20.0,
+    beyond_limit_s: float = 60.0,
 ) -> None:
     """Cars come and go in ordinary bays; every few minutes one stands in a fire-lane or
-    no-parking strip for its limit plus a minute, then leaves."""
+    no-parking strip for its limit plus ``beyond_limit_s``, then leaves."""
     rng = np.random.default_rng(seed)
     kinds = {z.id: z.kind for z in car_park.zones}
     ordinary = [s.id for s in car_park.slots if kinds[s.zone] in ORDINARY]
@@ -175,7 +177,7 @@ async def car_park_story(
             camera.park(sid, random_car(rng))
     limit = timed_limit_s(car_park)
     offender = itertools.cycle(restricted)
-    next_offence = time.monotonic() + 20.0
+    next_offence = time.monotonic() + first_offence_s
     offence: tuple[str, float] | None = None
     while True:
         await asyncio.sleep(tick_s)
@@ -190,7 +192,7 @@ async def car_park_story(
         if offence is None and restricted and now >= next_offence:
             slot = next(offender)
             camera.park(slot, replace(random_car(rng), plate=None))
-            offence = (slot, now + limit + 60.0)
+            offence = (slot, now + limit + beyond_limit_s)
             log.info("car park: a car stops in %s", slot)
         elif offence is not None and now >= offence[1]:
             camera.leave(offence[0])

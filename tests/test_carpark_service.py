@@ -175,3 +175,26 @@ def test_visitor_quota_from_the_hub_count() -> None:
     check.update(relayed.model_copy(update={"visitors_inside": 2}), T0)
     assert not check.has_room(Entrant.VISITOR, "浙HK2020", T0)
     assert check.has_room(Entrant.RESIDENT, "浙HA1234", T0)
+
+
+async def test_demo_story_parks_in_the_fire_lane_then_leaves() -> None:
+    import asyncio
+
+    from simulators.demo_carpark import car_park_story, stop_task
+
+    site = demo_parking_site(SITE, 0.005)  # 0.3 s limit
+    assert site.car_park is not None
+    camera = SimCarParkCamera(site.car_park, seed=2)
+    story = asyncio.create_task(
+        car_park_story(camera, site.car_park, tick_s=0.02, first_offence_s=0.0, beyond_limit_s=0.2)
+    )
+    seen: list[set[str]] = []
+    for _ in range(60):
+        await asyncio.sleep(0.02)
+        seen.append({s for s in ("F01", "F02", "N01") if camera.occupancy[s] is not None})
+    await stop_task(story)
+    assert {"F01"} in seen  # the first offender stood in the fire lane
+    first = seen.index({"F01"})
+    assert set() in seen[first:]  # and left again
+    parked = [sid for sid, car in camera.occupancy.items() if car is not None]
+    assert len(parked) >= 5  # the ordinary bays are about half full
