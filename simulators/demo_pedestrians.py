@@ -7,8 +7,9 @@ Scenario, in a loop: a resident walks up (opens), a photo of that resident is he
 (refused: not live), a stranger tries three times (refused; the third time is an
 ``unknown_face_repeated`` violation), a blacklisted person walks up (refused + alarm),
 a visitor shows a QR pass (opens), a resident types a PIN (opens).
-Needs the face key in $ANJU_FACE_KEY (``ensure_demo_face_key`` sets a demo key if unset,
-before the edges start).
+Face key: $ANJU_FACE_KEY / $ANJU_FACE_KEY_FILE if set, else a demo key kept in the demo's
+data directory (``ensure_demo_face_key``). Edges started before the key was set pick it up
+within seconds.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.face.crypto import KEY_ENV, generate_key, load_face_key
+from edge.face.crypto import KEY_ENV, KEY_FILE_ENV, FaceKeyError, generate_key, load_face_key
 from edge.face.detector import load_rgb
 from edge.face.passes import issue_pass
 from edge.face_sync import pass_key
 from hub.face_sync import enroll_person, publish_faces, set_gate_credentials
 from hub.faces.quality import check_image, enrolment_stack
+from hub.faces.store import StoreError
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 
 log = logging.getLogger(__name__)
@@ -57,10 +59,18 @@ DEMO_PEOPLE = (
 STRANGER = "astronaut.jpg"  # never enrolled
 
 
-def ensure_demo_face_key() -> None:
-    """A random demo face key in $ANJU_FACE_KEY unless one is configured (before edges start)."""
-    if not os.environ.get(KEY_ENV) and not os.environ.get("ANJU_FACE_KEY_FILE"):
-        os.environ[KEY_ENV] = generate_key()
+def ensure_demo_face_key(data_dir: Path) -> None:
+    """Unless a face key is configured, use the demo's own key, kept in ``data_dir`` so that
+    a later demo run on the same data can still open what this one sealed."""
+    if os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV):
+        return
+    path = Path(data_dir) / "demo-face.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(generate_key())
+    os.environ[KEY_ENV] = path.read_text().strip()
 
 
 def pedestrian_gates(demo: Any) -> list[SimulatedPedestrianGate]:
@@ -164,9 +174,13 @@ async def start_pedestrians(
     gates = pedestrian_gates(demo)
     if demo.hub is None or not gates:
         return None
-    ensure_demo_face_key()
+    ensure_demo_face_key(demo.options.data)
     site = demo.site.site.id
-    version = await enroll_demo_people(demo.hub, site)
+    try:
+        version = await enroll_demo_people(demo.hub, site)
+    except (FaceKeyError, StoreError, ValueError) as exc:  # e.g. data sealed with another key
+        log.error("pedestrians: no face enrolment, scenario not started: %s", exc)
+        return None
     log.info("pedestrians: faces version %d published for %s", version, site)
     runner = PedestrianScenario(gates[0], site, interval_s)
     task = asyncio.create_task(runner.run(rounds), name="pedestrians")
