@@ -40,6 +40,7 @@ class Candidate:
 
     @property
     def box(self) -> tuple[int, int, int, int]:
+        """Axis-aligned x, y, w, h around the quad."""
         x0, y0 = np.floor(self.quad.min(axis=0)).astype(int)
         x1, y1 = np.ceil(self.quad.max(axis=0)).astype(int)
         return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
@@ -122,8 +123,13 @@ def _color_masks(hsv: np.ndarray) -> list[tuple[str, np.ndarray]]:
 def find_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
     """Plate-shaped regions of the frame (unranked, may overlap)."""
     _h, w = frame_bgr.shape[:2]
-    base = 640.0 / max(w, 1)  # work on a ~640 px wide copy; plates >= 80 px stay >= 40 px
-    small = cv2.resize(frame_bgr, None, fx=base, fy=base, interpolation=cv2.INTER_AREA)
+    # Work on a copy at most half size (640 px wide for 720p): an 80 px plate stays >= 40 px.
+    base = min(1.0, max(640.0 / max(w, 1), 0.5))
+    small = (
+        cv2.resize(frame_bgr, None, fx=base, fy=base, interpolation=cv2.INTER_AREA)
+        if base < 1.0
+        else frame_bgr
+    )
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     cands: list[Candidate] = []
     for mask in _edge_masks(gray, 9):

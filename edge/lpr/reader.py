@@ -18,19 +18,21 @@ MAX_READS = 6
 RESCUE_READS = 3
 # Accept a read when the grammar-constrained characters are this probable (see PlateRead).
 MIN_CONFIDENCE = 0.32
-# Once a plate is read this surely, further candidates are read only when they look very much
-# like a character row: most frames hold one plate, and every read costs ~18 ms.
-SURE = 0.85
-MORE_PLATES_SCORE = 4.0
-MORE_PLATES_READS = 3
+# Once a plate is read, further candidates are read only when they look much like a row of
+# characters, and only a few: most frames hold one plate, and every read costs ~18 ms.
+MORE_PLATES_SCORE = 5.0
+MORE_PLATES_READS = 2
 
 
 class PlateReader:
     """Reads Chinese plates in BGR frames. Load once, call ``read`` per frame."""
 
-    def __init__(self, *, threads: int = 1) -> None:
+    def __init__(self, *, threads: int = 1, min_confidence: float = MIN_CONFIDENCE) -> None:
+        """``min_confidence``: lower it when a PlateVoter decides over several frames anyway
+        (more small/blurred plates get through, with some more false reads)."""
         cv2.setNumThreads(threads)
         self._rec = PlateRecognizer(threads=threads)
+        self.min_confidence = min_confidence
 
     def read(self, frame_bgr: np.ndarray) -> list[PlateDetection]:
         """Plates in the frame, best first; [] when there is none."""
@@ -44,8 +46,8 @@ class PlateReader:
         for cand in cands:
             if reads >= MAX_READS:
                 break
-            if found and found[0].confidence >= SURE:
-                # One plate is sure: only clear character rows may be another plate.
+            if found:
+                # A plate is read: only clear character rows may be another plate.
                 if cand.score < MORE_PLATES_SCORE or extra >= MORE_PLATES_READS:
                     continue
                 extra += 1
@@ -67,7 +69,7 @@ class PlateReader:
         seen, _ = background_color(cand.crop)
         police = red_suffix(cand.crop)
         read = self._rec.read(cand.crop, PlateColor.WHITE if police else seen, certain=police)
-        if read is None or read.confidence < MIN_CONFIDENCE:
+        if read is None or read.confidence < self.min_confidence:
             return None
         color = plate_color(read.text, cand.crop)
         return PlateDetection(read.text, color, round(read.confidence, 4), cand.box)

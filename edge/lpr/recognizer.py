@@ -138,7 +138,12 @@ class PlateRecognizer:
         serial[:, self._pos["1"]] += sub[:, self._pos["I"]]
         greedy = self._greedy(probs, blank, sub)
         best: PlateRead | None = None
-        for n in (7, 8):
+        # An 8-character (green) reading is only worth decoding when the colour or the raw
+        # output allows it.
+        lengths = (7, 8) if color in (None, PlateColor.GREEN, PlateColor.UNKNOWN) else (7,)
+        if len(greedy) >= 8:
+            lengths = (7, 8)
+        for n in lengths:
             read = self._decode(sub, serial, blank, self._templates[(n, None)])
             if read is not None and (best is None or read.log_score > best.log_score):
                 best = read
