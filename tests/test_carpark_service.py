@@ -198,3 +198,32 @@ async def test_demo_story_parks_in_the_fire_lane_then_leaves() -> None:
     assert set() in seen[first:]  # and left again
     parked = [sid for sid, car in camera.occupancy.items() if car is not None]
     assert len(parked) >= 5  # the ordinary bays are about half full
+
+
+async def test_ground_sensors_alone_drive_the_same_publishing() -> None:
+    from simulators.slot_sensors import SlotSensorSim
+
+    assert SITE.car_park is not None
+    bus, clock = RecordingBus(), Clock()
+    ctx = EdgeContext("lakeside", "edge-carpark", bus, lambda: LocalLists(version=0), now=clock)
+    sim = SlotSensorSim(SITE.car_park.slots, seed=4)
+    occupancy: dict = {}
+    service = CarParkService(
+        ctx,
+        SITE.car_park,
+        sensors=lambda t: sim.read(t, occupancy),
+        debounce=DebounceConfig(on_after_s=3.0, off_after_s=3.0),
+    )
+    assert service.source == "sensor"
+    for _ in range(6):
+        await service.step()
+        clock.now += timedelta(seconds=1)
+    bus.sent.clear()
+    occupancy["N01"] = random_car(np.random.default_rng(9))
+    for _ in range(8):
+        await service.step()
+        clock.now += timedelta(seconds=1)
+    (change,) = kinds(bus.sent, Kind.SLOT_STATE)
+    assert change.payload.slot == "N01" and change.payload.occupied  # type: ignore[attr-defined]
+    assert change.payload.source == "sensor"  # type: ignore[attr-defined]
+    assert change.payload.crop_jpeg_b64 is None  # type: ignore[attr-defined]  # no camera
