@@ -56,6 +56,8 @@ class Demo:
         self.vehicle_gates: list[Any] = []
         self.scenario: ScenarioRunner | None = None
         self.console: Any = None
+        self.pedestrians: Any = None
+        self.car_park_camera: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def start(self) -> None:
@@ -94,6 +96,17 @@ class Demo:
             self.agents.append(agent)
             self.vehicle_gates.extend(sims.values())
             console.print(f"[bold]edge[/] {edge.id}: gates {', '.join(edge.gates)}")
+        if self.site.car_park is not None and any(e.car_park for e in self.site.edges):
+            from simulators.demo_carpark import start_car_park
+
+            self._tasks.append(await start_car_park(self))
+            console.print("[bold]edge[/] edge-carpark: car-park camera, slot states, capacity")
+        from simulators.demo_pedestrians import start_pedestrians
+
+        task = await start_pedestrians(self)
+        if task is not None:
+            self.pedestrians = task.scenario  # type: ignore[attr-defined]
+            console.print("[bold]pedestrians[/] faces enrolled with consent; face, QR and PIN")
         plan = plan_arrivals(
             self.site, self.options.arrivals, seed=self.options.seed, now=datetime.now(UTC)
         )
@@ -153,6 +166,9 @@ class Demo:
         played: Counter[str] = self.scenario.played if self.scenario else Counter()
         return dict(played)
 
+    def pedestrian_counts(self) -> dict[str, int]:
+        return dict(self.pedestrians.played) if self.pedestrians is not None else {}
+
 
 async def _bounded(step: Any, what: str, timeout_s: float = 15.0) -> None:
     """Shut-down steps must not hang the demo: log and go on after ``timeout_s``."""
@@ -180,7 +196,11 @@ def without_credentials(site: SiteConfig) -> SiteConfig:
 
 
 def load_demo_site(options: DemoOptions) -> SiteConfig:
+    from simulators.demo_carpark import demo_parking_site
+
     site = load_site_config(options.site)
+    if site.car_park is not None:
+        site = demo_parking_site(site)  # demo-only: fire lane / no-parking limits of 30 s
     if options.broker is None or options.anonymous:
         site = without_credentials(site)
     return site
@@ -223,5 +243,6 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
         summary.update(await read_summary(options.data))
         summary["database"] = str(options.data / "hub.db")
     summary["arrivals"] = demo.scenario_counts()
+    summary["pedestrians"] = demo.pedestrian_counts()
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
