@@ -197,11 +197,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--size", default="1280x720", help="frame size WxH")
     ap.add_argument("--real", type=Path, default=None, help="folder of <plate>.jpg images")
+    ap.add_argument(
+        "--max-plates", type=int, default=None, help="PlateReader(max_plates=...), e.g. 1"
+    )
     args = ap.parse_args()
     cv2.setNumThreads(1)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     assert len(size) == 2
-    reader = PlateReader(threads=1)
+    reader = PlateReader(threads=1, max_plates=args.max_plates)
+    print(f"PlateReader(threads=1, max_plates={args.max_plates})")
     reader.read(np.zeros((size[1], size[0], 3), np.uint8))  # warm-up
     if args.n:
         bench_generated(reader, args.n, args.seed, (size[0], size[1]))

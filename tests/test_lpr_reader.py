@@ -103,3 +103,13 @@ def test_voting_over_a_car_stopping_at_the_barrier(reader: PlateReader) -> None:
             break
     assert result is not None
     assert result.text == text and result.color is PlateColor.BLUE and result.frames >= 3
+
+
+def test_max_plates_one_stops_after_the_first() -> None:
+    plates = [
+        (_plate(PlateColor.BLUE, 5), PlateColor.BLUE),
+        (_plate(PlateColor.GREEN, 6), PlateColor.GREEN),
+    ]
+    frame, _ = render_vehicle_frame(plates, seed=42, plate_width=150)
+    dets = PlateReader(max_plates=1).read(frame)
+    assert len(dets) == 1 and dets[0].text in {t for t, _ in plates}

@@ -27,12 +27,21 @@ MORE_PLATES_READS = 2
 class PlateReader:
     """Reads Chinese plates in BGR frames. Load once, call ``read`` per frame."""
 
-    def __init__(self, *, threads: int = 1, min_confidence: float = MIN_CONFIDENCE) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int = 1,
+        min_confidence: float = MIN_CONFIDENCE,
+        max_plates: int | None = None,
+    ) -> None:
         """``min_confidence``: lower it when a PlateVoter decides over several frames anyway
-        (more small/blurred plates get through, with some more false reads)."""
+        (more small/blurred plates get through, with some more false reads).
+        ``max_plates``: stop after this many plates (1 for a barrier camera that sees one car
+        at a time: saves the reads of other text in the scene); None reads every plate."""
         cv2.setNumThreads(threads)
         self._rec = PlateRecognizer(threads=threads)
         self.min_confidence = min_confidence
+        self.max_plates = max_plates
 
     def read(self, frame_bgr: np.ndarray) -> list[PlateDetection]:
         """Plates in the frame, best first; [] when there is none."""
@@ -44,7 +53,7 @@ class PlateReader:
         rescue = 0
         extra = 0
         for cand in cands:
-            if reads >= MAX_READS:
+            if reads >= MAX_READS or (self.max_plates and len(found) >= self.max_plates):
                 break
             if found:
                 # A plate is read: only clear character rows may be another plate.
