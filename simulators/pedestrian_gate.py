@@ -23,6 +23,7 @@ from simulators.gate import SimRelay
 from simulators.people import render_gate_sequence
 
 CredentialAttempt = QrAttempt | PinAttempt | CardAttempt
+GAP_S = 0.5  # empty walkway between two people (the pipeline polls presence every 0.1 s)
 
 
 class SimCredentialReader:
@@ -61,11 +62,16 @@ class SimulatedPedestrianGate:
         self._frames: deque[np.ndarray] = deque()
         self._lock = threading.Lock()
         self._empty: np.ndarray | None = None
+        self._cleared_at = 0.0
         self.passages = 0
 
     def walk_up(self, person_image: np.ndarray | Path | str, live: bool = True) -> None:
         """Someone (``live``) or a photo of them (not ``live``) at the gate. Renders the
-        frames first (CPU: call it off the event loop)."""
+        frames first (CPU: call it off the event loop), then ``step_up``."""
+        self.step_up(self.render(person_image, live))
+
+    def render(self, person_image: np.ndarray | Path | str, live: bool = True) -> list[np.ndarray]:
+        """The BGR camera frames of one passage (a new seed each time)."""
         image = person_image if isinstance(person_image, np.ndarray) else load_rgb(person_image)
         with self._lock:
             self._seed += 1
@@ -73,15 +79,21 @@ class SimulatedPedestrianGate:
         rgb = render_gate_sequence(
             image, live=live, frames=self.frames_per_passage, seed=seed, size=self.size
         )
-        bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in rgb]
-        # The next person steps up once the previous one has left the camera's view:
-        # frames of two people in one presence period would be one passage.
-        deadline = time.monotonic() + 60.0
-        while self.in_view() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with self._lock:
-            self._frames.extend(bgr)
-            self.passages += 1
+        return [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in rgb]
+
+    def step_up(self, frames: list[np.ndarray], timeout_s: float = 60.0) -> None:
+        """Put a passage's frames in front of the camera once the previous person has left
+        and the walkway has been empty for ``GAP_S`` (a presence sensor sees the gap
+        between two people; without it their frames would be one passage)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._frames and time.monotonic() - self._cleared_at >= GAP_S:
+                    self._frames.extend(frames)
+                    self.passages += 1
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"gate {self.gate_id}: the walkway did not clear")
 
     def present_qr(self, token: str) -> None:
         self.credential_reader.put(QrAttempt(token))
@@ -106,7 +118,10 @@ class SimulatedPedestrianGate:
     def next_frame(self) -> np.ndarray:
         with self._lock:
             if self._frames:
-                return self._frames.popleft()
+                frame = self._frames.popleft()
+                if not self._frames:
+                    self._cleared_at = time.monotonic()
+                return frame
         if self._empty is None:
             from simulators.people import empty_gate_frame
 
