@@ -22,9 +22,17 @@ async def test_demo_pedestrian_round(
     mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(KEY_ENV, "")  # the demo sets its own key (restored afterwards)
-    options = DemoOptions(broker=mosquitto.url, data=tmp_path / "data", arrivals=0, anonymous=True)
+    options = DemoOptions(
+        broker=mosquitto.url,
+        data=tmp_path / "data",
+        arrivals=0,
+        anonymous=True,
+        car_park=False,  # started by the test
+        pedestrians=False,
+    )
     demo = Demo(options, load_demo_site(options))
     await demo.start()  # edges start without a face key: the gate waits for one
+    assert demo.pedestrians is None  # this test plays exactly one round itself
     try:
         task = await start_pedestrians(demo, rounds=1, interval_s=0.2)
         assert task is not None
