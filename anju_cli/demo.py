@@ -43,6 +43,8 @@ class DemoOptions:
     interval_s: float = 1.5
     anonymous: bool = False  # connect edges without credentials (always so on the embedded broker)
     console_port: int | None = None  # serve the web console on 127.0.0.1:PORT (0: any free port)
+    car_park: bool = True  # run the car-park edge and its story (tests may drive it themselves)
+    pedestrians: bool = True  # enrol demo faces and run the pedestrian-gate scenario
 
 
 class Demo:
@@ -96,14 +98,15 @@ class Demo:
             self.agents.append(agent)
             self.vehicle_gates.extend(sims.values())
             console.print(f"[bold]edge[/] {edge.id}: gates {', '.join(edge.gates)}")
-        if self.site.car_park is not None and any(e.car_park for e in self.site.edges):
+        has_car_park = self.site.car_park is not None and any(e.car_park for e in self.site.edges)
+        if self.options.car_park and has_car_park:
             from simulators.demo_carpark import start_car_park
 
             self._tasks.append(await start_car_park(self))
             console.print("[bold]edge[/] edge-carpark: car-park camera, slot states, capacity")
         from simulators.demo_pedestrians import start_pedestrians
 
-        task = await start_pedestrians(self)
+        task = await start_pedestrians(self) if self.options.pedestrians else None
         if task is not None:
             self.pedestrians = task.scenario  # type: ignore[attr-defined]
             console.print("[bold]pedestrians[/] faces enrolled with consent; face, QR and PIN")

@@ -50,7 +50,7 @@ from models.site import CarPark, SiteConfig, ZoneKind
 
 log = logging.getLogger(__name__)
 
-RESTRICTED_KINDS = (ZoneKind.FIRE_LANE, ZoneKind.NO_PARKING, ZoneKind.RESERVED)
+RESTRICTED_KINDS = (ZoneKind.FIRE_LANE, ZoneKind.NO_PARKING, ZoneKind.UNMARKED, ZoneKind.RESERVED)
 VISITOR_KINDS = (ZoneKind.GENERAL, ZoneKind.VISITOR)
 ReadingsSource = Callable[[float], Iterable[Any]]  # epoch seconds -> sensor readings
 

@@ -38,11 +38,13 @@ from models.site import CarPark, SiteConfig, ZoneKind
 TIMED_ZONES: dict[ZoneKind, tuple[ViolationType, float]] = {
     ZoneKind.FIRE_LANE: (ViolationType.FIRE_LANE_PARKING, 2.0),
     ZoneKind.NO_PARKING: (ViolationType.NO_PARKING, 10.0),
+    ZoneKind.UNMARKED: (ViolationType.OUTSIDE_MARKED_SLOTS, 10.0),
 }
 SLOT_TYPES = (
     ViolationType.FIRE_LANE_PARKING,
     ViolationType.NO_PARKING,
     ViolationType.RESERVED_SLOT,
+    ViolationType.OUTSIDE_MARKED_SLOTS,
 )
 
 

@@ -55,6 +55,7 @@ class ViolationType(StrEnum):
     NO_PARKING = "no_parking"
     RESERVED_SLOT = "reserved_slot"
     VISITOR_OVERSTAY = "visitor_overstay"
+    OUTSIDE_MARKED_SLOTS = "outside_marked_slots"
 
 
 class Category(StrEnum):

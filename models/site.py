@@ -137,6 +137,7 @@ class ZoneKind(StrEnum):
     VISITOR = "visitor"
     FIRE_LANE = "fire_lane"
     NO_PARKING = "no_parking"
+    UNMARKED = "unmarked"  # aisle/driveway regions watched for cars parked outside marked bays
 
 
 class Zone(Section):

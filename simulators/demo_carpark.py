@@ -33,7 +33,7 @@ from simulators.carpark import CarParkRenderer, CarSpec, random_car
 log = logging.getLogger(__name__)
 
 DEMO_MAX_MINUTES = 0.5  # fire lane / no parking in the demo: a violation after 30 s
-TIMED = (ZoneKind.FIRE_LANE, ZoneKind.NO_PARKING)
+TIMED = (ZoneKind.FIRE_LANE, ZoneKind.NO_PARKING, ZoneKind.UNMARKED)
 ORDINARY = (ZoneKind.GENERAL, ZoneKind.VISITOR, ZoneKind.RESERVED)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mosquitto import MosquittoBroker
+from tests.mosquitto import MosquittoBroker, durable_mosquitto
 
 
 @pytest.fixture
@@ -15,5 +15,14 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
     broker_dir.mkdir()
     broker = MosquittoBroker(broker_dir)
     broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def durable_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A private mosquitto that keeps sessions across a restart, like a production broker
+    (``persistence true``): the hub's persistent session survives a broker restart."""
+    broker = durable_mosquitto(tmp_path)
     yield broker
     broker.stop()

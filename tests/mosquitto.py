@@ -90,3 +90,22 @@ class MosquittoBroker:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+def durable_mosquitto(tmp_path: Path) -> MosquittoBroker:
+    """mosquitto that keeps sessions and queued messages across a restart (persistence on),
+    so a test's hub-side subscriber misses nothing while it reconnects."""
+    workdir = tmp_path / "durable"
+    workdir.mkdir()
+    broker = MosquittoBroker(
+        workdir,
+        extra_config="\n".join(
+            [
+                "allow_anonymous true",
+                "persistence true",
+                f"persistence_location {workdir}/",
+            ]
+        ),
+    )
+    broker.start()
+    return broker

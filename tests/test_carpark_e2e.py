@@ -50,7 +50,14 @@ def vehicles_only(site: SiteConfig) -> SiteConfig:
 
 @pytest.fixture
 async def community(mosquitto: MosquittoBroker, tmp_path: Path) -> AsyncIterator[Demo]:
-    options = DemoOptions(broker=mosquitto.url, data=tmp_path / "data", arrivals=0, anonymous=True)
+    options = DemoOptions(
+        broker=mosquitto.url,
+        data=tmp_path / "data",
+        arrivals=0,
+        anonymous=True,
+        car_park=False,  # started by the test
+        pedestrians=False,
+    )
     demo = Demo(options, vehicles_only(demo_parking_site(load_demo_site(options), LIMIT_MIN)))
     await demo.start()
     yield demo

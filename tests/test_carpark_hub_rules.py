@@ -77,6 +77,16 @@ def test_no_parking_uses_its_own_limit() -> None:
     assert v.type is ViolationType.NO_PARKING and "浙HB5678" in v.detail
 
 
+def test_a_car_standing_in_the_unmarked_aisle_is_parked_outside_marked_slots() -> None:
+    state = ParkingState()
+    msg = slot_msg("X01", True, T0)
+    on_slot_state(msg, SITE, state, NONE)
+    assert due_violations(state, SITES, T0 + timedelta(minutes=9), NONE) == []
+    (v,) = due_violations(state, SITES, T0 + timedelta(minutes=10), NONE)
+    assert v.type is ViolationType.OUTSIDE_MARKED_SLOTS
+    assert v.subject == "X01" and v.evidence == (msg.id,) and "plate unknown" in v.detail
+
+
 def test_ordinary_bays_never_time_out() -> None:
     state = ParkingState()
     on_slot_state(slot_msg("A01", True, T0), SITE, state, NONE)

@@ -9,7 +9,6 @@ import base64
 import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from models.messages import (
 from models.site import EXAMPLE_SITE, ConfigError, SiteConfig, load_yaml
 from simulators.gate import SimulatedVehicleGate
 from tests.mosquitto import MosquittoBroker
-from tests.test_edge_bus import FAST, Subscriber, durable_mosquitto, unique_site, wait_until
+from tests.test_edge_bus import FAST, Subscriber, unique_site, wait_until
 
 EDGE, GATE = "edge-north", "north-vehicle"
 
@@ -42,13 +41,6 @@ EDGE, GATE = "edge-north", "north-vehicle"
 @pytest.fixture(scope="module")
 def reader() -> PlateReader:
     return PlateReader()
-
-
-@pytest.fixture
-def durable_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    broker = durable_mosquitto(tmp_path)
-    yield broker
-    broker.stop()
 
 
 def site_config(site_id: str, *, open_seconds: float = 1.0) -> SiteConfig:

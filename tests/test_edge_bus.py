@@ -30,7 +30,7 @@ from models.messages import (
     Kind,
     make_message,
 )
-from tests.mosquitto import MosquittoBroker
+from tests.mosquitto import MosquittoBroker, durable_mosquitto
 
 FAST = {"reconnect_min_s": 1, "reconnect_max_s": 1, "keepalive": 5}
 
@@ -117,25 +117,6 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bo
             return True
         await asyncio.sleep(0.05)
     return predicate()
-
-
-def durable_mosquitto(tmp_path: Path) -> MosquittoBroker:
-    """mosquitto that keeps sessions and queued messages across a restart (persistence on),
-    so a test's hub-side subscriber misses nothing while it reconnects."""
-    workdir = tmp_path / "durable"
-    workdir.mkdir()
-    broker = MosquittoBroker(
-        workdir,
-        extra_config="\n".join(
-            [
-                "allow_anonymous true",
-                "persistence true",
-                f"persistence_location {workdir}/",
-            ]
-        ),
-    )
-    broker.start()
-    return broker
 
 
 @pytest.fixture

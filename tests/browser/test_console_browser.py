@@ -46,7 +46,14 @@ pytestmark = [
 async def community(
     mosquitto: MosquittoBroker, tmp_path: Path
 ) -> AsyncIterator[tuple[Demo, Console]]:
-    options = DemoOptions(broker=mosquitto.url, data=tmp_path / "demo", arrivals=0, anonymous=True)
+    options = DemoOptions(
+        broker=mosquitto.url,
+        data=tmp_path / "demo",
+        arrivals=0,
+        anonymous=True,
+        car_park=False,  # the test plays the car-park edge itself
+        pedestrians=False,
+    )
     demo = Demo(options, load_demo_site(options))
     await demo.start()
     # what `anju demo` does: demo accounts, the console on a port of this loop
