@@ -66,6 +66,10 @@ class Demo:
         from edge.agent import EdgeAgent, simulated_hardware
 
         self.options.data.mkdir(parents=True, exist_ok=True)
+        if self.options.pedestrians and self.options.with_hub:
+            from simulators.demo_pedestrians import ensure_demo_face_key
+
+            ensure_demo_face_key(self.options.data)  # before the edges start: they unseal with it
         if not self.options.broker:
             self.broker = EmbeddedBroker()
             await self.broker.start()
