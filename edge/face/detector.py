@@ -8,6 +8,7 @@ once and reused for the encoding.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,10 @@ Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 # Tracking window around the previous box: this fraction of the face size on each side
 # covers a walking person's motion between frames at 5 fps or more.
 TRACK_PAD = 0.6
+# face_recognition's dlib detector, shape predictor and encoder are process-wide objects
+# that are not safe to run from two threads at once (seen: a segfault with the simulator
+# and a gate reader detecting concurrently). Every call into them holds this lock.
+DLIB_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,8 @@ class FaceStack:
         found.sort(key=lambda r: -r[0].area())
         faces = []
         for rect, score in found[:max_faces]:
-            shape = fr_api.pose_predictor_68_point(region, rect)
+            with DLIB_LOCK:
+                shape = fr_api.pose_predictor_68_point(region, rect)
             points = np.array([(p.x + ox, p.y + oy) for p in shape.parts()], dtype=np.float32)
             encoding = self._encode(region, shape) if encode else None
             box = (rect.left() + ox, rect.top() + oy, rect.width(), rect.height())
@@ -98,9 +104,10 @@ class FaceStack:
         return FaceObservation(face.box, face.score, face.landmarks, self._encode(rgb, shape))
 
     def _encode(self, image: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
-        descriptor = fr_api.face_encoder.compute_face_descriptor(
-            image, shape, self.settings.jitters
-        )
+        with DLIB_LOCK:
+            descriptor = fr_api.face_encoder.compute_face_descriptor(
+                image, shape, self.settings.jitters
+            )
         return np.asarray(descriptor, dtype=np.float32)
 
     def _region(
@@ -126,7 +133,8 @@ class FaceStack:
             small = cv2.resize(
                 region, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA
             )
-        rects, scores, _ = fr_api.face_detector.run(small, self.upsample, 0.0)
+        with DLIB_LOCK:
+            rects, scores, _ = fr_api.face_detector.run(small, self.upsample, 0.0)
         height, width = region.shape[:2]
         out = []
         for rect, score in zip(rects, scores, strict=True):
