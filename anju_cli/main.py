@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -136,10 +137,8 @@ def sim(
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run every edge of a site on simulated hardware with a scenario loop (no hub)."""
-    _setup_logging(verbose)
-    from anju_cli.demo import DemoOptions, run_demo
-
-    options = DemoOptions(
+    _run_community(
+        verbose,
         site=site,
         broker=broker,
         data=data,
@@ -148,11 +147,6 @@ def sim(
         with_hub=False,
         anonymous=anonymous,
     )
-    try:
-        summary = asyncio.run(run_demo(options))
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(json.dumps(summary, ensure_ascii=False))
 
 
 @app.command()
@@ -174,10 +168,8 @@ def demo(
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """A whole simulated community: broker, hub, edges and a scenario loop, on one machine."""
-    _setup_logging(verbose)
-    from anju_cli.demo import DemoOptions, run_demo
-
-    options = DemoOptions(
+    _run_community(
+        verbose,
         site=site,
         broker=broker,
         data=data,
@@ -186,8 +178,15 @@ def demo(
         anonymous=anonymous,
         console_port=None if no_console else console_port,
     )
+
+
+def _run_community(verbose: bool, **options: Any) -> None:
+    """`anju demo` / `anju sim`: run the simulated community, print the JSON summary."""
+    _setup_logging(verbose)
+    from anju_cli.demo import DemoOptions, run_demo
+
     try:
-        summary = asyncio.run(run_demo(options))
+        summary = asyncio.run(run_demo(DemoOptions(**options)))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(summary, ensure_ascii=False))
