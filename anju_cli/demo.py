@@ -81,6 +81,10 @@ class Demo:
             self.hub = Hub([self.site], broker_url=self.broker_url, data_dir=self.options.data)
             await self.hub.start()
             console.print(f"[bold]hub[/] database {self.options.data / 'hub.db'}")
+            from hub.supervision.watchdog import start_deadline_watchdog
+
+            # Rectification deadlines pass on their own: overdue cases are marked and escalated.
+            self._tasks.append(start_deadline_watchdog(self.hub.store, [self.site]))
             if self.options.console_port is not None:
                 await self._start_console()
         for index, edge in enumerate(self.site.edges):

@@ -25,6 +25,10 @@ async def run_hub_with_console(
     sites = [load_site_config(path) for path in site_paths]
     hub = Hub(sites, broker_url=broker_url, data_dir=data_dir)
     await hub.start()
+    from hub.supervision.watchdog import start_deadline_watchdog, stop_deadline_watchdog
+
+    assert hub.store is not None
+    deadlines = start_deadline_watchdog(hub.store, sites)
     server = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -42,6 +46,7 @@ async def run_hub_with_console(
             log.info("console on %s (create accounts with `anju console add-user`)", server.url)
         await stop.wait()
     finally:
+        await stop_deadline_watchdog(deadlines)
         if server is not None:
             await server.stop()
         await hub.stop()
