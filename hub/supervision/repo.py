@@ -222,6 +222,13 @@ class SupervisionRepo:
 
     # ------------------------------------------------------------------ helpers
 
+    async def _by_id(self, table: str, what: str, rid: int) -> dict[str, Any]:
+        """One row of a supervision table by id (``table`` is a fixed name, never input)."""
+        rows = await self._rows(f"SELECT * FROM {table} WHERE id = ?", [rid])
+        if not rows:
+            raise NotFound(f"no {what} {rid}")
+        return rows[0]
+
     async def _rows(
         self, sql: str, params: Sequence[Any] = (), conn: aiosqlite.Connection | None = None
     ) -> list[dict[str, Any]]:
@@ -339,10 +346,7 @@ class SupervisionRepo:
         return await self.complaint(cid)
 
     async def complaint(self, cid: int) -> dict[str, Any]:
-        rows = await self._rows("SELECT * FROM sv_complaints WHERE id = ?", [cid])
-        if not rows:
-            raise NotFound(f"no complaint {cid}")
-        return _decode(rows[0])
+        return _decode(await self._by_id("sv_complaints", "complaint", cid))
 
     async def complaints(
         self,
@@ -390,10 +394,7 @@ class SupervisionRepo:
         return await self.inspection(iid)
 
     async def inspection(self, iid: int) -> dict[str, Any]:
-        rows = await self._rows("SELECT * FROM sv_inspections WHERE id = ?", [iid])
-        if not rows:
-            raise NotFound(f"no inspection {iid}")
-        return await self._with_items(rows[0])
+        return await self._with_items(await self._by_id("sv_inspections", "inspection", iid))
 
     async def _with_items(self, row: dict[str, Any]) -> dict[str, Any]:
         items = await self._rows(
@@ -455,10 +456,7 @@ class SupervisionRepo:
         return oid
 
     async def order(self, oid: int) -> dict[str, Any]:
-        rows = await self._rows("SELECT * FROM sv_orders WHERE id = ?", [oid])
-        if not rows:
-            raise NotFound(f"no order {oid}")
-        return _decode(rows[0])
+        return _decode(await self._by_id("sv_orders", "order", oid))
 
     async def orders(
         self,
