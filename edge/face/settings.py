@@ -6,6 +6,7 @@ Every default is justified by a measurement; ``bench/face.py`` prints the figure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 # Smallest face box (dlib box side, px) that dlib's HOG detector finds without upsampling.
 # Measured on the fixture portraits rescaled: every face of 60 px or more was found, two of
@@ -30,6 +31,14 @@ class DetectorSettings:
     min_face_px: int = 80
     roi: tuple[int, int, int, int] | None = None
     jitters: int = 1  # 1 = one forward pass; more jitters cost linearly and gain little
+    # "onnx": dlib's ResNet weights run by onnxruntime (about 7 ms a face here); "dlib":
+    # dlib's own code (100-200 ms a face with the BLAS-less dlib-bin wheel), and the only
+    # one that jitters.
+    encoder: Literal["onnx", "dlib"] = "onnx"
+
+    def __post_init__(self) -> None:
+        if self.encoder == "onnx" and self.jitters != 1:
+            raise ValueError("jitters other than 1 need encoder='dlib'")
 
     def plan(self) -> tuple[float, int]:
         """(scale, upsample) for the HOG pass: shrink while the smallest face stays >= the
