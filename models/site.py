@@ -107,6 +107,25 @@ class RelayConfig(Section):
         return self
 
 
+class DoorContactConfig(Section):
+    """A pedestrian gate's door contact (reed switch): raises door-forced and door-held alarms.
+
+    ``driver: sim`` reads the simulator's door; ``gpio`` reads a sysfs GPIO input.
+    ``open_level``: the pin level (1 or 0) that means the door is open.
+    """
+
+    driver: Literal["sim", "gpio"] = "sim"
+    pin: int | None = Field(default=None, ge=0, le=40)
+    open_level: Literal[0, 1] = 1
+    held_open_s: float = Field(default=15.0, gt=0, le=3600, description="door_held alarm after")
+
+    @model_validator(mode="after")
+    def _gpio_needs_pin(self) -> DoorContactConfig:
+        if self.driver == "gpio" and self.pin is None:
+            raise ValueError("a gpio door contact needs a pin")
+        return self
+
+
 class GateType(StrEnum):
     VEHICLE = "vehicle"
     PEDESTRIAN = "pedestrian"
@@ -121,6 +140,13 @@ class GateConfig(Section):
     relay: RelayConfig = RelayConfig()
     open_seconds: float = Field(default=8.0, gt=0, le=120)
     min_plate_confidence: float = Field(default=0.80, ge=0, le=1)
+    door: DoorContactConfig | None = None  # pedestrian gates with a door contact
+
+    @model_validator(mode="after")
+    def _door_on_pedestrian_gate(self) -> GateConfig:
+        if self.door is not None and self.type is not GateType.PEDESTRIAN:
+            raise ValueError("door: only a pedestrian gate has a door contact")
+        return self
 
 
 class EdgeConfig(Section):
