@@ -249,6 +249,42 @@ class Rules(Section):
     unknown_vehicle_is_violation: bool = True
 
 
+class Retention(Section):
+    """How long the hub keeps what it stores, in whole days (hub/retention/, docs/retention.md).
+
+    Violations, supervision records and the audit log are never purged by age.
+    """
+
+    evidence_days: int = Field(
+        default=30, ge=1, le=3660, description="evidence snapshots (*_jpeg_b64) kept this long"
+    )
+    evidence_days_violation: int = Field(
+        default=180, ge=1, le=3660, description="snapshots of a violation's evidence events"
+    )
+    events_days: int = Field(
+        default=400, ge=1, le=3660, description="events deleted after, except violation evidence"
+    )
+    rejected_days: int = Field(default=30, ge=1, le=3660, description="rejected messages")
+    face_consent_grace_days: int = Field(
+        default=0, ge=0, le=3660, description="erase a person this long after every consent lapsed"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Retention:
+        # A violation's evidence outlives ordinary snapshots; a row outlives its snapshot.
+        if self.evidence_days_violation < self.evidence_days:
+            raise ValueError(
+                f"evidence_days_violation ({self.evidence_days_violation}) must be at least "
+                f"evidence_days ({self.evidence_days})"
+            )
+        if self.events_days < self.evidence_days_violation:
+            raise ValueError(
+                f"events_days ({self.events_days}) must be at least "
+                f"evidence_days_violation ({self.evidence_days_violation})"
+            )
+        return self
+
+
 class SiteConfig(Section):
     site: SiteInfo
     edges: list[EdgeConfig] = Field(min_length=1)
@@ -256,6 +292,7 @@ class SiteConfig(Section):
     car_park: CarPark | None = None
     vehicles: Vehicles = Vehicles()
     rules: Rules = Rules()
+    retention: Retention = Retention()
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
