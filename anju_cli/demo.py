@@ -85,6 +85,10 @@ class Demo:
 
             # Rectification deadlines pass on their own: overdue cases are marked and escalated.
             self._tasks.append(start_deadline_watchdog(self.hub.store, [self.site]))
+            from hub.retention.job import start_retention
+
+            # Old snapshots, events, rejects and lapsed face consents: purged hourly.
+            self._tasks.append(start_retention(self.hub.store, [self.site], hub=self.hub))
             if self.options.console_port is not None:
                 await self._start_console()
         for index, edge in enumerate(self.site.edges):

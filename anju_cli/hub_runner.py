@@ -25,10 +25,12 @@ async def run_hub_with_console(
     sites = [load_site_config(path) for path in site_paths]
     hub = Hub(sites, broker_url=broker_url, data_dir=data_dir)
     await hub.start()
+    from hub.retention.job import start_retention, stop_retention
     from hub.supervision.watchdog import start_deadline_watchdog, stop_deadline_watchdog
 
     assert hub.store is not None
     deadlines = start_deadline_watchdog(hub.store, sites)
+    retention = start_retention(hub.store, sites, hub=hub)  # hourly, first a minute after start
     server = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -47,6 +49,7 @@ async def run_hub_with_console(
         await stop.wait()
     finally:
         await stop_deadline_watchdog(deadlines)
+        await stop_retention(retention)
         if server is not None:
             await server.stop()
         await hub.stop()

@@ -197,6 +197,7 @@ def _register_subcommands() -> None:
     from edge.lpr.cli import lpr_main
     from hub.console.cli import console_app
     from hub.faces.cli import face_app
+    from hub.retention.cli import retention_app
     from hub.supervision.cli import app as supervision_app
     from hub.supervision.cli import report_main
 
@@ -209,6 +210,7 @@ def _register_subcommands() -> None:
         supervision_app, name="supervision", help="Complaints, orders, ratings (监管记录)."
     )
     app.add_typer(console_app, name="console", help="Console accounts (guards, managers, ...).")
+    app.add_typer(retention_app, name="retention", help="Purge old evidence, events, face data.")
 
 
 _register_subcommands()

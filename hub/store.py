@@ -39,6 +39,12 @@ from models.messages import (
 DB_NAME = "hub.db"
 _IN_CHUNK = 500  # ids per "IN (...)" query, well under SQLite's variable limit
 
+# Retention (hub/retention/): when an event's evidence snapshots were purged. Applied by the
+# retention methods on first use, so a hub that never purges keeps the plain hub schema.
+RETENTION_MIGRATIONS: list[str] = ["ALTER TABLE events ADD COLUMN evidence_purged_at TEXT"]
+# Event ids some violation names as its evidence (the set is small: violations are rare).
+_VIOLATION_EVIDENCE = "SELECT j.value FROM violations v, json_each(v.evidence) j"
+
 
 def iso(when: datetime) -> str:
     """One sortable text form for every stored time: ISO 8601 in UTC."""
@@ -458,6 +464,119 @@ class Store:
             {"version": version, "digest": digest},
             at,
         )
+
+    # ------------------------------------------------------------------ retention (own batches)
+    # Each batch is one short transaction; candidates are found on the reader connection, so
+    # the hub's ingest batches (same lock) wait at most one batch, never a whole purge.
+
+    async def ensure_retention_schema(self) -> None:
+        await self.apply_migrations("retention", RETENTION_MIGRATIONS)
+
+    async def strip_evidence(
+        self,
+        site: str,
+        *,
+        before: datetime,
+        violation_evidence: bool,
+        now: datetime,
+        after: datetime | None = None,
+        suffix: str = "_jpeg_b64",
+        batch: int = 500,
+        dry_run: bool = False,
+    ) -> int:
+        """Remove evidence snapshots (text values of payload keys ending in ``suffix``, at any
+        depth) from ``site``'s events older than ``before`` (and not older than ``after``)
+        that are (``violation_evidence``) or are not a violation's evidence, and set
+        ``evidence_purged_at``. Returns how many events were (dry run: would be) stripped."""
+        if not dry_run:
+            await self.ensure_retention_schema()
+        glob = "*" + suffix.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
+        # A cheap text test before JSON parsing: only keys holding a string (compact JSON as
+        # the hub stores it, or with a space) pass, so a null crop is not parsed every run.
+        needles = (f'{suffix}":"', f'{suffix}": "')
+        member = "IN" if violation_evidence else "NOT IN"
+        select = (
+            "SELECT b.ts, b.rid, b.id, (SELECT json_group_array(j.fullkey)"
+            "  FROM json_tree(b.payload) j WHERE j.type = 'text' AND j.key GLOB ?) AS paths"
+            " FROM (SELECT ts, rowid AS rid, id, payload FROM events"
+            "  WHERE site = ? AND ts < ? AND (ts, rowid) > (?, ?)"
+            "  AND (instr(payload, ?) > 0 OR instr(payload, ?) > 0)"
+            f"  AND id {member} ({_VIOLATION_EVIDENCE}) ORDER BY ts, rowid LIMIT ?) b"
+            " ORDER BY b.ts, b.rid"
+        )
+        position: tuple[str, int] = (iso(after) if after else "", 0)  # keyset: (ts, rowid)
+        total = 0
+        while True:
+            rows = await self._rows(select, [glob, site, iso(before), *position, *needles, batch])
+            if not rows:
+                return total
+            position = (rows[-1]["ts"], rows[-1]["rid"])
+            work = [(r["id"], json.loads(r["paths"])) for r in rows]
+            work = [(event_id, paths) for event_id, paths in work if paths]
+            if dry_run:
+                total += len(work)
+                continue
+            async with self._purge_transaction():
+                for event_id, paths in work:
+                    marks = ", ".join("?" * len(paths))
+                    cur = await self.db.execute(
+                        f"UPDATE events SET payload = json_remove(payload, {marks}),"
+                        " evidence_purged_at = ? WHERE id = ? AND evidence_purged_at IS NULL",
+                        (*paths, iso(now), event_id),
+                    )
+                    total += cur.rowcount
+            await asyncio.sleep(0)
+
+    async def delete_old_events(
+        self, site: str, *, before: datetime, batch: int = 500, dry_run: bool = False
+    ) -> int:
+        """Delete ``site``'s events older than ``before`` that no violation names as evidence."""
+        where = f"site = ? AND ts < ? AND id NOT IN ({_VIOLATION_EVIDENCE})"
+        params = [site, iso(before)]
+        if dry_run:
+            return int(await self._scalar(f"SELECT count(*) FROM events WHERE {where}", params))
+        return await self._delete_batches(
+            f"DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE {where} LIMIT ?)",
+            params,
+            batch,
+        )
+
+    async def delete_old_rejected(
+        self, *, before: datetime, batch: int = 500, dry_run: bool = False
+    ) -> int:
+        params = [iso(before)]
+        if dry_run:
+            return int(
+                await self._scalar("SELECT count(*) FROM rejected WHERE received_at < ?", params)
+            )
+        return await self._delete_batches(
+            "DELETE FROM rejected WHERE id IN"
+            " (SELECT id FROM rejected WHERE received_at < ? ORDER BY id LIMIT ?)",
+            params,
+            batch,
+        )
+
+    @asynccontextmanager
+    async def _purge_transaction(self) -> AsyncIterator[Store]:
+        """A transaction whose deleted and overwritten content SQLite zeroes on disk (purged
+        snapshots are personal data); off again after it, as the store otherwise runs."""
+        async with self.transaction():
+            await self.db.execute("PRAGMA secure_delete = ON")
+            try:
+                yield self
+            finally:
+                await self.db.execute("PRAGMA secure_delete = OFF")
+
+    async def _delete_batches(self, sql: str, params: list[Any], batch: int) -> int:
+        total = 0
+        while True:
+            async with self._purge_transaction():
+                cur = await self.db.execute(sql, [*params, batch])
+                deleted = cur.rowcount
+            total += deleted
+            if deleted < batch:
+                return total
+            await asyncio.sleep(0)  # let a waiting ingest batch in
 
     # ------------------------------------------------------------------ reads (committed data)
 

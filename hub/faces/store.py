@@ -264,6 +264,19 @@ class FaceStore:
             for p, by, purpose, g, e in rows
         ]
 
+    def consent_expiries(self, site: str) -> dict[str, list[datetime]]:
+        """Every enrolled person at ``site`` and when each of their consents expires (for the
+        retention job, which erases a person once every consent has lapsed)."""
+        expiries: dict[str, list[datetime]] = {p: [] for p, _, _ in self.persons(site)}
+        rows = self._db.execute(
+            "SELECT c.person, c.expires_at FROM face_consents c "
+            "JOIN face_persons p ON p.person = c.person WHERE p.site = ? ORDER BY c.id",
+            (site,),
+        )
+        for person, expires_at in rows:
+            expiries.setdefault(person, []).append(datetime.fromisoformat(expires_at))
+        return expiries
+
     def erasures(self, person: str | None = None) -> list[Erasure]:
         query = (
             "SELECT person, site, erased_at, operator, reason, encodings_erased, "
