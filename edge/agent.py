@@ -19,7 +19,7 @@ from typing import Any
 from edge.context import EdgeContext
 from edge.decisions import CapacityCheck, LocalLists
 from edge.gate_control import GateControl
-from edge.interfaces import Camera, PresenceSensor, Relay
+from edge.interfaces import Camera, DoorContact, PresenceSensor, Relay
 from edge.mqtt_bus import MqttBus
 from edge.outbox import Outbox
 from edge.pipelines import PIPELINES, GateDevices, GatePipeline, PipelineDeps, VoterLike
@@ -175,7 +175,9 @@ class EdgeAgent:
                 gate.id, relay, ctx, hold_open=sensor.present if detector else None
             )
             self.controls[gate.id] = control
-            devices = GateDevices(camera=camera, sensor=sensor, control=control)
+            devices = GateDevices(
+                camera=camera, sensor=sensor, control=control, door=door_contact(gate, sensor)
+            )
             self.pipelines[gate.id] = pipeline_type(gate, devices, ctx, deps)
 
     def _recogniser(self) -> tuple[Any, Callable[[], VoterLike]]:
@@ -380,6 +382,24 @@ def simulated_hardware(
         return relays[gate.id]
 
     return sims, camera, relay, sensor
+
+
+def door_contact(gate: GateConfig, sensor: PresenceSensor) -> DoorContact | None:
+    """The gate's door contact as its config says: a GPIO input, or the simulated gate
+    unit's own (found on its presence sensor, like the credential reader)."""
+    if gate.door is None:
+        return None
+    if gate.door.driver == "gpio":
+        from edge.drivers.gpio_input import SysfsGpioDoorContact
+
+        assert gate.door.pin is not None
+        return SysfsGpioDoorContact(gate.door.pin, open_level=gate.door.open_level)
+    contact = getattr(sensor, "door_contact", None)
+    if not isinstance(contact, DoorContact):
+        # The gate still works; only the door alarms are missing. Said once, at start.
+        log.warning("gate %s: door.driver is sim but no simulated door: no door alarms", gate.id)
+        return None
+    return contact
 
 
 def hardware_factories() -> tuple[CameraFactory, RelayFactory, SensorFactory]:

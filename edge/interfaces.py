@@ -42,6 +42,13 @@ class PresenceSensor(Protocol):
     def present(self) -> bool: ...
 
 
+@runtime_checkable
+class DoorContact(Protocol):
+    """A pedestrian gate's door contact (reed switch): whether the door leaf is open now."""
+
+    def is_open(self) -> bool: ...
+
+
 MessageHandler = Callable[[EnvelopeBase], Awaitable[None]]
 
 

@@ -25,6 +25,7 @@ from edge.face.detector import FaceStack
 from edge.face.pedestrian import (
     Attempt,
     CardAttempt,
+    DoorMonitor,
     FaceAttempt,
     PedestrianDecision,
     PinAttempt,
@@ -36,13 +37,22 @@ from edge.face.reader import FaceReading, GateFaceReader, face_match_payload
 from edge.face.settings import DetectorSettings, LivenessSettings, PedestrianSettings
 from edge.face_sync import FaceState, FaceSync
 from edge.pipelines import GateDevices, GatePipeline, PipelineDeps, register_pipeline
-from models.messages import Alarm, AlarmType, EnvelopeBase, GateDecision, Kind, Severity
+from models.messages import (
+    Alarm,
+    AlarmType,
+    EnvelopeBase,
+    GateDecision,
+    GatePosition,
+    Kind,
+    Severity,
+)
 from models.site import GateConfig, GateType
 
 log = logging.getLogger(__name__)
 
 # One dlib stack per process: its models are shared and not meant for concurrent calls.
 _STACK_LOCK = threading.Lock()
+DOOR_POLL_S = 0.1  # a forced door shows within this; a reed switch is a cheap file read
 
 
 class PassageFaceReader(GateFaceReader):
@@ -91,6 +101,11 @@ class PedestrianGatePipeline(GatePipeline):
         self.decisions = 0
         self._unkeyed_bundle: EnvelopeBase | None = None
         self.reader: PassageFaceReader | None = None
+        self.door: DoorMonitor | None = None
+        if devices.door is not None and gate.door is not None:
+            # open_s=0: the watcher re-releases on every poll while the relay is open, so
+            # the grace period counts from when the door locked again.
+            self.door = DoorMonitor(gate.door.held_open_s, self.settings.door_grace_s, open_s=0.0)
         # Registered before the bus connects, so the retained bundle arrives here.
         ctx.bus.on_sync(self._on_sync)
         self._setup_faces()
@@ -142,6 +157,33 @@ class PedestrianGatePipeline(GatePipeline):
         return self.sync.state if self.sync else None
 
     async def run(self) -> None:
+        door_task = asyncio.create_task(self._watch_door()) if self.door is not None else None
+        try:
+            await self._run_passages()
+        finally:
+            if door_task is not None:
+                door_task.cancel()
+
+    async def _watch_door(self) -> None:
+        """Door contact -> door_forced (opened while locked) / door_held (open too long).
+        Any unlock counts, a face/QR/PIN decision or a remote command from the hub alike."""
+        assert self.door is not None and self.devices.door is not None
+        contact, monitor = self.devices.door, self.door
+        while True:
+            now = time.monotonic()
+            if self.devices.control.position is GatePosition.OPEN:
+                monitor.release(now)
+            is_open = await asyncio.to_thread(contact.is_open)
+            for alarm in monitor.door(is_open, now) + monitor.tick(now):
+                detail = (
+                    "door opened while locked"
+                    if alarm is AlarmType.DOOR_FORCED
+                    else f"door open longer than {monitor.held_s:g} s"
+                )
+                await self._alarm(alarm, detail)
+            await asyncio.sleep(DOOR_POLL_S)
+
+    async def _run_passages(self) -> None:
         if self.sync is None:
             await self._wait_for_key()
         decided = False  # one face decision per passage (presence period)
@@ -234,7 +276,8 @@ class PedestrianGatePipeline(GatePipeline):
         return decision
 
     async def _alarm(self, kind: AlarmType, detail: str) -> None:
-        severity = Severity.CRITICAL if kind is AlarmType.BLACKLIST else Severity.WARNING
+        critical = kind in (AlarmType.BLACKLIST, AlarmType.DOOR_FORCED)
+        severity = Severity.CRITICAL if critical else Severity.WARNING
         await self.ctx.emit(
             Kind.ALARM, Alarm(type=kind, gate=self.gate.id, severity=severity, detail=detail)
         )

@@ -24,7 +24,7 @@ from edge.camera_health import CameraFault, CameraHealth
 from edge.context import EdgeContext
 from edge.decisions import PlateEvidence, VehicleDecision, decide_vehicle
 from edge.gate_control import GateControl
-from edge.interfaces import Camera, PresenceSensor
+from edge.interfaces import Camera, DoorContact, PresenceSensor
 from models.messages import (
     Alarm,
     AlarmType,
@@ -61,6 +61,7 @@ class GateDevices:
     camera: Camera
     sensor: PresenceSensor
     control: GateControl
+    door: DoorContact | None = None  # pedestrian gates with a door contact
 
 
 @dataclass

@@ -6,7 +6,8 @@ pedestrian gate's edge, and play a loop of people at the gate.
 Scenario, in a loop: a resident walks up (opens), a photo of that resident is held up
 (refused: not live), a stranger tries three times (refused; the third time is an
 ``unknown_face_repeated`` violation), a blacklisted person walks up (refused + alarm),
-a visitor shows a QR pass (opens), a resident types a PIN (opens).
+a visitor shows a QR pass (opens), a resident types a PIN (opens), someone pulls the
+locked door open (door_forced), a resident wedges the door open after a PIN (door_held).
 Face key: $ANJU_FACE_KEY / $ANJU_FACE_KEY_FILE if set, else a demo key kept in the demo's
 data directory (``ensure_demo_face_key``). Edges started before the key was set pick it up
 within seconds.
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +32,12 @@ import numpy as np
 from edge.face.crypto import KEY_ENV, KEY_FILE_ENV, FaceKeyError, generate_key, load_face_key
 from edge.face.detector import load_rgb
 from edge.face.passes import issue_pass
+from edge.face.settings import PedestrianSettings
 from edge.face_sync import pass_key
 from hub.face_sync import enroll_person, publish_faces, set_gate_credentials
 from hub.faces.quality import check_image, enrolment_stack
 from hub.faces.store import StoreError
+from models.messages import GatePosition
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ DEMO_PEOPLE = (
     DemoPerson("bl-biden", "blacklist", ("biden.jpg",), "biden.jpg"),
 )
 STRANGER = "astronaut.jpg"  # never enrolled
+DOOR_GRACE_S = PedestrianSettings().door_grace_s  # the door may open this long after locking
 
 
 def ensure_demo_face_key(data_dir: Path) -> None:
@@ -143,8 +148,31 @@ def scenario(site: str) -> list[Step]:
         ("blacklisted", lambda g: g.walk_up(FACES_DIR / blacklisted.walks, live=True)),
         ("qr_visitor", lambda g: g.present_qr(visitor_pass(site, "DEMO-V1"))),
         ("pin", lambda g: g.enter_pin(resident.pin or "")),
+        ("door_forced", _force_when_locked),
+        ("door_propped", lambda g: _prop_after_unlock(g, resident.pin or "", seconds=20.0)),
     ]
     return steps
+
+
+def _force_when_locked(gate: SimulatedPedestrianGate) -> None:
+    """Someone pulls the door open once it has locked again: the unlock before (the PIN
+    step) plus the door's grace period must be over, or the opening is an authorised one."""
+    deadline = time.monotonic() + 30.0
+    while gate.relay.position is GatePosition.OPEN and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(DOOR_GRACE_S + 0.5)
+    gate.force_door(1.0)
+
+
+def _prop_after_unlock(gate: SimulatedPedestrianGate, pin: str, seconds: float) -> None:
+    """A resident unlocks with their PIN and wedges the door open behind them: door_held
+    (the gate's held_open_s is 15 s in the example site), but not door_forced."""
+    opens = len(gate.relay.opens())
+    gate.enter_pin(pin)
+    deadline = time.monotonic() + 10.0
+    while len(gate.relay.opens()) == opens and time.monotonic() < deadline:
+        time.sleep(0.05)
+    gate.prop_door(seconds)
 
 
 class PedestrianScenario:

@@ -4,7 +4,8 @@
 a live person or a photo held up) and puts the person in front of the camera: the presence
 sensor reports them until the camera has served every frame, so the pipeline sees the
 whole passage however slowly it reads. ``present_qr``/``enter_pin``/``present_card`` queue
-a non-face credential for the reader.
+a non-face credential for the reader. The door contact opens by itself when someone walks
+through the unlocked door; ``force_door`` and ``prop_door`` play the two door alarms.
 """
 
 from __future__ import annotations
@@ -24,6 +25,40 @@ from simulators.people import render_gate_sequence
 
 CredentialAttempt = QrAttempt | PinAttempt | CardAttempt
 GAP_S = 0.5  # empty walkway between two people (the pipeline polls presence every 0.1 s)
+# After the relay unlocks, the person pushes the door open this long later and it swings
+# shut this long after that.
+WALK_THROUGH_AFTER_S = 0.4
+WALK_THROUGH_OPEN_S = 1.5
+
+
+class SimDoorContact:
+    """The door's reed switch. Open while someone walks through after an unlock (every
+    relay open), and during the spans ``force``/``prop`` scheduled."""
+
+    def __init__(self, relay: SimRelay, clock=time.monotonic) -> None:
+        self.relay = relay
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._spans: list[tuple[float, float]] = []
+
+    def open_for(self, seconds: float, after_s: float = 0.0) -> None:
+        now = self._clock()
+        with self._lock:
+            self._spans.append((now + after_s, now + after_s + seconds))
+
+    def is_open(self) -> bool:
+        now = self._clock()
+        with self._lock:
+            self._spans = [s for s in self._spans if s[1] > now - 60]
+            if any(start <= now < end for start, end in self._spans):
+                return True
+        for event in reversed(self.relay.opens()):
+            start = event.at + WALK_THROUGH_AFTER_S
+            if start <= now < start + WALK_THROUGH_OPEN_S:
+                return True
+            if event.at < now - 60:
+                break
+        return False
 
 
 class SimCredentialReader:
@@ -56,6 +91,7 @@ class SimulatedPedestrianGate:
         self.frames_per_passage = frames
         self.relay = SimRelay()
         self.credential_reader = SimCredentialReader()
+        self.door = SimDoorContact(self.relay)
         self.camera = SimPedestrianCamera(self)
         self.sensor = SimPresenceSensor(self)
         self._seed = seed
@@ -104,6 +140,15 @@ class SimulatedPedestrianGate:
     def present_card(self, card_id: str) -> None:
         self.credential_reader.put(CardAttempt(card_id))
 
+    def force_door(self, seconds: float = 2.0) -> None:
+        """Someone pulls the locked door open (no credential, no unlock): door_forced."""
+        self.door.open_for(seconds)
+
+    def prop_door(self, seconds: float) -> None:
+        """The door is wedged open for ``seconds``; longer than the gate's ``held_open_s``
+        raises door_held (and, with no unlock before it, door_forced first)."""
+        self.door.open_for(seconds)
+
     @property
     def occupied(self) -> bool:
         """Someone is still in front of the camera or a credential is still unread."""
@@ -151,6 +196,7 @@ class SimPresenceSensor:
     def __init__(self, gate: SimulatedPedestrianGate) -> None:
         self.gate = gate
         self.credential_reader = gate.credential_reader  # the reader on the same gate unit
+        self.door_contact = gate.door  # and the door contact
 
     def present(self) -> bool:
         return self.gate.in_view()

@@ -9,10 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.drivers.gpio_input import SysfsGpioDoorContact
 from edge.drivers.gpio_relay import SysfsGpioRelay, chip_base
 from edge.drivers.opencv_camera import OpenCVCamera, parse_source
 from models.messages import GatePosition
-from simulators.gate import SimulatedVehicleGate
+from models.site import GateConfig
+from simulators.gate import SimRelay, SimulatedVehicleGate
+from simulators.pedestrian_gate import SimDoorContact
 
 
 class Clock:
@@ -208,3 +211,48 @@ def test_opencv_camera_keeps_the_newest_frame_of_a_live_stream() -> None:
         if server.running:
             server.stop()
         camera.close()
+
+
+def test_gpio_door_contact_reads_the_input_line(tmp_path: Path) -> None:
+    fake_sysfs(tmp_path, 512, "pinctrl-bcm2711")
+    line = tmp_path / "gpio517"
+    line.mkdir()
+    (line / "direction").write_text("out")
+    (line / "value").write_text("0\n")
+    door = SysfsGpioDoorContact(5, open_level=1, root=tmp_path)
+    assert (line / "direction").read_text() == "in"
+    assert not door.is_open()
+    (line / "value").write_text("1\n")
+    assert door.is_open()
+    assert not SysfsGpioDoorContact(5, open_level=0, root=tmp_path).is_open()
+
+
+def test_simulated_door_opens_for_a_walk_through_and_when_forced() -> None:
+    clock = [100.0]
+    relay = SimRelay(clock=lambda: clock[0])
+    door = SimDoorContact(relay, clock=lambda: clock[0])
+    assert not door.is_open()
+    relay.open(5)
+    clock[0] += 0.2
+    assert not door.is_open()  # the person has not pushed it yet
+    clock[0] += 0.5
+    assert door.is_open()
+    clock[0] += 2.0
+    assert not door.is_open()  # swung shut behind them
+    door.open_for(1.0)
+    assert door.is_open()
+    clock[0] += 1.1
+    assert not door.is_open()
+
+
+@pytest.mark.parametrize(
+    ("gate", "message"),
+    [
+        ({"type": "vehicle", "door": {}}, "only a pedestrian gate"),
+        ({"type": "pedestrian", "door": {"driver": "gpio"}}, "needs a pin"),
+    ],
+)
+def test_door_contact_config_errors(gate: dict, message: str) -> None:
+    base = {"id": "g1", "camera": {"source": "sim:g1"}}
+    with pytest.raises(ValueError, match=message):
+        GateConfig.model_validate(base | gate)

@@ -37,7 +37,7 @@ async def test_demo_pedestrian_round(
         task = await start_pedestrians(demo, rounds=1, interval_s=0.2)
         assert task is not None
         await asyncio.wait_for(task, 120)
-        assert sum(task.scenario.played.values()) == 8  # type: ignore[attr-defined]
+        assert sum(task.scenario.played.values()) == 10  # type: ignore[attr-defined]
 
         async def stored() -> list[tuple[str, str, str, str]]:
             await demo.hub.flush()
@@ -48,7 +48,7 @@ async def test_demo_pedestrian_round(
             )
 
         deadline = time.monotonic() + 20
-        while len(decisions := await stored()) < 8 and time.monotonic() < deadline:
+        while len(decisions := await stored()) < 9 and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         assert decisions == sorted(
             [
@@ -57,10 +57,21 @@ async def test_demo_pedestrian_round(
                 *[("face", "refuse", "unknown", "unknown")] * 3,
                 ("face", "refuse", "blacklisted", BLACKLISTED.id),
                 ("qr", "open", "visitor_pass", "DEMO-V1"),
-                ("pin", "open", "resident", RESIDENT.id),
+                *[("pin", "open", "resident", RESIDENT.id)] * 2,  # the 2nd props the door
             ]
         )
-        violations = {v["type"] for v in await demo.hub.store.violations()}
-        assert {"unknown_face_repeated", "blacklist", "blacklisted_person"} <= violations
+        expected = {"unknown_face_repeated", "blacklist", "blacklisted_person", "door_forced"}
+        expected.add("door_held")  # the door is wedged open 20 s; the site's limit is 15 s
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            violations = {v["type"] for v in await demo.hub.store.violations()}
+            if expected <= violations:
+                break
+            await asyncio.sleep(0.5)
+        assert expected <= violations
+        alarms = [
+            json.loads(r["payload"])["type"] for r in await demo.hub.store.events(kind="alarm")
+        ]
+        assert alarms.count("door_forced") == 1  # the PIN unlocks were not forced openings
     finally:
         await demo.stop()

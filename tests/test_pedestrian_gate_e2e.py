@@ -238,3 +238,49 @@ async def test_cached_bundle_opens_with_broker_down_and_qr_pin(
     assert await edge.pass_through(lambda g: g.enter_pin("2468"))
     assert not await edge.pass_through(lambda g: g.enter_pin("0000"))
     assert edge.agent is not None and await edge.agent.bus.pending() > 0  # kept for later
+
+
+def with_door_limit(site: Any, held_open_s: float) -> Any:
+    gates = [
+        g.model_copy(update={"door": g.door.model_copy(update={"held_open_s": held_open_s})})
+        if g.id == GATE
+        else g
+        for g in site.gates
+    ]
+    return site.model_copy(update={"gates": gates})
+
+
+async def test_door_forced_and_held_raise_alarms_and_violations(
+    community: tuple[Hub, Edge], encodings: dict[str, list[np.ndarray]]
+) -> None:
+    """The door contact: pulled open while locked -> door_forced; a PIN unlock and the
+    person walking through -> nothing; wedged open after an unlock -> door_held only."""
+    hub, edge = community
+    edge.site = with_door_limit(edge.site, held_open_s=2.5)  # a walk-through takes 1.5 s
+    version = await enroll_all(hub, encodings)
+    await edge.start()
+    await until(lambda: edge.version() == version)
+    gate = edge.gate
+    assert gate is not None
+
+    async def alarms() -> list[str]:
+        return [p["type"] for p in await stored(hub, "alarm")]
+
+    gate.force_door(0.5)
+    await until(lambda: _contains(alarms(), "door_forced"))
+
+    assert await edge.pass_through(lambda g: g.enter_pin("2468"))
+    await asyncio.sleep(2.5)  # the walk-through (0.4-1.9 s after the unlock) is over
+    assert await alarms() == ["door_forced"]
+
+    assert await edge.pass_through(lambda g: g.enter_pin("2468"))
+    gate.prop_door(4.0)
+    await until(lambda: _contains(alarms(), "door_held"))
+    assert sorted(await alarms()) == ["door_forced", "door_held"]
+    assert hub.store is not None
+    types = sorted(v["type"] for v in await hub.store.violations(limit=100))
+    assert "door_forced" in types and "door_held" in types
+
+
+async def _contains(values: Awaitable[list[str]], wanted: str) -> bool:
+    return wanted in await values

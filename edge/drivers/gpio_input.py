@@ -1,0 +1,42 @@
+"""A digital input on a Linux GPIO line through sysfs: the door contact of a pedestrian gate.
+
+Same conventions as ``gpio_relay.py`` (``pin`` is the offset on the SoC's GPIO chip, the
+sysfs base is read from the chip). Not exercised on real hardware here; the unit test runs it
+against a directory tree shaped like sysfs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from edge.drivers.gpio_relay import SYSFS_GPIO, chip_base
+
+
+class SysfsGpioDoorContact:
+    """``is_open``: the line reads ``open_level`` (1 for a contact that opens the circuit to
+    a pulled-up input when the door opens, 0 for one wired the other way)."""
+
+    def __init__(
+        self,
+        pin: int,
+        *,
+        open_level: int = 1,
+        root: Path = SYSFS_GPIO,
+        base: int | None = None,
+        export_wait_s: float = 1.0,
+    ) -> None:
+        if open_level not in (0, 1):
+            raise ValueError(f"open_level must be 0 or 1, not {open_level!r}")
+        self.open_level = open_level
+        self.number = (chip_base(root) if base is None else base) + pin
+        self.line = root / f"gpio{self.number}"
+        if not self.line.exists():
+            (root / "export").write_text(str(self.number))
+            deadline = time.monotonic() + export_wait_s
+            while not (self.line / "direction").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        (self.line / "direction").write_text("in")
+
+    def is_open(self) -> bool:
+        return int((self.line / "value").read_text().strip() or "0") == self.open_level
