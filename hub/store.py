@@ -481,7 +481,7 @@ class Store:
         now: datetime,
         after: datetime | None = None,
         suffix: str = "_jpeg_b64",
-        batch: int = 500,
+        batch: int = 200,
         dry_run: bool = False,
     ) -> int:
         """Remove evidence snapshots (text values of payload keys ending in ``suffix``, at any
@@ -528,7 +528,7 @@ class Store:
             await asyncio.sleep(0)
 
     async def delete_old_events(
-        self, site: str, *, before: datetime, batch: int = 500, dry_run: bool = False
+        self, site: str, *, before: datetime, batch: int = 200, dry_run: bool = False
     ) -> int:
         """Delete ``site``'s events older than ``before`` that no violation names as evidence."""
         where = f"site = ? AND ts < ? AND id NOT IN ({_VIOLATION_EVIDENCE})"
@@ -542,7 +542,7 @@ class Store:
         )
 
     async def delete_old_rejected(
-        self, *, before: datetime, batch: int = 500, dry_run: bool = False
+        self, *, before: datetime, batch: int = 200, dry_run: bool = False
     ) -> int:
         params = [iso(before)]
         if dry_run:
