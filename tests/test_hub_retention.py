@@ -493,3 +493,20 @@ async def test_no_face_store_no_face_tables(store: Store) -> None:
     with sqlite3.connect(store.path) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert not any(name.startswith("face_") for name in names)
+
+
+async def test_the_periodic_job_runs_first_soon_then_on_its_interval(store: Store) -> None:
+    from hub.retention.job import start_retention, stop_retention
+
+    await insert(store, heartbeat(ts=datetime.now(UTC) - timedelta(days=401)))
+    task = start_retention(store, [load_site_config()], every_s=0.05, first_after_s=0.01)
+    try:
+        for _ in range(200):
+            runs = [a for a in await store.audit_log() if a["actor"] == "retention"]
+            if len(runs) >= 3:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await stop_retention(task)
+    assert len(runs) >= 3 and task.cancelled()
+    assert [r["after"]["totals"]["events_deleted"] for r in runs[:2]] == [1, 0]
