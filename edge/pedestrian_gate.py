@@ -36,6 +36,7 @@ from edge.face.pedestrian import (
 from edge.face.reader import FaceReading, GateFaceReader, face_match_payload
 from edge.face.settings import DetectorSettings, LivenessSettings, PedestrianSettings
 from edge.face_sync import FaceState, FaceSync
+from edge.parking.evidence import crop_b64
 from edge.pipelines import GateDevices, GatePipeline, PipelineDeps, register_pipeline
 from models.messages import (
     Alarm,
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 # One dlib stack per process: its models are shared and not meant for concurrent calls.
 _STACK_LOCK = threading.Lock()
+FACE_EVIDENCE_PX = 160  # enough to recognise the person on the console, small on the wire
 DOOR_POLL_S = 0.1  # a forced door shows within this; a reed switch is a cheap file read
 
 
@@ -66,7 +68,7 @@ class PassageFaceReader(GateFaceReader):
         verdict = self.liveness.verdict()
         match = self._match()
         attempt = FaceAttempt(match.person, match.role, match.distance, verdict.live)
-        return FaceReading(attempt, self._box, self._frames, verdict)
+        return FaceReading(attempt, self._box, self._frames, verdict, self._crop)
 
 
 @runtime_checkable
@@ -230,9 +232,12 @@ class PedestrianGatePipeline(GatePipeline):
 
     async def on_face(self, reading: FaceReading) -> PedestrianDecision:
         match = await self.ctx.emit(Kind.FACE_MATCH, face_match_payload(reading, self.gate.id))
-        return await self.decide(reading.attempt, source_event=match.id)
+        return await self.decide(reading.attempt, source_event=match.id, face=reading.crop)
 
-    async def decide(self, attempt: Attempt, source_event: str | None = None) -> PedestrianDecision:
+    async def decide(
+        self, attempt: Attempt, source_event: str | None = None, face: np.ndarray | None = None
+    ) -> PedestrianDecision:
+        """``face``: the RGB face crop of a face attempt; sent only with an alarm."""
         assert self.sync is not None
         state = self.sync.state
         decision = decide_pedestrian(
@@ -265,22 +270,36 @@ class PedestrianGatePipeline(GatePipeline):
             decision.reason,
         )
         if decision.alarm is not None:
-            await self._alarm(decision.alarm, f"{decision.subject} tried {decision.credential}")
+            await self._alarm(
+                decision.alarm, f"{decision.subject} tried {decision.credential}", face
+            )
         if decision.suspicious and self.tracker.record(time.monotonic()):
             await self._alarm(
                 AlarmType.UNKNOWN_FACE_REPEATED,
                 f"{self.settings.unknown_attempts} refused attempts within "
                 f"{self.settings.unknown_window_s:g} s (last: {decision.credential} "
                 f"{decision.reason})",
+                face,  # the last of the refused faces
             )
         return decision
 
-    async def _alarm(self, kind: AlarmType, detail: str) -> None:
+    async def _alarm(self, kind: AlarmType, detail: str, face: np.ndarray | None = None) -> None:
         critical = kind in (AlarmType.BLACKLIST, AlarmType.DOOR_FORCED)
         severity = Severity.CRITICAL if critical else Severity.WARNING
-        await self.ctx.emit(
-            Kind.ALARM, Alarm(type=kind, gate=self.gate.id, severity=severity, detail=detail)
+        crop = await asyncio.to_thread(face_evidence, face) if face is not None else None
+        alarm = Alarm(
+            type=kind, gate=self.gate.id, severity=severity, detail=detail, crop_jpeg_b64=crop
         )
+        await self.ctx.emit(Kind.ALARM, alarm)
+
+
+def face_evidence(face_rgb: np.ndarray) -> str | None:
+    """The face crop as a small base64 JPEG (at most FACE_EVIDENCE_PX a side, ~5-10 KB)."""
+    if face_rgb.size == 0:
+        return None
+    bgr = cv2.cvtColor(face_rgb, cv2.COLOR_RGB2BGR)
+    height, width = bgr.shape[:2]
+    return crop_b64(bgr, (0, 0, width, height), max_side=FACE_EVIDENCE_PX)
 
 
 register_pipeline(PedestrianGatePipeline)

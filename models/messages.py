@@ -221,6 +221,12 @@ class Alarm(Strict):
     gate: Identifier | None = None
     severity: Severity = Severity.WARNING
     detail: str = Field(default="", max_length=500)
+    crop_jpeg_b64: str | None = Field(
+        default=None,
+        max_length=64 * 1024,
+        description="small JPEG of the face, base64: face alarms only (blacklisted person, "
+        "repeated unknown face); evidence kept for the site's retention period",
+    )
 
 
 class GateAction(StrEnum):

@@ -7,11 +7,16 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 import pytest_asyncio
 
+from edge.face.detector import load_rgb
+from edge.pedestrian_gate import face_evidence
 from hub.console.roles import ConsoleRole
 from hub.console.users import LoginError, UserStore
 from hub.service import Hub
@@ -30,6 +35,8 @@ from tests.browser.support import (
 )
 from tests.mosquitto import MosquittoBroker
 
+FACES = Path(__file__).parent / "fixtures" / "faces"
+
 # One hub, broker and console for the module (argon2 hashing and start-up cost seconds);
 # each test uses its own events, plates and users.
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -39,6 +46,7 @@ GET_ENDPOINTS = [
     "/api/events",
     "/api/events/stream",
     "/api/events/x/plate.jpg",
+    "/api/events/x/face.jpg",
     "/api/devices",
     "/api/gates",
     "/api/commands/x",
@@ -228,6 +236,40 @@ async def test_a_guard_sees_only_their_community(console: Console) -> None:
     man = await console.login("manager-a")
     assert [s["id"] for s in (await man.get("/api/me")).json()["sites"]] == ["lakeside"]
     assert (await man.get("/api/gates?site=hillside")).status_code == 403
+
+
+async def test_face_alarm_shows_its_face_crop_to_its_community_only(console: Console) -> None:
+    edge = console.edge
+    assert edge is not None
+    face = cv2.cvtColor(load_rgb(FACES / "biden.jpg"), cv2.COLOR_RGB2BGR)
+    crop = face_evidence(cv2.cvtColor(face[40:260, 60:260], cv2.COLOR_BGR2RGB))
+    assert crop is not None and len(crop) < 20_000  # a thumbnail, not a photo
+    alarm = edge.face_alarm("lakeside", crop)
+    plain = edge.face_alarm("lakeside", None, alarm="unknown_face_repeated")
+    purged = edge.face_alarm("lakeside", crop)
+    for event in (alarm, plain, purged):
+        await stored(console, event)
+    await console.hub.store.ensure_retention_schema()  # what the retention job purges
+    await console.hub.store.db.execute(
+        "UPDATE events SET payload = json_remove(payload, '$.crop_jpeg_b64'),"
+        " evidence_purged_at = ? WHERE id = ?",
+        (now().isoformat(), purged),
+    )
+    await console.hub.store.db.commit()
+    a = await console.login("guard-a")
+    views = {e["id"]: e for e in (await a.get("/api/events?kind=alarm")).json()["events"]}
+    assert views[alarm]["thumb"] == f"/api/events/{alarm}/face.jpg"
+    assert views[plain]["thumb"] is None
+    image = await a.get(f"/api/events/{alarm}/face.jpg")
+    assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+    decoded = cv2.imdecode(np.frombuffer(image.content, np.uint8), cv2.IMREAD_COLOR)
+    assert max(decoded.shape[:2]) <= 160
+    assert (await a.get(f"/api/events/{plain}/face.jpg")).status_code == 404
+    gone = await a.get(f"/api/events/{purged}/face.jpg")
+    assert gone.status_code == 410 and "retention" in gone.json()["detail"]
+    assert (await a.get(f"/api/events/{alarm}/plate.jpg")).status_code == 404  # not a plate
+    b = await console.login("guard-b")
+    assert (await b.get(f"/api/events/{alarm}/face.jpg")).status_code == 404
 
 
 async def test_live_stream_delivers_new_events(console: Console) -> None:

@@ -5,6 +5,7 @@ the hub's database (person id and distance, never a template)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import face_recognition
 import numpy as np
 import pytest
 
@@ -196,6 +199,26 @@ async def test_enrol_sync_open_refuse_photo_then_erase(
     await until(
         lambda: _decided(hub, lambda d: d["reason"] == "not_live" and d["subject"] == RESIDENT.id)
     )
+
+    # A blacklisted person: refused, and the alarm carries their face as evidence (the only
+    # event that carries a face picture).
+    assert not await edge.pass_through(live(BLACKLISTED.walks))
+
+    async def blacklist_alarm() -> dict[str, Any] | None:
+        return next((a for a in await stored(hub, "alarm") if a["type"] == "blacklist"), None)
+
+    await until(blacklist_alarm)
+    alarm = await blacklist_alarm()
+    assert alarm is not None and alarm["severity"] == "critical"
+    jpeg = base64.b64decode(alarm["crop_jpeg_b64"])
+    crop = cv2.cvtColor(
+        cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
+    )
+    assert max(crop.shape[:2]) <= 160
+    seen = face_recognition.face_encodings(crop, num_jitters=1)
+    assert len(seen) == 1  # the crop is a face ...
+    assert np.linalg.norm(seen[0] - encodings[BLACKLISTED.id][0]) < 0.6  # ... the right one
+    assert not any("crop_jpeg_b64" in m for m in await stored(hub, "face_match"))
 
     # Erasure: a new version without the person reaches the edge, which then refuses them.
     erasure = await delete_person(hub, RESIDENT.id, operator="test admin")

@@ -26,6 +26,22 @@ class FaceReading:
     box: Box
     frames: int
     liveness: LivenessVerdict
+    # The face (RGB, with some margin) from the deciding frame. Kept in memory for an alarm's
+    # evidence only; face_match events never carry it.
+    crop: np.ndarray | None = None
+
+
+CROP_MARGIN = 0.25  # of the face box on each side: the whole head, not just the features
+
+
+def face_crop(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """A copy of the face region with a margin, clipped to the frame."""
+    x, y, w, h = box
+    pad = int(max(w, h) * CROP_MARGIN)
+    height, width = rgb.shape[:2]
+    x0, y0 = max(0, x - pad), max(0, y - pad)
+    x1, y1 = min(width, x + w + pad), min(height, y + h + pad)
+    return rgb[y0:y1, x0:x1].copy()
 
 
 def face_match_payload(reading: FaceReading, gate: str) -> FaceMatch:
@@ -74,6 +90,7 @@ class GateFaceReader:
         self._frames = 0
         self._encodings: list[np.ndarray] = []
         self._reported = False
+        self._crop: np.ndarray | None = None
 
     def _match(self) -> Match:
         return self.matcher.match(np.mean(self._encodings, axis=0))
@@ -92,6 +109,7 @@ class GateFaceReader:
         self._box, self._missing = face.box, 0
         if self._reported:
             return None  # already decided for this person; wait until they leave
+        self._crop = face_crop(rgb, face.box)
         self._frames += 1
         verdict = self.liveness.update(face.landmarks, rgb)
         first = not self._encodings
@@ -106,4 +124,4 @@ class GateFaceReader:
             match = self._match()
         self._reported = True
         attempt = FaceAttempt(match.person, match.role, match.distance, verdict.live)
-        return FaceReading(attempt, face.box, self._frames, verdict)
+        return FaceReading(attempt, face.box, self._frames, verdict, self._crop)

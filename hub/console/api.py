@@ -136,12 +136,30 @@ async def plate_crop(
     request: Request, event_id: str, user: ConsoleUser = Depends(api_user)
 ) -> Response:
     """The plate crop the edge sent with a plate read (evidence thumbnail)."""
+    return await _evidence_jpeg(request, event_id, user, kind="plate_read", what="plate crop")
+
+
+@router.get("/events/{event_id}/face.jpg")
+async def face_crop(
+    request: Request, event_id: str, user: ConsoleUser = Depends(api_user)
+) -> Response:
+    """The face crop of a face alarm (blacklisted person, repeated unknown face). Faces are
+    shown only as alarm evidence: face matches and enrolments never carry a picture."""
+    return await _evidence_jpeg(request, event_id, user, kind="alarm", what="face crop")
+
+
+async def _evidence_jpeg(
+    request: Request, event_id: str, user: ConsoleUser, *, kind: str, what: str
+) -> Response:
     row = await event_by_id(state_of(request).store, event_id)
     if row is None or not user.may_see(row["site"]):
         raise HTTPException(404, "no such event")  # the same answer for another community's
-    crop = json.loads(row["payload"]).get("crop_jpeg_b64") if row["kind"] == "plate_read" else None
+    payload = json.loads(row["payload"]) if row["kind"] == kind else {}
+    crop = payload.get("crop_jpeg_b64")
     if not crop:
-        raise HTTPException(404, "this event has no plate crop")
+        if row.get("evidence_purged_at"):  # set by the retention job (hub/retention.py)
+            raise HTTPException(410, f"the {what} was deleted after the retention period")
+        raise HTTPException(404, f"this event has no {what}")
     try:
         data = base64.b64decode(crop, validate=True)
     except (binascii.Error, ValueError):

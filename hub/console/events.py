@@ -67,6 +67,8 @@ def event_view(row: dict[str, Any]) -> dict[str, Any]:
         thumb = f"/api/events/{row['id']}/plate.jpg"
     elif kind == "gate_decision" and p.get("source_event") and p.get("credential") == "plate":
         thumb = f"/api/events/{p['source_event']}/plate.jpg"  # the read that decided it
+    elif kind == "alarm" and p.get("crop_jpeg_b64"):
+        thumb = f"/api/events/{row['id']}/face.jpg"  # face alarms only
     level = "info"
     if kind == "alarm":
         level = "critical" if p.get("severity") == "critical" else "warning"

@@ -108,6 +108,13 @@ class SimEdge:
              "decision": "refuse", "reason": reason},
         )  # fmt: skip
 
+    def face_alarm(self, site: str, crop_b64: str | None, alarm: str = "blacklist") -> str:
+        return self.publish(
+            Kind.ALARM, site, "edge-east",
+            {"type": alarm, "gate": "east-pedestrian", "severity": "critical",
+             "detail": "bl-1 tried face", "crop_jpeg_b64": crop_b64},
+        )  # fmt: skip
+
     def slot(self, site: str, slot: str, occupied: bool, at: datetime, plate: str | None = None):
         return self.publish(
             Kind.SLOT_STATE, site, "edge-carpark",

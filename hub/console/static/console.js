@@ -49,7 +49,7 @@ async function send(method, url, body) {
 // ------------------------------------------------------------------ live page
 
 function eventRow(ev) {
-  const thumb = ev.thumb ? el("img", { src: ev.thumb, alt: "plate " + (ev.subject || ""), class: "thumb", loading: "lazy" }) : "";
+  const thumb = ev.thumb ? el("img", { src: ev.thumb, alt: (ev.kind === "alarm" ? "face " : "plate ") + (ev.subject || ""), class: "thumb", loading: "lazy" }) : "";
   return el("tr", { class: "ev lv-" + ev.level, "data-kind": ev.kind, "data-gate": ev.gate || "", "data-id": ev.id },
     el("td", { class: "t" }, hhmmss(ev.ts)),
     el("td", {}, ev.kind_label),
