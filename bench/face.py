@@ -89,6 +89,36 @@ def bench_latency(repeat: int) -> None:
         )
 
 
+def bench_encoder(repeat: int) -> None:
+    """The 128-d encoder alone on one aligned chip: dlib's own code vs onnxruntime."""
+    import dlib
+    from face_recognition import api as fr_api
+
+    from edge.face.detector import onnx_encoder
+
+    print("== 128-d encoder alone, one 150x150 chip (ms, one thread)")
+    rgb = load_rgb(FIXTURES / "obama.jpg")
+    rect = fr_api.face_detector(rgb, 1)[0]
+    shape = fr_api.pose_predictor_68_point(rgb, rect)
+    chip = dlib.get_face_chip(rgb, shape, 150, 0.25)
+    encoder = onnx_encoder()
+    runs = {
+        "dlib (dlib-bin, no BLAS)": lambda: fr_api.face_encoder.compute_face_descriptor(chip),
+        "onnxruntime (same weights)": lambda: encoder.encode_chips(chip),
+    }
+    for label, run in runs.items():
+        run()
+        times = []
+        for _ in range(max(5, repeat * 5)):
+            start = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - start) * 1000)
+        print(f"  {label:28s} median {statistics.median(times):6.1f}  min {min(times):6.1f}")
+    ours = encoder.encode_chips(chip)[0]
+    theirs = np.array(fr_api.face_encoder.compute_face_descriptor(chip))
+    print(f"  difference between the two descriptors: {np.linalg.norm(ours - theirs):.2e}")
+
+
 def bench_reader() -> None:
     print("== gate reader per frame: detect every frame, encode twice per passage (ms)")
     enc = encodings_of(["obama", "obama2"])
@@ -242,12 +272,13 @@ def bench_quality() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    sections = ["latency", "reader", "matching", "distances", "liveness", "quality"]
+    sections = ["encoder", "latency", "reader", "matching", "distances", "liveness", "quality"]
     parser.add_argument("--only", nargs="+", choices=sections, default=sections)
     args = parser.parse_args()
     repeat = 1 if args.quick else 3
     cv2.setNumThreads(1)
     runs = {
+        "encoder": lambda: bench_encoder(repeat),
         "latency": lambda: bench_latency(repeat),
         "reader": bench_reader,
         "matching": lambda: bench_matching(repeat),
