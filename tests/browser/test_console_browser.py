@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
+from edge.face.detector import load_rgb
+from edge.pedestrian_gate import face_evidence
 from hub.console import start_console
 from models.plate import PlateColor
 from tests.browser.support import Console, SimEdge, now
 from tests.mosquitto import MosquittoBroker
 
 CHROMIUM = Path("/usr/bin/chromium")
+FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 ARGS = [
     "--headless",
@@ -121,6 +124,13 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     thumb = page.locator("#event-rows tr[data-kind='plate_read'] img.thumb").first
     await thumb.wait_for(timeout=10_000)
     assert await thumb.evaluate("img => img.complete && img.naturalWidth > 0")
+
+    # a blacklisted person at the pedestrian gate: the alarm shows their face (alarms only)
+    face = face_evidence(load_rgb(FACES / "biden.jpg")[30:270, 50:270])
+    edge.face_alarm("lakeside", face)
+    face_thumb = page.locator("#event-rows tr[data-kind='alarm'] img.thumb").first
+    await face_thumb.wait_for(timeout=15_000)
+    assert await face_thumb.evaluate("img => img.complete && img.naturalWidth > 0")
 
     # open the north gate remotely: the page shows sent, then the edge's acknowledgement
     card = page.locator(".gate[data-gate='north-vehicle']")
