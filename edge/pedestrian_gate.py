@@ -248,7 +248,7 @@ class PedestrianGatePipeline(GatePipeline):
                 self.gate.open_seconds,
                 f"{decision.credential} {decision.reason}: {decision.subject}",
             )
-        await self.ctx.emit(
+        decided = await self.ctx.emit(
             Kind.GATE_DECISION,
             GateDecision(
                 gate=self.gate.id,
@@ -271,7 +271,11 @@ class PedestrianGatePipeline(GatePipeline):
         )
         if decision.alarm is not None:
             await self._alarm(
-                decision.alarm, f"{decision.subject} tried {decision.credential}", face
+                decision.alarm,
+                f"{decision.subject} tried {decision.credential}",
+                face,
+                subject=decision.subject,
+                source_event=decided.id,
             )
         if decision.suspicious and self.tracker.record(time.monotonic()):
             await self._alarm(
@@ -283,12 +287,26 @@ class PedestrianGatePipeline(GatePipeline):
             )
         return decision
 
-    async def _alarm(self, kind: AlarmType, detail: str, face: np.ndarray | None = None) -> None:
+    async def _alarm(
+        self,
+        kind: AlarmType,
+        detail: str,
+        face: np.ndarray | None = None,
+        *,
+        subject: str | None = None,
+        source_event: str | None = None,
+    ) -> None:
         critical = kind in (AlarmType.BLACKLIST, AlarmType.DOOR_FORCED)
         severity = Severity.CRITICAL if critical else Severity.WARNING
         crop = await asyncio.to_thread(face_evidence, face) if face is not None else None
         alarm = Alarm(
-            type=kind, gate=self.gate.id, severity=severity, detail=detail, crop_jpeg_b64=crop
+            type=kind,
+            gate=self.gate.id,
+            severity=severity,
+            detail=detail,
+            subject=subject,
+            source_event=source_event,
+            crop_jpeg_b64=crop,
         )
         await self.ctx.emit(Kind.ALARM, alarm)
 

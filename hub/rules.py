@@ -5,7 +5,8 @@ returned effects (open or resolve a violation) in the same transaction; the watc
 calls ``silent_devices`` periodically.
 
 Rules:
-- gate_decision refuse/blacklisted -> blacklisted_vehicle (plate) or blacklisted_person
+- gate_decision refuse/blacklisted -> blacklisted_vehicle (plate); a blacklisted person's
+  refusal comes with a blacklist alarm naming it, and that alarm is the one violation
   (face, or any other credential), critical;
 - gate_decision refuse/unknown with a plate -> unknown_vehicle (warning), when the site's
   ``rules.unknown_vehicle_is_violation`` is on;
@@ -153,11 +154,11 @@ def _decision(message: EnvelopeBase, decision: GateDecision, ctx: RuleContext) -
     if decision.decision is not Decision.REFUSE:
         return []
     if decision.reason is DecisionReason.BLACKLISTED:
-        kind = (
-            ViolationType.BLACKLISTED_VEHICLE
-            if decision.credential is Credential.PLATE
-            else ViolationType.BLACKLISTED_PERSON
-        )
+        if decision.credential is not Credential.PLATE:
+            # A pedestrian gate raises a blacklist alarm with every such refusal, naming this
+            # decision: that alarm opens the one violation (with the face as evidence).
+            return []
+        kind = ViolationType.BLACKLISTED_VEHICLE
         severity = Severity.CRITICAL
         detail = f"blacklisted {decision.credential} {decision.subject} refused at {decision.gate}"
     elif (
@@ -195,10 +196,10 @@ def _alarm(message: EnvelopeBase, alarm: Alarm) -> OpenViolation:
         site=message.site,
         device=message.device,
         gate=alarm.gate,
-        subject=alarm.gate or message.device,
+        subject=alarm.subject or alarm.gate or message.device,
         at=message.ts,
         detail=detail,
-        evidence=(message.id,),
+        evidence=(message.id,) + ((alarm.source_event,) if alarm.source_event else ()),
     )
 
 

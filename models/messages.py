@@ -221,6 +221,12 @@ class Alarm(Strict):
     gate: Identifier | None = None
     severity: Severity = Severity.WARNING
     detail: str = Field(default="", max_length=500)
+    subject: str | None = Field(
+        default=None, max_length=64, description="who the alarm is about (person id, plate)"
+    )
+    source_event: str | None = Field(
+        default=None, description="id of the gate decision the alarm is about"
+    )
     crop_jpeg_b64: str | None = Field(
         default=None,
         max_length=64 * 1024,

@@ -52,10 +52,14 @@ def test_blacklisted_plate_refused_is_a_critical_vehicle_violation() -> None:
     assert effect.open_key is None  # every attempt counts
 
 
-def test_blacklisted_face_is_a_person_violation() -> None:
-    msg = decision("person-7", "refuse", "blacklisted", credential="face")
-    [effect] = evaluate(msg, later(0), CTX)
-    assert effect.type is ViolationType.BLACKLISTED_PERSON
+def test_blacklisted_person_is_one_violation_from_the_alarm() -> None:
+    """The refusal and the alarm the gate raises with it are one incident, not two."""
+    refusal = decision("person-7", "refuse", "blacklisted", credential="face")
+    assert evaluate(refusal, later(0), CTX) == []
+    raised = alarm("blacklist", severity="critical", subject="person-7", source_event=refusal.id)
+    [effect] = evaluate(raised, later(0), CTX)
+    assert effect.type is ViolationType.BLACKLIST and effect.subject == "person-7"
+    assert effect.evidence == (raised.id, refusal.id)
 
 
 def test_unknown_vehicle_refused_follows_the_site_rule() -> None:

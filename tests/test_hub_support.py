@@ -80,8 +80,18 @@ def status(online: bool, device: str = NORTH, reason: str = "", **envelope: Any)
     )
 
 
-def alarm(type_: str, *, severity: str = "warning", gate: str | None = NORTH_GATE, **env: Any):
-    return message(Kind.ALARM, {"type": type_, "gate": gate, "severity": severity}, **env)
+def alarm(
+    type_: str,
+    *,
+    severity: str = "warning",
+    gate: str | None = NORTH_GATE,
+    subject: str | None = None,
+    source_event: str | None = None,
+    **env: Any,
+):
+    payload = {"type": type_, "gate": gate, "severity": severity}
+    payload |= {"subject": subject, "source_event": source_event}
+    return message(Kind.ALARM, payload, **env)
 
 
 def ack(command_id: str, result: str = "done", device: str = NORTH) -> EnvelopeBase:
