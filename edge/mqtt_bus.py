@@ -29,6 +29,8 @@ from edge.interfaces import MessageHandler
 from edge.outbox import Outbox
 from models import topics
 from models.messages import (
+    MAX_PAYLOAD_BYTES,
+    MAX_SYNC_BYTES,
     DeviceStatus,
     EnvelopeBase,
     Kind,
@@ -280,7 +282,10 @@ class MqttBus:
     def _dispatch(self, topic: str, payload: bytes) -> None:
         try:
             where = topics.parse_topic(topic)
-            message = parse_message(payload)
+            sync = where.channel is topics.Channel.SYNC
+            message = parse_message(
+                payload, max_bytes=MAX_SYNC_BYTES if sync else MAX_PAYLOAD_BYTES
+            )
         except (MessageError, topics.TopicError) as exc:
             self.rejected_messages += 1
             log.warning("%s: ignored message on %s: %s", self.device, topic, exc)

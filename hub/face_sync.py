@@ -106,9 +106,10 @@ async def publish_faces(hub: Any, site: str, *, key: bytes | None = None) -> int
 
 
 def _version_of(payload: bytes) -> int:
-    from models.messages import parse_message
+    from models.messages import MAX_SYNC_BYTES, parse_message
 
-    return parse_message(payload).payload.version  # type: ignore[attr-defined]
+    message = parse_message(payload, max_bytes=MAX_SYNC_BYTES)
+    return message.payload.version  # type: ignore[attr-defined]
 
 
 def _store_versions(db: Path, sites: Sequence[str]) -> dict[str, int]:

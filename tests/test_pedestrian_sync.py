@@ -17,6 +17,8 @@ from edge.face.crypto import KEY_ENV, FaceCipher, generate_key, parse_key, seal_
 from edge.face.passes import issue_pass
 from edge.face.pedestrian import PinAttempt, QrAttempt, decide_pedestrian
 from edge.face_sync import FaceSync, bundle_payload, pass_key, seal_directory
+from edge.mqtt_bus import MqttBus
+from edge.outbox import Outbox
 from hub.face_sync import face_db
 from hub.faces.store import FaceStore
 from hub.service import Hub
@@ -160,4 +162,49 @@ async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
     finally:
         client.loop_stop()
         client.disconnect()
+        await hub.stop()
+
+
+async def test_a_large_community_bundle_reaches_the_edge(
+    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3,000 residents with two encodings each: a bundle of several MB (far above the
+    256 KiB limit of edge events) travels retained to the edge's bus and is matched there."""
+    text = generate_key()
+    monkeypatch.setenv(KEY_ENV, text)
+    key = parse_key(text)
+    site = without_credentials(load_site_config(EXAMPLE_SITE))
+    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    rng = np.random.default_rng(7)
+    people = rng.normal(0, 0.1, (3000, 2, 128)).astype(np.float32)
+    with FaceStore(face_db(hub), FaceCipher(key)) as store:
+        for i, encodings in enumerate(people):
+            store.enroll(
+                site=SITE,
+                person=f"r-{i:04d}",
+                role="resident",
+                encodings=list(encodings),
+                consent_by="test",
+                purpose="test",
+                expires_at=NOW + timedelta(days=1),
+            )
+    outbox = Outbox(tmp_path / "outbox.db")
+    bus = MqttBus(SITE, "edge-east", mosquitto.url, outbox)
+    sync = _sync(key, tmp_path / "edge")
+    bus.on_sync(sync.on_sync)
+    await hub.start()
+    await bus.start()
+    try:
+        for _ in range(300):
+            if len(sync.state.persons) == 3000:
+                break
+            await asyncio.sleep(0.1)
+        assert len(sync.state.persons) == 3000, bus.rejected_messages
+        size = (tmp_path / "edge" / "faces" / "faces.bundle").stat().st_size
+        assert size > 4 * 256 * 1024
+        match = sync.state.matcher.match(people[1234, 0] + 0.001)
+        assert match.person == "r-1234"
+    finally:
+        await bus.stop()
+        outbox.close()
         await hub.stop()
