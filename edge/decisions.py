@@ -122,11 +122,15 @@ def decide_vehicle(
     *,
     min_confidence: float,
     capacity: CapacityCheck | None = None,
+    direction: str = "both",
 ) -> VehicleDecision:
     """Decide one vehicle at a barrier.
 
     Order matters: an unsure read decides nothing about the plate (the caller keeps reading);
     a blacklisted plate is refused even when it also holds a pass or a resident entry.
+    ``direction`` "out" (an exit-only gate): every read vehicle is let out, a blacklisted one
+    too (the barrier must not trap a car inside; the read and decision are still recorded,
+    and the detail says it was blacklisted).
     """
     plate = normalize_plate(read.plate)
 
@@ -138,6 +142,11 @@ def decide_vehicle(
             Decision.REFUSE,
             DecisionReason.LOW_CONFIDENCE,
             f"confidence {read.confidence:.2f} < {min_confidence:.2f}",
+        )
+    if direction == "out":
+        banned = lists.blacklist.get(plate)
+        return result(
+            Decision.OPEN, DecisionReason.EXIT, f"blacklisted: {banned}" if banned else ""
         )
     if plate in lists.blacklist:
         return result(Decision.REFUSE, DecisionReason.BLACKLISTED, lists.blacklist[plate])

@@ -242,6 +242,7 @@ class VehicleGatePipeline(GatePipeline):
             self.ctx.now(),
             min_confidence=self.gate.min_plate_confidence,
             capacity=self.ctx.capacity,
+            direction=self.gate.direction,
         )
         low = decision.reason is DecisionReason.LOW_CONFIDENCE
         if low and visit.low_confidence_reported:

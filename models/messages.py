@@ -131,6 +131,7 @@ class DecisionReason(StrEnum):
     CAPACITY_FULL = "capacity_full"
     NOT_LIVE = "not_live"
     LOW_CONFIDENCE = "low_confidence"
+    EXIT = "exit"  # an exit-only gate lets every vehicle out
 
 
 class GateDecision(Strict):

@@ -170,3 +170,26 @@ def test_invariants(plate: str, confidence: float, now: datetime, room: bool) ->
     if confidence < 0.8:
         assert result.reason is DecisionReason.LOW_CONFIDENCE
     assert result.list_version == LISTS.version
+
+
+class _Full:
+    def has_room(self, entrant: Entrant, plate: str, now: datetime) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("plate", ["浙HA1234", "浙HX9999", "浙HM3030", "沪C77777"])
+def test_an_exit_gate_lets_every_read_vehicle_out(plate: str) -> None:
+    result = decide(plate, direction="out", capacity=_Full())  # a full car park too
+    assert (result.decision, result.reason) == (Decision.OPEN, DecisionReason.EXIT)
+    assert result.detail == ("blacklisted: forced the barrier" if plate == "浙HX9999" else "")
+
+
+def test_an_exit_gate_still_waits_for_a_sure_read() -> None:
+    result = decide("浙HA1234", confidence=0.5, direction="out")
+    assert result.reason is DecisionReason.LOW_CONFIDENCE and not result.opens
+
+
+@pytest.mark.parametrize("direction", ["in", "both"])
+def test_entry_gates_decide_by_the_lists(direction: str) -> None:
+    assert decide("浙HX9999", direction=direction).reason is DecisionReason.BLACKLISTED
+    assert decide("浙HA1234", direction=direction).reason is DecisionReason.RESIDENT
