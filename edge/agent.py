@@ -425,7 +425,13 @@ def hardware_factories() -> tuple[CameraFactory, RelayFactory, SensorFactory]:
         return SimRelay()
 
     def sensor(gate: GateConfig) -> PresenceSensor:
-        return AlwaysPresent()  # the site config has no loop-detector input yet
+        if gate.loop is not None:
+            from edge.drivers.gpio_input import SysfsGpioLoopDetector
+
+            return SysfsGpioLoopDetector(gate.loop.pin, active_level=gate.loop.active_level)
+        if gate.type is GateType.VEHICLE:
+            log.warning("gate %s: no loop detector configured: recognising continuously", gate.id)
+        return AlwaysPresent()
 
     return camera, relay, sensor
 

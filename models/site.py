@@ -126,6 +126,16 @@ class DoorContactConfig(Section):
         return self
 
 
+class LoopDetectorConfig(Section):
+    """A vehicle gate's inductive loop detector (its relay output on a GPIO input): the
+    gate recognises plates only while a vehicle is on the loop, and never lowers the barrier
+    onto one. Without it a real-hardware gate recognises continuously."""
+
+    driver: Literal["gpio"] = "gpio"
+    pin: int = Field(ge=0, le=40)
+    active_level: Literal[0, 1] = 1
+
+
 class GateType(StrEnum):
     VEHICLE = "vehicle"
     PEDESTRIAN = "pedestrian"
@@ -141,11 +151,14 @@ class GateConfig(Section):
     open_seconds: float = Field(default=8.0, gt=0, le=120)
     min_plate_confidence: float = Field(default=0.80, ge=0, le=1)
     door: DoorContactConfig | None = None  # pedestrian gates with a door contact
+    loop: LoopDetectorConfig | None = None  # vehicle gates on real hardware
 
     @model_validator(mode="after")
     def _door_on_pedestrian_gate(self) -> GateConfig:
         if self.door is not None and self.type is not GateType.PEDESTRIAN:
             raise ValueError("door: only a pedestrian gate has a door contact")
+        if self.loop is not None and self.type is not GateType.VEHICLE:
+            raise ValueError("loop: only a vehicle gate has a loop detector")
         return self
 
 

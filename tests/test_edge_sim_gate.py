@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.drivers.gpio_input import SysfsGpioDoorContact
+from edge.drivers.gpio_input import SysfsGpioDoorContact, SysfsGpioLoopDetector
 from edge.drivers.gpio_relay import SysfsGpioRelay, chip_base
 from edge.drivers.opencv_camera import OpenCVCamera, parse_source
 from models.messages import GatePosition
@@ -227,6 +227,18 @@ def test_gpio_door_contact_reads_the_input_line(tmp_path: Path) -> None:
     assert not SysfsGpioDoorContact(5, open_level=0, root=tmp_path).is_open()
 
 
+def test_gpio_loop_detector_reports_a_vehicle_and_holds_the_barrier(tmp_path: Path) -> None:
+    fake_sysfs(tmp_path, 0, "pinctrl-bcm2835")
+    line = tmp_path / "gpio22"
+    line.mkdir()
+    (line / "direction").write_text("out")
+    (line / "value").write_text("1\n")
+    loop = SysfsGpioLoopDetector(22, active_level=0, root=tmp_path)  # pulled low on a car
+    assert loop.is_vehicle_detector and not loop.present()
+    (line / "value").write_text("0\n")
+    assert loop.present()
+
+
 def test_simulated_door_opens_for_a_walk_through_and_when_forced() -> None:
     clock = [100.0]
     relay = SimRelay(clock=lambda: clock[0])
@@ -250,6 +262,7 @@ def test_simulated_door_opens_for_a_walk_through_and_when_forced() -> None:
     [
         ({"type": "vehicle", "door": {}}, "only a pedestrian gate"),
         ({"type": "pedestrian", "door": {"driver": "gpio"}}, "needs a pin"),
+        ({"type": "pedestrian", "loop": {"pin": 5}}, "only a vehicle gate"),
     ],
 )
 def test_door_contact_config_errors(gate: dict, message: str) -> None:
