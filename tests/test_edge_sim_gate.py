@@ -213,12 +213,18 @@ def test_opencv_camera_keeps_the_newest_frame_of_a_live_stream() -> None:
         camera.close()
 
 
-def test_gpio_door_contact_reads_the_input_line(tmp_path: Path) -> None:
-    fake_sysfs(tmp_path, 512, "pinctrl-bcm2711")
-    line = tmp_path / "gpio517"
+def fake_line(root: Path, base: int, pin: int, value: str) -> Path:
+    """A chip at ``base`` and the line the kernel would create on exporting ``pin``."""
+    fake_sysfs(root, base, "pinctrl-bcm2711")
+    line = root / f"gpio{base + pin}"
     line.mkdir()
     (line / "direction").write_text("out")
-    (line / "value").write_text("0\n")
+    (line / "value").write_text(f"{value}\n")
+    return line
+
+
+def test_gpio_door_contact_reads_the_input_line(tmp_path: Path) -> None:
+    line = fake_line(tmp_path, 512, 5, "0")
     door = SysfsGpioDoorContact(5, open_level=1, root=tmp_path)
     assert (line / "direction").read_text() == "in"
     assert not door.is_open()
@@ -228,11 +234,7 @@ def test_gpio_door_contact_reads_the_input_line(tmp_path: Path) -> None:
 
 
 def test_gpio_loop_detector_reports_a_vehicle_and_holds_the_barrier(tmp_path: Path) -> None:
-    fake_sysfs(tmp_path, 0, "pinctrl-bcm2835")
-    line = tmp_path / "gpio22"
-    line.mkdir()
-    (line / "direction").write_text("out")
-    (line / "value").write_text("1\n")
+    line = fake_line(tmp_path, 0, 22, "1")
     loop = SysfsGpioLoopDetector(22, active_level=0, root=tmp_path)  # pulled low on a car
     assert loop.is_vehicle_detector and not loop.present()
     (line / "value").write_text("0\n")
