@@ -90,7 +90,8 @@ def position_alphabets(length: int, color: PlateColor | None = None) -> tuple[st
     7: province, letter, 4 serial, then serial or a special suffix (学挂警港澳).
     8 (green new energy): province, letter, 6 serial.
     A known plate type narrows the last position: white police plates end in 警, black
-    ones in 港/澳, yellow in serial/学/挂, blue in serial.
+    ones in 港/澳, yellow in serial/学/挂, blue in serial. Black Hong Kong / Macau plates
+    are all issued as 粤Z, so their first two positions are fixed too.
     """
     if length == 8:
         return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 6))
@@ -102,6 +103,8 @@ def position_alphabets(length: int, color: PlateColor | None = None) -> tuple[st
         PlateColor.YELLOW: SERIAL_CHARS + "学挂",
         PlateColor.BLUE: SERIAL_CHARS,
     }.get(color, SERIAL_CHARS + "学挂警港澳")  # type: ignore[arg-type]
+    if color is PlateColor.BLACK:
+        return ("粤", "Z", *([SERIAL_CHARS] * 4), last)
     return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 4), last)
 
 

@@ -25,6 +25,12 @@ def test_alphabets_follow_the_grammar() -> None:
         position_alphabets(6)
 
 
+def test_black_plates_are_hong_kong_macau_guangdong_z() -> None:
+    black = position_alphabets(7, PlateColor.BLACK)
+    assert black[:2] == ("粤", "Z") and black[6] == "港澳"
+    assert position_alphabets(7, PlateColor.WHITE)[:2] == position_alphabets(7)[:2]
+
+
 @pytest.mark.parametrize(
     ("raw", "fixed"),
     [

@@ -19,6 +19,7 @@ import onnxruntime as ort
 from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, PlateColor, position_alphabets
 
 REC_HEIGHT = 48
+PROBE_WIDTH = 48
 # Tokens that appear between plate characters and mean "no character here".
 _SEPARATORS = "·.•-:' ,。"
 _NEG = -1e9
@@ -32,6 +33,10 @@ _TYPED: dict[PlateColor, tuple[int, PlateColor | None]] = {
 # win, and the probability credited to a suffix character the colour decided.
 COLOR_PRIOR_NATS = 10.0
 COLOR_CREDIBILITY = 0.8
+# A blurred or dirty province character often reads as some *other* Chinese character (the
+# model knows ~18,000); lettering that is not a plate has none there. That Chinese-ness
+# counts, at this weight, as evidence of a province when the province itself is unsure.
+CJK_EVIDENCE = 0.1
 
 
 def rapidocr_rec_model() -> Path:
@@ -58,13 +63,16 @@ class PlateRead:
     province_share: float = 0.0
     # Most probability letters/digits get in the frames aligned to the province (diagnostics).
     province_latin: float = 1.0
+    # Most probability any Chinese character gets in the frames before the letter.
+    province_cjk: float = 0.0
 
     @property
     def confidence(self) -> float:
         """Letter and serial: geometric mean of their probabilities, pulled down by the weakest.
 
         The province scales that by 0.3..1 on a log scale of its raw probability (0.001 -> 0.3,
-        0.01 -> 0.53, 0.1 -> 0.77, 1 -> 1). Its raw probability, not its share among the
+        0.01 -> 0.53, 0.1 -> 0.77, 1 -> 1), or of CJK_EVIDENCE x the Chinese-character
+        probability there when that is higher. Its raw probability, not its share among the
         provinces, is what tells a plate from other text: lettering without a Chinese character
         reads its letters and digits confidently but gives every province ~0.
         """
@@ -72,7 +80,8 @@ class PlateRead:
             return 0.0
         p = np.clip(np.array(self.char_probs[1:]), 1e-6, 1.0)
         rest = float(np.exp(np.log(p).mean()) * 0.7 + p.min() * 0.3)
-        province = float(np.clip((np.log10(max(self.char_probs[0], 1e-9)) + 3) / 3, 0.0, 1.0))
+        evidence = max(self.char_probs[0], CJK_EVIDENCE * self.province_cjk, 1e-9)
+        province = float(np.clip((np.log10(evidence) + 3) / 3, 0.0, 1.0))
         return rest * (0.3 + 0.7 * province)
 
 
@@ -105,6 +114,9 @@ class PlateRecognizer:
         self._sep_cols = np.array([0] + [index[c] for c in _SEPARATORS if c in index])
         self._pos = {c: i for i, c in enumerate(self._vocab)}
         self._latin = np.array([self._pos[c] for c in LETTERS + "0123456789"])
+        self._cjk = np.array(
+            [len(c) == 1 and "\u4e00" <= c <= "\u9fff" for c in classes], np.float32
+        )
         # Column indices (into the restricted vocabulary) allowed at each position.
         self._templates = {
             key: _Template.build(
@@ -112,12 +124,20 @@ class PlateRecognizer:
             )
             for key in [(7, None), (8, None), *_TYPED.values()]
         }
+        self._black = _TYPED[PlateColor.BLACK]
 
     def probabilities(self, crop_bgr: np.ndarray, width: int = 168) -> np.ndarray:
         """Per-frame class probabilities (T x classes) of one crop resized to 48 x width."""
         img = cv2.resize(crop_bgr, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
         x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         return self._session.run(None, {self._input: x})[0][0]
+
+    def province_probe(self, crop_bgr: np.ndarray) -> float:
+        """How much the first character of a text crop reads as Chinese (0..1), from the
+        model run on just its left quarter: a quarter of the cost of a full read."""
+        w = crop_bgr.shape[1]
+        probs = self.probabilities(crop_bgr[:, : max(8, w // 4)], PROBE_WIDTH)
+        return float(_chinese_mass(probs, self._cjk).max())
 
     def read(
         self, crop_bgr: np.ndarray, color: PlateColor | None = None, *, certain: bool = False
@@ -130,13 +150,21 @@ class PlateRecognizer:
         colour decided is given the colour's credibility as its probability.
         """
         probs = self.probabilities(crop_bgr, self.width)
+        return self.decode(probs, color, certain=certain)
+
+    def decode(
+        self, probs: np.ndarray, color: PlateColor | None = None, *, certain: bool = False
+    ) -> PlateRead | None:
+        """``read`` on the model's output (T x classes) of a crop."""
         blank = probs[:, self._sep_cols].sum(axis=1)
         sub = probs[:, self._cols]
+        cjk = _chinese_mass(probs, self._cjk)
         # The serial has no I/O: what the model gives them belongs to 1/0 there.
         serial = sub.copy()
         serial[:, self._pos["0"]] += sub[:, self._pos["O"]]
         serial[:, self._pos["1"]] += sub[:, self._pos["I"]]
         greedy = self._greedy(probs, blank, sub)
+        lattice = (sub, serial, blank, cjk)
         best: PlateRead | None = None
         # An 8-character (green) reading is only worth decoding when the colour or the raw
         # output allows it.
@@ -144,21 +172,29 @@ class PlateRecognizer:
         if len(greedy) >= 8:
             lengths = (7, 8)
         for n in lengths:
-            read = self._decode(sub, serial, blank, self._templates[(n, None)])
+            read = self._decode(*lattice, self._templates[(n, None)])
             if read is not None and (best is None or read.log_score > best.log_score):
                 best = read
         if best is None:
             return None
         typed_key = _TYPED.get(color) if color is not None else None
-        # The colour narrows the type, but never overrides a different suffix the model saw.
-        suffix_seen = best.text[-1] in "学挂警港澳" and not certain
-        if typed_key is not None and typed_key != (len(best.text), None) and not suffix_seen:
-            typed = self._decode(sub, serial, blank, self._templates[typed_key])
-            if typed is not None and best.log_score - typed.log_score < COLOR_PRIOR_NATS:
-                probs_fixed = list(typed.char_probs)
-                if typed_key[1] is not None:  # the suffix was decided by the colour
-                    probs_fixed[-1] = max(probs_fixed[-1], COLOR_CREDIBILITY)
-                best = dataclasses.replace(typed, char_probs=tuple(probs_fixed))
+        if certain:
+            pass  # the colour is sure of the type (a red 警)
+        elif best.text[-1] in "港澳":
+            typed_key = self._black  # the grammar: only Guangdong-Z plates carry these
+        elif best.text[-1] in "学挂警":
+            typed_key = None  # the colour never overrides a different suffix the model saw
+        if typed_key is not None and typed_key != (len(best.text), None):
+            typed = self._decode(*lattice, self._templates[typed_key])
+            seen = best.text[-1] in "港澳" and typed_key == self._black
+            if typed is not None and (seen or best.log_score - typed.log_score < COLOR_PRIOR_NATS):
+                fixed = list(typed.char_probs)
+                if typed_key[1] is not None and not seen:  # the suffix was decided by the colour
+                    fixed[-1] = max(fixed[-1], COLOR_CREDIBILITY)
+                if typed_key == self._black:  # 港/澳 decide the 粤Z in front
+                    fixed[0] = max(fixed[0], min(fixed[-1], COLOR_CREDIBILITY))
+                    fixed[1] = max(fixed[1], min(fixed[-1], COLOR_CREDIBILITY))
+                best = dataclasses.replace(typed, char_probs=tuple(fixed))
         return dataclasses.replace(best, greedy=greedy)
 
     def _greedy(self, probs: np.ndarray, blank: np.ndarray, sub: np.ndarray) -> str:
@@ -172,7 +208,12 @@ class PlateRecognizer:
         return "".join(out)
 
     def _decode(
-        self, sub: np.ndarray, serial: np.ndarray, blank: np.ndarray, tpl: _Template
+        self,
+        sub: np.ndarray,
+        serial: np.ndarray,
+        blank: np.ndarray,
+        cjk: np.ndarray,
+        tpl: _Template,
     ) -> PlateRead | None:
         """Viterbi over the CTC lattice of a fixed-length template.
 
@@ -210,10 +251,13 @@ class PlateRecognizer:
         picked = [-1] * n
         best_p = [0.0] * n
         first_frames: list[int] = []
+        letter_at = t_len  # first frame of the letter (character 1)
         for t in range(t_len - 1, 0, -1):
             prev_sc = sc_hist[t - 1]
             if kind == "c":
                 picked[k] = c
+                if k == 1:
+                    letter_at = t
                 if k == 0:
                     first_frames.append(t)
                 best_p[k] = max(best_p[k], float(probs[t, k, c]))
@@ -241,7 +285,8 @@ class PlateRecognizer:
         row = probs[t_best, 0][tpl.valid[0]]
         share = float(probs[t_best, 0, picked[0]] / max(float(row.sum()), 1e-9))
         latin = float(sub[first_frames][:, self._latin].sum(axis=1).max()) if first_frames else 1.0
-        return PlateRead(text, tuple(best_p), total, "", share, latin)
+        cjk_max = float(cjk[: max(letter_at, 1)].max())
+        return PlateRead(text, tuple(best_p), total, "", share, latin, cjk_max)
 
     @staticmethod
     def _from_previous(sc: np.ndarray, tpl: _Template, rows: np.ndarray) -> np.ndarray:
@@ -271,3 +316,9 @@ class _Template:
         for k, a in enumerate(alphabets):
             ids[k, : len(a)] = a
         return cls(ids, ids >= 0, np.where(ids >= 0, ids, 0))
+
+
+def _chinese_mass(probs: np.ndarray, cjk: np.ndarray) -> np.ndarray:
+    """Per frame, the probability of all Chinese characters together. einsum, not ``@``: a
+    BLAS matrix-vector product spins up its threads and costs ~50x more here."""
+    return np.einsum("tc,c->t", probs, cjk)
