@@ -202,7 +202,9 @@ def _register_subcommands() -> None:
     from hub.supervision.cli import report_main
 
     app.command("lpr", help="Read licence plates in images (like `alpr -j`).")(lpr_main)
-    app.add_typer(face_app, name="face", help="Face enrolment (with consent), identify, erase.")
+    app.add_typer(
+        face_app, name="face", help="Face enrolment (with consent), identify, erase; PINs, cards."
+    )
     app.command(
         "report", help="Write the half-year credit disclosure (HTML, PDF, CSV) for a period."
     )(report_main)

@@ -3,21 +3,22 @@
 The bundle comes from the face store (hub/faces/store.py, in the hub's database file) and
 is published encrypted with the site's face key ($ANJU_FACE_KEY / $ANJU_FACE_KEY_FILE): the
 broker and anyone subscribed without the key see site and version only. Its version is the
-store's, bumped by every enrolment and erasure, so edges keep the newest. The message is
-kept in the hub's retained set, so it is published again on every reconnect.
+store's, bumped by every enrolment, erasure and PIN/card change, so edges keep the newest.
+The PINs and cards of the gate directory come from the store too (sealed there), so they
+survive a hub restart. The message is kept in the hub's retained set, so it is published
+again on every reconnect.
 
     await publish_faces(hub, "lakeside")                   # at start, and after a change
     await enroll_person(hub, "lakeside", "p1", "resident", encodings, consent_by=..., ...)
     await delete_person(hub, "p1", operator="admin")       # erasure: new version without p1
+    await set_gate_credentials(hub, "lakeside", pins={"2468": "p2"}, cards={"C-77": "p2"})
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,26 +37,38 @@ log = logging.getLogger(__name__)
 HUB_DEVICE = "hub"
 
 
-@dataclass(frozen=True)
-class GateCredentials:
-    """Non-face credentials of a site's persons: PIN -> person, card id -> person."""
+async def set_gate_credentials(
+    hub: Any,
+    site: str,
+    *,
+    pins: Mapping[str, str] | None = None,
+    cards: Mapping[str, str] | None = None,
+    operator: str = HUB_DEVICE,
+    key: bytes | None = None,
+) -> int:
+    """Store PINs (``{pin: person}``) and cards (``{card id: person}``) in the face store:
+    each replaces the person's own, the others stay. They reach the edges with the next
+    bundle (the hub's face watcher publishes it within seconds). Returns the version."""
+    if site not in hub.sites:
+        raise ValueError(f"unknown site {site!r}")
+    key = key or hub_face_key()
+    wanted: dict[str, dict[str, str]] = {}
+    for kind, given in (("pin", pins or {}), ("card", cards or {})):
+        for value, person in given.items():
+            if kind in wanted.setdefault(person, {}):
+                raise ValueError(f"{person!r} is given two {kind}s")
+            wanted[person][kind] = value
 
-    pins: Mapping[str, str] = field(default_factory=dict)
-    cards: Mapping[str, str] = field(default_factory=dict)
+    def store_them() -> int:
+        with FaceStore(face_db(hub), FaceCipher(key)) as store:
+            version = store.version(site)
+            for person, given in wanted.items():
+                version = store.set_credentials(
+                    site=site, person=person, operator=operator, **given
+                )
+            return version
 
-
-# Per hub, per site. Held in memory (set by the operator or the demo at start-up): the hub
-# database has no PIN/card table yet.
-_CREDENTIALS: weakref.WeakKeyDictionary[Any, dict[str, GateCredentials]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def set_gate_credentials(
-    hub: Any, site: str, *, pins: Mapping[str, str] = (), cards: Mapping[str, str] = ()
-) -> None:
-    """PINs and cards sent (sealed, PINs as keyed digests) with the next face bundle."""
-    _CREDENTIALS.setdefault(hub, {})[site] = GateCredentials(dict(pins), dict(cards))
+    return await asyncio.to_thread(store_them)
 
 
 def face_db(hub: Any) -> Path:
@@ -66,20 +79,20 @@ def hub_face_key(key_file: Path | None = None) -> bytes:
     return load_face_key(key_file)
 
 
-def _sealed_message(db: Path, key: bytes, site: str, credentials: GateCredentials) -> bytes:
+def _sealed_message(db: Path, key: bytes, site: str) -> bytes:
     """Runs in a worker thread: the store's sqlite3 connection lives and dies in it."""
     cipher = FaceCipher(key)
     with FaceStore(db, cipher) as store:
-        sealed = store.export_sealed_bundle(site)
-        version = store.version(site)
+        export = store.gate_export(site)
     directory = seal_directory(
         cipher,
         pass_key(key),
         site=site,
-        version=version,
-        pins=credentials.pins,
-        cards=credentials.cards,
+        version=export.version,
+        pins=export.pins,
+        cards=export.cards,
     )
+    sealed = export.sealed_bundle
     message = make_message(
         Kind.FACE_BUNDLE, site=site, device=HUB_DEVICE, payload=bundle_payload(sealed, directory)
     )
@@ -93,8 +106,7 @@ async def publish_faces(hub: Any, site: str, *, key: bytes | None = None) -> int
     if site not in hub.sites:
         raise ValueError(f"unknown site {site!r}")
     key = key or hub_face_key()
-    credentials = _CREDENTIALS.get(hub, {}).get(site, GateCredentials())
-    payload = await asyncio.to_thread(_sealed_message, face_db(hub), key, site, credentials)
+    payload = await asyncio.to_thread(_sealed_message, face_db(hub), key, site)
     topic = str(topics.sync(site, FACES))
     hub._retained[topic] = payload  # republished by the hub on every (re)connect
     ingest = hub._ingest

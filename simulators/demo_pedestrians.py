@@ -104,7 +104,7 @@ async def enroll_demo_people(hub: Any, site: str) -> int:
             return {p for p, _s, _r in store.persons(site)}
 
     present = await asyncio.to_thread(enrolled)
-    set_gate_credentials(hub, site, pins={p.pin: p.id for p in DEMO_PEOPLE if p.pin})
+    await set_gate_credentials(hub, site, pins={p.pin: p.id for p in DEMO_PEOPLE if p.pin})
     expires = datetime.now(UTC) + timedelta(days=30)
     for person in DEMO_PEOPLE:
         if person.id in present:

@@ -126,7 +126,7 @@ async def community(
 
 async def enroll_all(hub: Hub, encodings: dict[str, list[np.ndarray]]) -> int:
     version = 0
-    set_gate_credentials(hub, SITE, pins={"2468": RESIDENT.id})
+    await set_gate_credentials(hub, SITE, pins={"2468": RESIDENT.id})
     for person in DEMO_PEOPLE:
         version = await enroll_person(
             hub,

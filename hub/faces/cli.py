@@ -1,4 +1,5 @@
-"""``anju face enroll | delete | identify``: typer-style commands over the face store.
+"""``anju face enroll | delete | identify`` and ``anju face credential set | remove | list``:
+typer-style commands over the face store.
 
 The integrator registers them (``app.add_typer(face_app, name="face")`` or one by one);
 each function is a plain callable, so tests call them directly too.
@@ -18,7 +19,7 @@ import typer
 from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
 from edge.face.matcher import FaceMatcher
 from edge.face.settings import DLIB_TOLERANCE
-from hub.faces.store import FaceStore, StoreError
+from hub.faces.store import CARD, PIN, FaceStore, StoreError
 
 DEFAULT_DB = Path("data/hub.db")
 
@@ -156,7 +157,8 @@ def delete_main(
             raise _fail(str(exc)) from None
     typer.echo(
         f"erased {person} at {erasure.site}: {erasure.encodings_erased} encoding(s), "
-        f"{erasure.consents_erased} consent record(s); face bundle version "
+        f"{erasure.consents_erased} consent record(s), {erasure.credentials_erased} PIN/card(s); "
+        "face bundle version "
         f"{erasure.bundle_version} (edges drop the person when they receive it)"
     )
 
@@ -220,7 +222,106 @@ def identify_main(
         typer.echo(f"{r['file']}: {found or 'no face'} [{r['ms']:.0f} ms]")
 
 
+# ---------------------------------------------------------------- PINs and access cards
+
+SiteOption = Annotated[str, typer.Option("--site", help="site id")]
+PersonOption = Annotated[str, typer.Option("--person", help="person id")]
+OperatorOption = Annotated[
+    str, typer.Option("--by", help="operator making the change (default: your login)")
+]
+_SYNCED = "the running hub sends it to the gates within seconds"
+
+
+def credential_set_main(
+    site: SiteOption,
+    person: PersonOption,
+    pin: Annotated[str | None, typer.Option("--pin", help="4 to 8 digits")] = None,
+    card: Annotated[str | None, typer.Option("--card", help="access card id")] = None,
+    operator: OperatorOption = "",
+    db: DbOption = DEFAULT_DB,
+    key_file: KeyOption = None,
+) -> None:
+    """Give a resident a PIN and/or an access card (replacing theirs); no face needed."""
+    if pin is None and card is None:
+        raise _fail("give --pin, --card or both")
+    with FaceStore(db, _cipher(key_file)) as store:
+        before = store.version(site)
+        try:
+            version = store.set_credentials(
+                site=site,
+                person=person,
+                pin=pin,
+                card=card,
+                operator=operator or _default_operator(),
+            )
+        except (StoreError, FaceKeyError) as exc:  # FaceKeyError: not the key they were sealed with
+            raise _fail(str(exc)) from None
+    what = " and ".join(k for k, v in ((PIN, pin), (f"card {card}", card)) if v is not None)
+    if version == before:
+        typer.echo(f"{person} at {site} already has this {what}; nothing changed")
+        return
+    typer.echo(f"set {what} for {person} at {site}: face bundle version {version} ({_SYNCED})")
+
+
+def credential_remove_main(
+    site: SiteOption,
+    person: PersonOption,
+    pin: Annotated[bool, typer.Option("--pin", help="remove the person's PIN")] = False,
+    card: Annotated[bool, typer.Option("--card", help="remove the person's card")] = False,
+    operator: OperatorOption = "",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Take a resident's PIN and/or card away (say which: --pin, --card or both)."""
+    kinds = [kind for kind, chosen in ((PIN, pin), (CARD, card)) if chosen]
+    if not kinds:
+        raise _fail("say what to remove: --pin, --card or both")
+    with FaceStore(db, None) as store:  # deleting needs no key
+        try:
+            version = store.remove_credentials(
+                site=site, person=person, kinds=kinds, operator=operator or _default_operator()
+            )
+        except StoreError as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(
+        f"removed {' and '.join(kinds)} of {person} at {site}: face bundle version {version} "
+        f"({_SYNCED})"
+    )
+
+
+def credential_list_main(
+    site: SiteOption,
+    json_output: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
+    db: DbOption = DEFAULT_DB,
+    key_file: KeyOption = None,
+) -> None:
+    """Who holds a PIN or card at a site, and the card ids; never the PINs."""
+    with FaceStore(db, _cipher(key_file)) as store:
+        try:
+            rows = store.credentials(site)
+        except FaceKeyError as exc:
+            raise _fail(str(exc)) from None
+    listed = [
+        {"person": person, "kind": kind} | ({"card": value} if kind == CARD else {})
+        for person, kind, value in rows
+    ]
+    if json_output:
+        typer.echo(json.dumps(listed, indent=2))
+        return
+    for row in listed:
+        typer.echo(f"{row['person']}\t{row['kind']}\t{row.get('card', '****')}")
+    typer.echo(f"{len({r['person'] for r in listed})} person(s) with a PIN or card at {site}")
+
+
+credential_app = typer.Typer(
+    help="Residents' PINs and access cards (sealed in the hub, sent to the gates).",
+    no_args_is_help=True,
+)
+credential_app.command("set")(credential_set_main)
+credential_app.command("remove")(credential_remove_main)
+credential_app.command("list")(credential_list_main)
+
 face_app = typer.Typer(help="Face enrolment, erasure and identification.", no_args_is_help=True)
 face_app.command("enroll")(enroll_main)
 face_app.command("delete")(delete_main)
 face_app.command("identify")(identify_main)
+face_app.add_typer(credential_app, name="credential")

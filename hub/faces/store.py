@@ -1,4 +1,5 @@
-"""The hub's face enrolment store (SQLite): persons, encrypted encodings, consents, erasures.
+"""The hub's face enrolment store (SQLite): persons, encrypted encodings, consents, erasures,
+and residents' gate PINs and access cards.
 
 Encodings are stored AES-GCM-sealed (``edge.face.crypto``), never the photos. Erasure
 deletes a person's encodings and consents with ``secure_delete`` on (SQLite overwrites the
@@ -7,10 +8,18 @@ bumps the site's bundle version so edges replace their copy with one that lacks 
 
 The tables live in the hub's database file next to the hub's own tables (prefix ``face_``).
 This module uses the standard ``sqlite3``: enrolment and export are short, rare operations.
+
+PINs and card ids are sealed like encodings (AES-GCM, bound to site, person and kind), so
+neither is in the file in clear; every change is recorded (who, when, which kind, never the
+value) and bumps the bundle version. A person may hold a PIN or card without any face
+enrolment (a resident who refuses face recognition still has a way in): such persons travel
+in the bundle as residents without encodings, which is what lets the gate's directory name
+their role. Erasure deletes a person's credentials with everything else.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,7 +70,33 @@ CREATE TABLE IF NOT EXISTS face_erasures (
     consents_erased INTEGER NOT NULL,
     bundle_version INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS face_credentials (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    person TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('pin', 'card')),
+    sealed BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (person, kind)
+);
+CREATE INDEX IF NOT EXISTS face_credentials_site ON face_credentials (site, kind);
+CREATE TABLE IF NOT EXISTS face_credential_changes (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    person TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('set', 'remove', 'erase')),
+    operator TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    bundle_version INTEGER NOT NULL
+);
 """
+
+PIN = "pin"
+CARD = "card"
+CREDENTIAL_KINDS = (PIN, CARD)
+_PIN_RE = re.compile(r"[0-9]{4,8}")  # ASCII digits only: a keypad has no others
+_CARD_RE = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces (what readers send)
 
 
 class StoreError(ValueError):
@@ -87,6 +122,47 @@ class Erasure:
     encodings_erased: int
     consents_erased: int
     bundle_version: int
+    credentials_erased: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialChange:
+    """One change of a person's PIN or card: who, when, which kind; never the value."""
+
+    site: str
+    person: str
+    kind: str
+    action: str  # set | remove | erase
+    operator: str
+    changed_at: datetime
+    bundle_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class GateExport:
+    """What one face-sync message carries, read in one snapshot so the versions agree."""
+
+    sealed_bundle: bytes
+    version: int
+    pins: dict[str, str]  # PIN -> person
+    cards: dict[str, str]  # card id -> person
+
+
+def check_pin(pin: str) -> str:
+    if not _PIN_RE.fullmatch(pin):
+        raise StoreError("a PIN is 4 to 8 digits")
+    return pin
+
+
+def check_card(card: str) -> str:
+    if not _CARD_RE.fullmatch(card):
+        raise StoreError("a card id is 1 to 64 printable characters without spaces")
+    return card
+
+
+def _credential_context(site: str, person: str, kind: str) -> bytes:
+    # Bound to its owner: a sealed PIN moved to another person's row no longer opens.
+    return f"face-credential:{site}:{person}:{kind}".encode()
 
 
 def _iso(moment: datetime) -> str:
@@ -175,6 +251,14 @@ class FaceStore:
             row = db.execute("SELECT site FROM face_persons WHERE person = ?", (person,)).fetchone()
             if row and row[0] != site:
                 raise StoreError(f"person {person!r} is enrolled at site {row[0]!r}, not {site!r}")
+            held = self._credential_sites(db, person)
+            if held - {site}:
+                raise StoreError(f"person {person!r} holds gate credentials at {sorted(held)}")
+            if held and role != "resident":
+                raise StoreError(
+                    f"person {person!r} holds a PIN or card: remove them before listing "
+                    f"the person as {role}"
+                )
             db.execute(
                 "INSERT INTO face_persons (person, site, role, created_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (person) DO UPDATE SET role = excluded.role",
@@ -199,23 +283,40 @@ class FaceStore:
         reason: str = "erasure request",
         now: datetime | None = None,
     ) -> Erasure:
-        """Erase ``person`` (encodings, consents, the person) and keep an audit record."""
+        """Erase ``person`` (encodings, consents, PINs and cards, the person) and keep an
+        audit record. A person with credentials but no face enrolment can be erased too."""
         if not operator.strip():
             raise StoreError("an erasure needs the operator's name")
         now = now or _utcnow()
         with self._tx() as db:
             row = db.execute("SELECT site FROM face_persons WHERE person = ?", (person,)).fetchone()
-            if row is None:
+            held = sorted(self._credential_sites(db, person))
+            if row is None and not held:
                 raise StoreError(f"no enrolled person {person!r}")
-            site = row[0]
+            site = row[0] if row else held[0]
             encodings = db.execute(
                 "DELETE FROM face_encodings WHERE person = ?", (person,)
             ).rowcount
             consents = db.execute("DELETE FROM face_consents WHERE person = ?", (person,)).rowcount
+            kinds = [
+                r[0]
+                for r in db.execute(
+                    "SELECT kind FROM face_credentials WHERE person = ? ORDER BY kind", (person,)
+                )
+            ]
+            db.execute("DELETE FROM face_credentials WHERE person = ?", (person,))
             db.execute("DELETE FROM face_persons WHERE person = ?", (person,))
             version = self._bump(db, site)
             erasure = Erasure(
-                person, site, now, operator.strip(), reason, encodings, consents, version
+                person,
+                site,
+                now,
+                operator.strip(),
+                reason,
+                encodings,
+                consents,
+                version,
+                len(kinds),
             )
             db.execute(
                 "INSERT INTO face_erasures (person, site, erased_at, operator, reason, "
@@ -223,9 +324,180 @@ class FaceStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (person, site, _iso(now), erasure.operator, reason, encodings, consents, version),
             )
+            for kind in kinds:
+                self._log_change(db, site, person, kind, "erase", erasure.operator, now, version)
         # Old page images in the WAL would still hold the sealed rows: fold them in now.
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return erasure
+
+    # ------------------------------------------------------------------ PINs and cards
+
+    @staticmethod
+    def _credential_sites(db: sqlite3.Connection, person: str) -> set[str]:
+        rows = db.execute("SELECT DISTINCT site FROM face_credentials WHERE person = ?", (person,))
+        return {r[0] for r in rows}
+
+    @staticmethod
+    def _log_change(
+        db: sqlite3.Connection,
+        site: str,
+        person: str,
+        kind: str,
+        action: str,
+        operator: str,
+        now: datetime,
+        version: int,
+    ) -> None:
+        db.execute(
+            "INSERT INTO face_credential_changes (site, person, kind, action, operator, "
+            "changed_at, bundle_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (site, person, kind, action, operator, _iso(now), version),
+        )
+
+    def _open_credential(self, site: str, person: str, kind: str, sealed: bytes) -> str:
+        return self.cipher.open(sealed, _credential_context(site, person, kind)).decode()
+
+    def _holders(self, db: sqlite3.Connection, site: str, kind: str) -> dict[str, str]:
+        """Value -> person of every ``kind`` credential at ``site`` (decrypted)."""
+        rows = db.execute(
+            "SELECT person, sealed FROM face_credentials WHERE site = ? AND kind = ?",
+            (site, kind),
+        )
+        return {self._open_credential(site, p, kind, sealed): p for p, sealed in rows}
+
+    def _check_owner(self, db: sqlite3.Connection, site: str, person: str) -> None:
+        row = db.execute(
+            "SELECT site, role FROM face_persons WHERE person = ?", (person,)
+        ).fetchone()
+        if row and row[0] != site:
+            raise StoreError(f"person {person!r} is enrolled at site {row[0]!r}, not {site!r}")
+        if row and row[1] != "resident":
+            raise StoreError(f"person {person!r} is on the {row[1]}: no PIN or card")
+        held = self._credential_sites(db, person) - {site}
+        if held:
+            raise StoreError(f"person {person!r} holds gate credentials at {sorted(held)}")
+
+    def set_credentials(
+        self,
+        *,
+        site: str,
+        person: str,
+        pin: str | None = None,
+        card: str | None = None,
+        operator: str,
+        now: datetime | None = None,
+    ) -> int:
+        """Give ``person`` this PIN and/or card at ``site``, replacing the one they had.
+
+        A PIN or card belongs to one person per site. Returns the bundle version: bumped if
+        anything changed, the current one if the person already had exactly these."""
+        if pin is None and card is None:
+            raise StoreError("nothing to set: give a PIN, a card or both")
+        if not site.strip() or not person.strip():
+            raise StoreError("a credential needs a site and a person")
+        if not operator.strip():
+            raise StoreError("a credential change needs the operator's name")
+        wanted = {PIN: check_pin(pin)} if pin is not None else {}
+        if card is not None:
+            wanted[CARD] = check_card(card)
+        now = now or _utcnow()
+        with self._tx() as db:
+            self._check_owner(db, site, person)
+            changed = []
+            for kind, value in wanted.items():
+                owner = self._holders(db, site, kind).get(value)
+                if owner == person:
+                    continue  # already theirs: nothing to change, no new bundle
+                if owner is not None:
+                    # The other person is named for cards (a found or reissued card), not for
+                    # PINs: that would tell the operator someone else's PIN.
+                    raise StoreError(
+                        f"card {value!r} already belongs to {owner!r} at {site}"
+                        if kind == CARD
+                        else f"this PIN is already in use at {site}: choose another"
+                    )
+                db.execute(
+                    "INSERT INTO face_credentials (site, person, kind, sealed, created_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (person, kind) DO UPDATE SET "
+                    "sealed = excluded.sealed, created_at = excluded.created_at",
+                    (
+                        site,
+                        person,
+                        kind,
+                        self.cipher.seal(value.encode(), _credential_context(site, person, kind)),
+                        _iso(now),
+                    ),
+                )
+                changed.append(kind)
+            if not changed:
+                return self.version(site)
+            version = self._bump(db, site)
+            for kind in changed:
+                self._log_change(db, site, person, kind, "set", operator.strip(), now, version)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the replaced value leaves the WAL
+        return version
+
+    def remove_credentials(
+        self,
+        *,
+        site: str,
+        person: str,
+        kinds: Sequence[str],
+        operator: str,
+        now: datetime | None = None,
+    ) -> int:
+        """Take ``person``'s PIN and/or card (``kinds``) away; returns the new bundle version."""
+        if not kinds or set(kinds) - set(CREDENTIAL_KINDS):
+            raise StoreError(f"say which credentials to remove: {CREDENTIAL_KINDS}")
+        if not operator.strip():
+            raise StoreError("a credential change needs the operator's name")
+        now = now or _utcnow()
+        with self._tx() as db:
+            removed = [
+                kind
+                for kind in dict.fromkeys(kinds)
+                if db.execute(
+                    "DELETE FROM face_credentials WHERE site = ? AND person = ? AND kind = ?",
+                    (site, person, kind),
+                ).rowcount
+            ]
+            if not removed:
+                raise StoreError(f"{person!r} has no {' or '.join(kinds)} at {site}")
+            version = self._bump(db, site)
+            for kind in removed:
+                self._log_change(db, site, person, kind, "remove", operator.strip(), now, version)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return version
+
+    def credentials(self, site: str) -> list[tuple[str, str, str | None]]:
+        """(person, kind, card id or None) at ``site``: a PIN is never returned in clear."""
+        rows = self._db.execute(
+            "SELECT person, kind, sealed FROM face_credentials WHERE site = ? "
+            "ORDER BY person, kind",
+            (site,),
+        ).fetchall()
+        return [
+            (p, kind, self._open_credential(site, p, kind, sealed) if kind == CARD else None)
+            for p, kind, sealed in rows
+        ]
+
+    def gate_credentials(self, site: str) -> tuple[dict[str, str], dict[str, str]]:
+        """(PIN -> person, card id -> person) of ``site``, decrypted for the gate directory."""
+        return self._holders(self._db, site, PIN), self._holders(self._db, site, CARD)
+
+    def credential_changes(self, person: str | None = None) -> list[CredentialChange]:
+        query = (
+            "SELECT site, person, kind, action, operator, changed_at, bundle_version "
+            "FROM face_credential_changes"
+        )
+        rows = self._db.execute(
+            query + (" WHERE person = ?" if person else "") + " ORDER BY id",
+            (person,) if person else (),
+        )
+        return [
+            CredentialChange(s, p, k, a, o, datetime.fromisoformat(at), v)
+            for s, p, k, a, o, at, v in rows
+        ]
 
     # ------------------------------------------------------------------ reading
 
@@ -280,7 +552,9 @@ class FaceStore:
     def erasures(self, person: str | None = None) -> list[Erasure]:
         query = (
             "SELECT person, site, erased_at, operator, reason, encodings_erased, "
-            "consents_erased, bundle_version FROM face_erasures"
+            "consents_erased, bundle_version, (SELECT count(*) FROM face_credential_changes c "
+            "WHERE c.person = e.person AND c.site = e.site AND c.action = 'erase' "
+            "AND c.bundle_version = e.bundle_version) FROM face_erasures e"
         )
         rows = self._db.execute(
             query + (" WHERE person = ?" if person else "") + " ORDER BY id",
@@ -290,9 +564,14 @@ class FaceStore:
 
     # ------------------------------------------------------------------ sync to edges
 
-    def export_bundle(self, site: str, now: datetime | None = None) -> dict[str, Any]:
+    def export_bundle(
+        self, site: str, now: datetime | None = None, *, credential_holders: bool = False
+    ) -> dict[str, Any]:
         """``{version, site, persons: [{id, role, encodings}]}`` of everyone at ``site`` whose
-        consent is still in force (a lapsed consent stops the use of the templates)."""
+        consent is still in force (a lapsed consent stops the use of the templates).
+
+        ``credential_holders``: also everyone else holding a PIN or card there, with no
+        encodings (the gate needs their role to open for their PIN or card)."""
         now_iso = _iso(now or _utcnow())
         rows = self._db.execute(
             "SELECT p.person, p.role FROM face_persons p WHERE p.site = ? AND EXISTS ("
@@ -304,8 +583,33 @@ class FaceStore:
             {"id": person, "role": role, "encodings": self.encodings(person).tolist()}
             for person, role in rows
         ]
+        if credential_holders:
+            with_faces = {p["id"] for p in persons}
+            holders = self._db.execute(
+                "SELECT DISTINCT c.person, coalesce(p.role, 'resident') FROM face_credentials c "
+                "LEFT JOIN face_persons p ON p.person = c.person WHERE c.site = ? "
+                "ORDER BY c.person",
+                (site,),
+            )
+            persons += [
+                {"id": person, "role": role, "encodings": []}
+                for person, role in holders
+                if person not in with_faces
+            ]
         return {"version": self.version(site), "site": site, "persons": persons}
 
     def export_sealed_bundle(self, site: str, now: datetime | None = None) -> bytes:
-        """The bundle encrypted with the face key, ready to publish to the site's edges."""
-        return seal_bundle(self.cipher, self.export_bundle(site, now))
+        """The bundle encrypted with the face key, ready to publish to the site's edges
+        (credential holders without a face included)."""
+        return seal_bundle(self.cipher, self.export_bundle(site, now, credential_holders=True))
+
+    def gate_export(self, site: str, now: datetime | None = None) -> GateExport:
+        """The sealed bundle, its version and the site's PINs and cards, from one snapshot
+        (another process may enrol or erase meanwhile: bundle and directory must agree)."""
+        self._db.execute("BEGIN")  # deferred: a read snapshot in WAL mode, blocks no writer
+        try:
+            sealed = self.export_sealed_bundle(site, now)
+            pins, cards = self.gate_credentials(site)
+            return GateExport(sealed, self.version(site), pins, cards)
+        finally:
+            self._db.execute("COMMIT")
