@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -25,10 +25,14 @@ from anju_cli.embedded_broker import EmbeddedBroker
 from models.site import EXAMPLE_SITE, SiteConfig, load_site_config
 from simulators.scenario import ScenarioRunner, plan_arrivals
 
+if TYPE_CHECKING:
+    from edge.agent import EdgeAgent
+
 log = logging.getLogger(__name__)
 console = Console(stderr=True, soft_wrap=True)
 
 DRAIN_TIMEOUT_S = 20.0
+SETTLE_S = 0.3  # time for an edge's SUBACKs after its CONNACK (embedded broker only)
 
 
 @dataclass
@@ -107,6 +111,7 @@ class Demo:
                 sensor_factory=sensor,
             )
             await agent.start()
+            await self._settle(agent)
             self.agents.append(agent)
             self.vehicle_gates.extend(sims.values())
             console.print(f"[bold]edge[/] {edge.id}: gates {', '.join(edge.gates)}")
@@ -145,6 +150,16 @@ class Demo:
         if self.hub is not None:
             counts = await self.hub.counts()
         return counts
+
+    async def _settle(self, agent: EdgeAgent) -> None:
+        """With the embedded broker, let one edge finish connecting and subscribing before
+        the next connects: amqtt 0.12 iterates its subscription table while serving a new
+        client and raises "dictionary changed size during iteration" when another client
+        subscribes at that moment (the edge reconnects, but the log shows a traceback)."""
+        if self.broker is None or agent.bus is None:
+            return
+        await agent.bus.wait_connected(5.0)
+        await asyncio.sleep(SETTLE_S)
 
     async def stop(self) -> None:
         for task in self._tasks:
