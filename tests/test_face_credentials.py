@@ -391,3 +391,32 @@ async def test_cli_changes_reach_the_running_hubs_edges(
         await bus.stop()
         outbox.close()
         await hub.stop()
+
+
+# ---------------------------------------------------------------- console
+
+
+async def test_console_lists_who_holds_a_pin_or_card_never_the_pin(
+    tmp_path: Path, key: bytes
+) -> None:
+    from hub.console.queries import face_enrolment
+    from hub.store import Store
+
+    hub_store = await Store.open(tmp_path)
+    try:
+        with FaceStore(hub_store.path, FaceCipher(key)) as store:
+            _enroll(store, "res-face")
+            _enroll(store, "bad", role="blacklist")
+            _set(store, "res-face", pin="5151")
+            _set(store, "res-card", card="CARD-77")
+            _set(store, "elsewhere", pin="5151", site="hillside")
+        faces = await face_enrolment(hub_store, SITE)
+    finally:
+        await hub_store.close()
+    assert faces is not None
+    assert [(f["person"], f["role"], f["encodings"], f["pin"], f["card"]) for f in faces] == [
+        ("bad", "blacklist", 1, 0, 0),
+        ("res-card", "resident", 0, 0, 1),  # no face: a resident by their card
+        ("res-face", "resident", 1, 1, 0),
+    ]
+    assert "5151" not in json.dumps(faces) and "CARD-77" not in json.dumps(faces)

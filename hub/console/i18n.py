@@ -142,6 +142,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "enrolled": ("录入日期", "Enrolled"),
     "encodings": ("特征数", "Encodings"),
     "consent_until": ("授权有效至", "Consent until"),
+    "pin": ("密码", "PIN"),
+    "card": ("门禁卡", "Card"),
     "no_photos": (
         "仅保存人脸特征，不保存也不显示照片。",
         "Only face encodings are kept; photos are neither stored nor shown.",

@@ -100,19 +100,41 @@ async def audit_rows(store: Store, *, limit: int = 200, actor: str | None = None
     )
 
 
+_FACES = (
+    "SELECT p.person, p.role, p.created_at,"
+    " (SELECT count(*) FROM face_encodings e WHERE e.person = p.person) AS encodings,"
+    " (SELECT max(c.expires_at) FROM face_consents c WHERE c.person = p.person)"
+    "   AS consent_until{credentials}"
+    " FROM face_persons p WHERE p.site = ?"
+)
+# Whether a person holds a PIN / a card (never the values, which are sealed anyway).
+_HOLDS = (
+    ", EXISTS (SELECT 1 FROM face_credentials k WHERE k.person = p.person AND k.kind = 'pin')"
+    "   AS pin,"
+    " EXISTS (SELECT 1 FROM face_credentials k WHERE k.person = p.person AND k.kind = 'card')"
+    "   AS card"
+)
+# Residents with a PIN or card and no face enrolment (they refused face recognition).
+_WITHOUT_FACE = (
+    " UNION ALL SELECT k.person, 'resident', min(k.created_at), 0, NULL,"
+    " max(k.kind = 'pin'), max(k.kind = 'card') FROM face_credentials k"
+    " WHERE k.site = ? AND k.person NOT IN (SELECT person FROM face_persons) GROUP BY k.person"
+)
+
+
 async def face_enrolment(store: Store, site: str) -> list[dict[str, Any]] | None:
     """Enrolment status per person from the face store's tables (hub.faces, ``face_*`` in
-    the hub's database): role, when, how many encodings, consent validity. Never a photo
-    (none are kept). None when the face store has not created its tables."""
+    the hub's database): role, when, how many encodings, consent validity, whether they hold
+    a PIN or card. Never a photo (none are kept), never a PIN. None when the face store has
+    not created its tables."""
+    order = " ORDER BY role, person"
     try:
         return await rows(
-            store,
-            "SELECT p.person, p.role, p.created_at,"
-            " (SELECT count(*) FROM face_encodings e WHERE e.person = p.person) AS encodings,"
-            " (SELECT max(c.expires_at) FROM face_consents c WHERE c.person = p.person)"
-            "   AS consent_until"
-            " FROM face_persons p WHERE p.site = ? ORDER BY p.role, p.person",
-            [site],
+            store, _FACES.format(credentials=_HOLDS) + _WITHOUT_FACE + order, [site, site]
         )
+    except sqlite3.OperationalError:  # a face store from before PINs and cards were kept
+        pass
+    try:
+        return await rows(store, _FACES.format(credentials="") + order, [site])
     except sqlite3.OperationalError:  # no such table: no enrolment service here yet
         return None
