@@ -212,6 +212,39 @@ def test_erasure_removes_credentials_with_or_without_a_face(tmp_path: Path, key:
         assert [p["id"] for p in bundle["persons"]] == ["stays"]
 
 
+def test_a_lapsed_face_consent_erases_the_face_but_keeps_the_pin(
+    tmp_path: Path, key: bytes
+) -> None:
+    """Retention erases a resident's face data when every consent has lapsed; their PIN and
+    card are not biometric and stay, so they still have a way in."""
+    from hub.retention.job import erase_lapsed_faces
+
+    db = tmp_path / "hub.db"
+    with FaceStore(db, FaceCipher(key)) as store:
+        store.enroll(
+            site=SITE,
+            person="lapsed",
+            role="resident",
+            encodings=[np.ones(128, np.float32) * 0.05],
+            consent_by="lapsed",
+            purpose="gate access",
+            expires_at=NOW + timedelta(days=1),
+            now=NOW,
+        )
+        _set(store, "lapsed", pin="86420", card="C-LAPSED")
+    later = NOW + timedelta(days=10)
+    assert erase_lapsed_faces(db, SITE, later, later) == ["lapsed"]
+    with FaceStore(db, FaceCipher(key)) as store:
+        assert store.persons(SITE) == [] and store.encodings("lapsed").size == 0
+        assert store.gate_credentials(SITE) == ({"86420": "lapsed"}, {"C-LAPSED": "lapsed"})
+        [erasure] = store.erasures("lapsed")
+        assert (erasure.encodings_erased, erasure.credentials_erased) == (1, 0)
+        bundle = open_bundle(store.cipher, store.export_sealed_bundle(SITE))
+        assert [(p["id"], p["role"], len(p["encodings"])) for p in bundle["persons"]] == [
+            ("lapsed", "resident", 0)
+        ]
+
+
 # ---------------------------------------------------------------- CLI
 
 

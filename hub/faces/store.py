@@ -282,9 +282,13 @@ class FaceStore:
         operator: str,
         reason: str = "erasure request",
         now: datetime | None = None,
+        keep_credentials: bool = False,
     ) -> Erasure:
         """Erase ``person`` (encodings, consents, PINs and cards, the person) and keep an
-        audit record. A person with credentials but no face enrolment can be erased too."""
+        audit record. A person with credentials but no face enrolment can be erased too.
+
+        ``keep_credentials``: erase the face data only (a lapsed face consent): the PIN and
+        card are not biometric, and a resident must keep a non-face way in."""
         if not operator.strip():
             raise StoreError("an erasure needs the operator's name")
         now = now or _utcnow()
@@ -304,7 +308,10 @@ class FaceStore:
                     "SELECT kind FROM face_credentials WHERE person = ? ORDER BY kind", (person,)
                 )
             ]
-            db.execute("DELETE FROM face_credentials WHERE person = ?", (person,))
+            if keep_credentials:
+                kinds = []
+            else:
+                db.execute("DELETE FROM face_credentials WHERE person = ?", (person,))
             db.execute("DELETE FROM face_persons WHERE person = ?", (person,))
             version = self._bump(db, site)
             erasure = Erasure(

@@ -118,8 +118,15 @@ def erase_lapsed_faces(
         lapsed = lapsed_persons(faces.consent_expiries(site), before)
         if not dry_run:
             for person in lapsed:
-                faces.delete(person, operator=ACTOR, reason="consent expired", now=now)
-                log.warning("retention: erased %s at %s (every face consent expired)", person, site)
+                # Face data only: the PIN and card stay, so the resident still gets in.
+                faces.delete(
+                    person, operator=ACTOR, reason="consent expired", now=now, keep_credentials=True
+                )
+                log.warning(
+                    "retention: erased %s's face data at %s (every face consent expired)",
+                    person,
+                    site,
+                )
     return lapsed
 
 
