@@ -33,8 +33,12 @@ READ_MARGIN = (0.04, 0.1)
 # that they fill most of the model's 48 px height, as the text lines it was trained on do
 # (GA 36: characters 90 of the plate's 140 mm). Cubic interpolation: small plates are
 # enlarged here, and their strokes stay sharper than with a linear one.
-TEXT_MARGIN = (0.03, -0.08)
-TEXT_W = 200
+TEXT_MARGIN = (0.03, -0.1)
+TEXT_W = 168
+# Outline refinements at most per candidate.
+SETTLE_STEPS = 3
+# Where the outline's left edge falls in a FIND_MARGIN crop: a row beyond it ran past it.
+_OUTLINE_X = CROP_W * FIND_MARGIN[0] / (1 + 2 * FIND_MARGIN[0])
 # Where the plate itself lies in a FIND_MARGIN crop (rows, columns).
 _INNER = np.s_[CROP_H // 7 : CROP_H - CROP_H // 7, CROP_W // 14 : CROP_W - CROP_W // 14]
 
@@ -103,7 +107,8 @@ def _edge_masks(gray: np.ndarray, kx: int) -> list[np.ndarray]:
     lower keeps faint plates, the higher keeps a plate apart from a busy grille or glare."""
     gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
     gx = cv2.convertScaleAbs(gx)
-    thr = min(120.0, max(30.0, float(gx.mean() + 2.0 * gx.std())))
+    mean, std = cv2.meanStdDev(gx)
+    thr = min(120.0, max(30.0, float(mean[0, 0] + 2.0 * std[0, 0])))
     close = cv2.getStructuringElement(cv2.MORPH_RECT, (kx, 3))
     opening = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3))
     masks = []
@@ -193,7 +198,7 @@ def analyse_row(crop_bgr: np.ndarray) -> tuple[float, tuple[float, float, float,
     # The threshold comes from the plate's own area (glare or a dark body around it would
     # otherwise take Otsu's split), stretched over that area's range.
     inner = gray[_INNER]
-    lo, hi = np.percentile(inner, (1, 99))
+    lo, hi = _percentiles(inner, 0.01, 0.99)
     gain = 255.0 / max(float(hi - lo), 1.0)
     gray = cv2.convertScaleAbs(gray, alpha=gain, beta=-float(lo) * gain)
     inner = gray[_INNER]
@@ -209,12 +214,12 @@ def analyse_row(crop_bgr: np.ndarray) -> tuple[float, tuple[float, float, float,
         ok &= np.abs(ys - CROP_H / 2) < 0.25 * CROP_H
         chars = st[ok]
         if len(chars) >= 3:  # a row's characters share one height
-            mh = float(np.median(chars[:, cv2.CC_STAT_HEIGHT]))
+            mh = _median(chars[:, cv2.CC_STAT_HEIGHT])
             chars = chars[np.abs(chars[:, cv2.CC_STAT_HEIGHT] - mh) <= 0.25 * mh]
         count = float(len(chars))
         # Plate characters are about a tenth of the plate wide; the thin uprights of a grille
         # or railing are not (a narrow "1" is fine as long as most are wide).
-        if count and np.median(chars[:, cv2.CC_STAT_WIDTH]) < 0.045 * CROP_W:
+        if count and _median(chars[:, cv2.CC_STAT_WIDTH]) < 0.045 * CROP_W:
             count *= 0.4
         if count >= 3:  # characters spread over most of the width, not bunched up
             x0 = chars[:, cv2.CC_STAT_LEFT].min()
@@ -226,16 +231,30 @@ def analyse_row(crop_bgr: np.ndarray) -> tuple[float, tuple[float, float, float,
     return best, extent
 
 
+def _median(values: np.ndarray) -> float:
+    """np.median of a handful of blob sizes, without its per-call overhead."""
+    v = sorted(values.tolist())
+    n = len(v)
+    return float(v[n // 2]) if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
+def _percentiles(gray: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """Two percentiles of a uint8 image from its histogram (np.percentile sorts: slower)."""
+    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel().cumsum()
+    n = hist[-1]
+    return float(np.searchsorted(hist, lo * n)), float(np.searchsorted(hist, hi * n))
+
+
 def _row_extent(stats: np.ndarray, chars: np.ndarray) -> tuple[float, float, float, float]:
     """Extent of the character row: the character-sized blobs, grown by the smaller pieces
     beside them in the same band (a Chinese character is often several pieces)."""
     tops = chars[:, cv2.CC_STAT_TOP]
-    y0 = float(np.median(tops))
-    y1 = float(np.median(tops + chars[:, cv2.CC_STAT_HEIGHT]))
+    y0 = _median(tops)
+    y1 = _median(tops + chars[:, cv2.CC_STAT_HEIGHT])
     rh = y1 - y0
     x0 = float(chars[:, cv2.CC_STAT_LEFT].min())
     x1 = float((chars[:, cv2.CC_STAT_LEFT] + chars[:, cv2.CC_STAT_WIDTH]).max())
-    cw = float(np.median(chars[:, cv2.CC_STAT_WIDTH]))
+    cw = _median(chars[:, cv2.CC_STAT_WIDTH])
     t, h = stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_HEIGHT]
     w = stats[:, cv2.CC_STAT_WIDTH]
     piece = (t >= y0 - 0.15 * rh) & (t + h <= y1 + 0.15 * rh) & (h >= 0.15 * rh)
@@ -307,36 +326,42 @@ def ranked_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
     # their outline is the plate's own edge). Only near-identical outlines are merged before
     # scoring: a looser outline of the same plate may score badly where a tighter one does not.
     raw.sort(key=lambda c: c.source == "edges")
-    cands: list[Candidate] = []
-    for c in raw:
-        if all(iou(c.box, k.box) < 0.9 for k in cands):
-            cands.append(c)
+    cands = _distinct(raw, 0.9)
     for c in cands:
         _settle(frame_bgr, c)
     cands.sort(key=lambda c: c.score, reverse=True)
+    return _distinct(cands, 0.6)
+
+
+def _distinct(cands: list[Candidate], max_iou: float) -> list[Candidate]:
+    """The candidates in order, leaving out any that overlaps an earlier kept one."""
     kept: list[Candidate] = []
+    boxes: list[tuple[int, int, int, int]] = []
     for c in cands:
-        if all(iou(c.box, k.box) < 0.6 for k in kept):
+        box = c.box
+        if all(iou(box, k) < max_iou for k in boxes):
             kept.append(c)
+            boxes.append(box)
     return kept
 
 
 def _settle(frame_bgr: np.ndarray, c: Candidate) -> None:
     """Score a candidate, move its outline onto the character row it holds, crop it."""
     bonus = 0.5 if c.source != "edges" else 0.0
-    for attempt in range(2):
+    for attempt in range(SETTLE_STEPS):
         crop = rectify(frame_bgr, c.quad, FIND_MARGIN)
         score, extent = analyse_row(crop)
-        # The refined outline frames the row better: its score counts when higher.
+        # A refined outline frames the row better: its score counts when higher.
         c.score = max(c.score, score + bonus) if attempt else score + bonus
         better = refine_quad(c.quad, extent, FIND_MARGIN) if extent else None
         if better is None:
             break
         c.quad = better
-        # A row running into the crop's edge was probably cut: look again around it.
-        if attempt == 0 and extent[0] > 0.03 * CROP_W and extent[2] < 0.97 * CROP_W:
-            # Cheap re-score of the refined outline (no further refinement).
-            score, _ = analyse_row(rectify(frame_bgr, c.quad, FIND_MARGIN))
-            c.score = max(c.score, score + bonus)
+        # A row running into the crop's edge was probably cut: look again around it (an
+        # outline that missed two characters needs two more looks); else a last score.
+        if extent[0] > _OUTLINE_X and extent[2] < CROP_W - _OUTLINE_X:
+            if attempt == 0:
+                score, _ = analyse_row(rectify(frame_bgr, c.quad, FIND_MARGIN))
+                c.score = max(c.score, score + bonus)
             break
     c.crop = rectify(frame_bgr, c.quad, READ_MARGIN)

@@ -19,12 +19,12 @@ RESCUE_READS = 3
 # Accept a read when the grammar-constrained characters are this probable (see PlateRead).
 MIN_CONFIDENCE = 0.32
 # Every full read costs ~12-15 ms. The best-ranked candidate is always read; any further one
-# is first probed (~4 ms): is its first character Chinese at all? Lettering that is not a
+# is first probed (~5 ms): is its first character Chinese at all? Lettering that is not a
 # plate (signs, stickers) has none, and is then not read. At most this many probes a frame.
-PROBE_MIN_CJK = 0.05
+PROBE_MIN_CJK = 0.01
 MAX_PROBES = 4
 # Once a plate is found, fewer: another plate in the same frame is the rare case.
-MORE_PLATES_PROBES = 2
+MORE_PLATES_PROBES = 4
 _NOT_POLICE = (PlateColor.BLACK, PlateColor.BLUE, PlateColor.GREEN)
 
 

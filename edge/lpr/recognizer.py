@@ -19,10 +19,12 @@ import onnxruntime as ort
 from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, PlateColor, position_alphabets
 
 REC_HEIGHT = 48
-PROBE_WIDTH = 48
+PROBE_WIDTH = 64
 # Tokens that appear between plate characters and mean "no character here".
 _SEPARATORS = "·.•-:' ,。"
 _NEG = -1e9
+# How the model writes the plate's separator dot.
+_DOTS = "·.•"
 # Template chosen by the plate's background colour: (length, colour narrowing the suffix).
 _TYPED: dict[PlateColor, tuple[int, PlateColor | None]] = {
     PlateColor.WHITE: (7, PlateColor.WHITE),
@@ -36,7 +38,12 @@ COLOR_CREDIBILITY = 0.8
 # A blurred or dirty province character often reads as some *other* Chinese character (the
 # model knows ~18,000); lettering that is not a plate has none there. That Chinese-ness
 # counts, at this weight, as evidence of a province when the province itself is unsure.
-CJK_EVIDENCE = 0.1
+CJK_EVIDENCE = 0.02
+# The separator dot between the letter and the serial is as much a plate's mark as its
+# province (GA 36; signs and stickers lack it): with a character read in front of the
+# letter, the dot alone counts as this much province evidence, enough for a moderate
+# confidence (0.4 for otherwise certain characters) when the province itself is illegible.
+DOT_EVIDENCE = 0.003
 
 
 def rapidocr_rec_model() -> Path:
@@ -65,6 +72,8 @@ class PlateRead:
     province_latin: float = 1.0
     # Most probability any Chinese character gets in the frames before the letter.
     province_cjk: float = 0.0
+    # Most probability of a separator (the plate's dot) between the letter and the serial.
+    dot: float = 0.0
 
     @property
     def confidence(self) -> float:
@@ -81,6 +90,8 @@ class PlateRead:
         p = np.clip(np.array(self.char_probs[1:]), 1e-6, 1.0)
         rest = float(np.exp(np.log(p).mean()) * 0.7 + p.min() * 0.3)
         evidence = max(self.char_probs[0], CJK_EVIDENCE * self.province_cjk, 1e-9)
+        if len(self.greedy) >= len(self.char_probs):  # something stands before the letter
+            evidence = max(evidence, DOT_EVIDENCE * self.dot)
         province = float(np.clip((np.log10(evidence) + 3) / 3, 0.0, 1.0))
         return rest * (0.3 + 0.7 * province)
 
@@ -112,6 +123,7 @@ class PlateRecognizer:
             raise RuntimeError(f"recognition model lacks plate characters {missing}")
         self._cols = np.array([index[c] for c in self._vocab])
         self._sep_cols = np.array([0] + [index[c] for c in _SEPARATORS if c in index])
+        self._dot_cols = np.array([index[c] for c in _DOTS if c in index])
         self._pos = {c: i for i, c in enumerate(self._vocab)}
         self._latin = np.array([self._pos[c] for c in LETTERS + "0123456789"])
         self._cjk = np.array(
@@ -134,9 +146,9 @@ class PlateRecognizer:
 
     def province_probe(self, crop_bgr: np.ndarray) -> float:
         """How much the first character of a text crop reads as Chinese (0..1), from the
-        model run on just its left quarter: a quarter of the cost of a full read."""
+        model run on just its left part (province, letter, a digit): ~40% of a full read."""
         w = crop_bgr.shape[1]
-        probs = self.probabilities(crop_bgr[:, : max(8, w // 4)], PROBE_WIDTH)
+        probs = self.probabilities(crop_bgr[:, : max(8, w * 2 // 5)], PROBE_WIDTH)
         return float(_chinese_mass(probs, self._cjk).max())
 
     def read(
@@ -159,12 +171,13 @@ class PlateRecognizer:
         blank = probs[:, self._sep_cols].sum(axis=1)
         sub = probs[:, self._cols]
         cjk = _chinese_mass(probs, self._cjk)
+        dots = probs[:, self._dot_cols].sum(axis=1)
         # The serial has no I/O: what the model gives them belongs to 1/0 there.
         serial = sub.copy()
         serial[:, self._pos["0"]] += sub[:, self._pos["O"]]
         serial[:, self._pos["1"]] += sub[:, self._pos["I"]]
         greedy = self._greedy(probs, blank, sub)
-        lattice = (sub, serial, blank, cjk)
+        lattice = (sub, serial, blank, cjk, dots)
         best: PlateRead | None = None
         # An 8-character (green) reading is only worth decoding when the colour or the raw
         # output allows it.
@@ -213,6 +226,7 @@ class PlateRecognizer:
         serial: np.ndarray,
         blank: np.ndarray,
         cjk: np.ndarray,
+        dots: np.ndarray,
         tpl: _Template,
     ) -> PlateRead | None:
         """Viterbi over the CTC lattice of a fixed-length template.
@@ -252,12 +266,16 @@ class PlateRecognizer:
         best_p = [0.0] * n
         first_frames: list[int] = []
         letter_at = t_len  # first frame of the letter (character 1)
+        letter_end = serial_at = -1  # its last frame, and the serial's first
         for t in range(t_len - 1, 0, -1):
             prev_sc = sc_hist[t - 1]
             if kind == "c":
                 picked[k] = c
                 if k == 1:
                     letter_at = t
+                    letter_end = max(letter_end, t)
+                elif k == 2:
+                    serial_at = t
                 if k == 0:
                     first_frames.append(t)
                 best_p[k] = max(best_p[k], float(probs[t, k, c]))
@@ -286,7 +304,9 @@ class PlateRecognizer:
         share = float(probs[t_best, 0, picked[0]] / max(float(row.sum()), 1e-9))
         latin = float(sub[first_frames][:, self._latin].sum(axis=1).max()) if first_frames else 1.0
         cjk_max = float(cjk[: max(letter_at, 1)].max())
-        return PlateRead(text, tuple(best_p), total, "", share, latin, cjk_max)
+        # The separator dot, where GA 36 puts it: between the letter and the serial.
+        dot = float(dots[letter_end : serial_at + 1].max()) if 0 <= letter_end < serial_at else 0.0
+        return PlateRead(text, tuple(best_p), total, "", share, latin, cjk_max, dot)
 
     @staticmethod
     def _from_previous(sc: np.ndarray, tpl: _Template, rows: np.ndarray) -> np.ndarray:
