@@ -19,12 +19,14 @@ RESCUE_READS = 3
 # Accept a read when the grammar-constrained characters are this probable (see PlateRead).
 MIN_CONFIDENCE = 0.32
 # Every full read costs ~12-15 ms. The best-ranked candidate is always read; any further one
-# is first probed (~5 ms): is its first character Chinese at all? Lettering that is not a
-# plate (signs, stickers) has none, and is then not read. At most this many probes a frame.
-PROBE_MIN_CJK = 0.01
+# is first probed, read by the model at 120 px (~8 ms): does any Chinese character or the
+# separator dot show at all? Lettering that is not a plate (signs, stickers) has neither, and
+# is then not read. At most this many probes a frame.
+PROBE_MIN = 0.05
 MAX_PROBES = 4
-# Once a plate is found, fewer: another plate in the same frame is the rare case.
+# Once a plate is found, further plates are looked for among clear character rows only.
 MORE_PLATES_PROBES = 4
+MORE_PLATES_SCORE = 3.0
 _NOT_POLICE = (PlateColor.BLACK, PlateColor.BLUE, PlateColor.GREEN)
 
 
@@ -68,8 +70,10 @@ class PlateReader:
             if reads:
                 if probes >= (MORE_PLATES_PROBES if found else MAX_PROBES):
                     break
+                if found and cand.score < MORE_PLATES_SCORE:
+                    continue
                 probes += 1
-                if self._rec.province_probe(crop) < PROBE_MIN_CJK:
+                if self._rec.plate_probe(crop) < PROBE_MIN:
                     continue
             reads += 1
             det = self._read_candidate(crop, cand)

@@ -19,7 +19,7 @@ import onnxruntime as ort
 from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, PlateColor, position_alphabets
 
 REC_HEIGHT = 48
-PROBE_WIDTH = 64
+PROBE_WIDTH = 120
 # Tokens that appear between plate characters and mean "no character here".
 _SEPARATORS = "·.•-:' ,。"
 _NEG = -1e9
@@ -144,12 +144,16 @@ class PlateRecognizer:
         x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         return self._session.run(None, {self._input: x})[0][0]
 
-    def province_probe(self, crop_bgr: np.ndarray) -> float:
-        """How much the first character of a text crop reads as Chinese (0..1), from the
-        model run on just its left part (province, letter, a digit): ~40% of a full read."""
-        w = crop_bgr.shape[1]
-        probs = self.probabilities(crop_bgr[:, : max(8, w * 2 // 5)], PROBE_WIDTH)
-        return float(_chinese_mass(probs, self._cjk).max())
+    def plate_probe(self, crop_bgr: np.ndarray) -> float:
+        """How much a text crop looks like a plate to the model (0..1), from a read at
+        PROBE_WIDTH (~70% of a full read's cost): the most probability of either a Chinese
+        character (the province) or the separator dot anywhere in the line. Lettering that
+        is not a plate (signs, stickers) has neither."""
+        probs = self.probabilities(crop_bgr, PROBE_WIDTH)
+        return max(
+            float(_chinese_mass(probs, self._cjk).max()),
+            float(probs[:, self._dot_cols].sum(axis=1).max()),
+        )
 
     def read(
         self, crop_bgr: np.ndarray, color: PlateColor | None = None, *, certain: bool = False
