@@ -44,6 +44,7 @@ CJK_EVIDENCE = 0.02
 # letter, the dot alone counts as this much province evidence, enough for a moderate
 # confidence (0.4 for otherwise certain characters) when the province itself is illegible.
 DOT_EVIDENCE = 0.003
+LEAD_MIN = 0.5
 
 
 def rapidocr_rec_model() -> Path:
@@ -74,6 +75,8 @@ class PlateRead:
     province_cjk: float = 0.0
     # Most probability of a separator (the plate's dot) between the letter and the serial.
     dot: float = 0.0
+    # Most probability of anything but a blank in the frames before the letter.
+    lead: float = 0.0
 
     @property
     def confidence(self) -> float:
@@ -90,7 +93,8 @@ class PlateRead:
         p = np.clip(np.array(self.char_probs[1:]), 1e-6, 1.0)
         rest = float(np.exp(np.log(p).mean()) * 0.7 + p.min() * 0.3)
         evidence = max(self.char_probs[0], CJK_EVIDENCE * self.province_cjk, 1e-9)
-        if len(self.greedy) >= len(self.char_probs):  # something stands before the letter
+        # Something must stand before the letter (a province, however illegible).
+        if len(self.greedy) >= len(self.char_probs) or self.lead >= LEAD_MIN:
             evidence = max(evidence, DOT_EVIDENCE * self.dot)
         province = float(np.clip((np.log10(evidence) + 3) / 3, 0.0, 1.0))
         return rest * (0.3 + 0.7 * province)
@@ -310,7 +314,8 @@ class PlateRecognizer:
         cjk_max = float(cjk[: max(letter_at, 1)].max())
         # The separator dot, where GA 36 puts it: between the letter and the serial.
         dot = float(dots[letter_end : serial_at + 1].max()) if 0 <= letter_end < serial_at else 0.0
-        return PlateRead(text, tuple(best_p), total, "", share, latin, cjk_max, dot)
+        lead = float(1.0 - blank[: max(letter_at, 1)].min())
+        return PlateRead(text, tuple(best_p), total, "", share, latin, cjk_max, dot, lead)
 
     @staticmethod
     def _from_previous(sc: np.ndarray, tpl: _Template, rows: np.ndarray) -> np.ndarray:

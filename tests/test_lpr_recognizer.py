@@ -1,0 +1,62 @@
+"""The recogniser's plate evidence: grammar templates, the separator dot, the cheap probe."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.lpr.locator import text_crop
+from edge.lpr.reader import MIN_CONFIDENCE, PROBE_MIN
+from edge.lpr.recognizer import PlateRead, PlateRecognizer
+from models.plate import PlateColor
+from simulators.plates import render_plate
+
+
+@pytest.fixture(scope="module")
+def rec() -> PlateRecognizer:
+    return PlateRecognizer(width=168)
+
+
+def _plate_crop(text: str, color: PlateColor) -> np.ndarray:
+    """A generated plate on a grey surround, cut out as the reader does."""
+    plate = render_plate(text, color, rng=random.Random(3))
+    plate = cv2.resize(plate, (220, 70), interpolation=cv2.INTER_AREA)
+    frame = np.full((200, 400, 3), 110, np.uint8)
+    frame[65:135, 90:310] = plate
+    quad = np.array([[90, 65], [310, 65], [310, 135], [90, 135]], np.float32)
+    return text_crop(frame, quad)
+
+
+def _sign_crop(text: str) -> np.ndarray:
+    """Lettering on a plate-coloured sign: no province, no separator dot."""
+    img = np.zeros((48, 168, 3), np.uint8)
+    img[:] = (170, 80, 10)
+    cv2.putText(img, text, (6, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.15, (255, 255, 255), 2)
+    return img
+
+
+def test_dot_makes_an_illegible_province_acceptable() -> None:
+    """Letters and serial certain, province probability ~0: only the dot between letter and
+    serial (a plate's mark that signs lack) lifts it over the reader's threshold."""
+    probs = (1e-6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    no_dot = PlateRead("冀B6R74N", probs, 0.0, "XB6R74N")
+    with_dot = PlateRead("冀B6R74N", probs, 0.0, "XB6R74N", dot=0.99)
+    nothing_in_front = PlateRead("冀B6R74N", probs, 0.0, "B6R74N", dot=0.99)
+    assert no_dot.confidence < MIN_CONFIDENCE < with_dot.confidence
+    assert nothing_in_front.confidence < MIN_CONFIDENCE
+    assert with_dot.confidence < PlateRead("冀B6R74N", (0.9, *probs[1:]), 0.0, "").confidence
+
+
+def test_hong_kong_macau_suffix_decides_guangdong_z(rec: PlateRecognizer) -> None:
+    read = rec.read(_plate_crop("粤Z1234港", PlateColor.BLACK), PlateColor.BLACK)
+    assert read is not None and read.text == "粤Z1234港"
+    assert read.dot > 0.5
+
+
+def test_probe_tells_a_plate_from_lettering(rec: PlateRecognizer) -> None:
+    plate = rec.plate_probe(_plate_crop("浙HA1234", PlateColor.BLUE))
+    sign = rec.plate_probe(_sign_crop("PARKING 12"))
+    assert plate > 0.5 and sign < PROBE_MIN
