@@ -25,7 +25,6 @@ MIN_CONFIDENCE = 0.32
 PROBE_MIN = 0.05
 MAX_PROBES = 4
 # Once a plate is found, further plates are looked for among clear character rows only.
-MORE_PLATES_PROBES = 4
 MORE_PLATES_SCORE = 3.0
 _NOT_POLICE = (PlateColor.BLACK, PlateColor.BLUE, PlateColor.GREEN)
 
@@ -68,7 +67,7 @@ class PlateReader:
                 rescue += 1
             crop = text_crop(frame_bgr, cand.quad)
             if reads:
-                if probes >= (MORE_PLATES_PROBES if found else MAX_PROBES):
+                if probes >= MAX_PROBES:
                     break
                 if found and cand.score < MORE_PLATES_SCORE:
                     continue
