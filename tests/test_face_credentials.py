@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -312,6 +313,36 @@ def test_cli_set_list_remove(cli_db: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exit_code == 0, result.output
     assert "0 encoding(s), 0 consent record(s), 1 PIN/card(s)" in result.output
     assert b"04A1B2C3" not in _db_bytes(cli_db)
+
+
+def test_cli_import_sets_a_whole_resident_list_or_nothing(cli_db: Path, tmp_path: Path) -> None:
+    db = ("--site", SITE, "--db", str(cli_db))
+    good = tmp_path / "residents.csv"
+    lines = ["person,pin,card"] + [f"r-{n:04d},{4000 + n},C-{n:04d}" for n in range(300)]
+    good.write_text("\ufeff" + "\n".join([*lines, "r-only-card,,C-X", "r-only-pin,98765,"]))
+    result = run("credential", "import", str(good), *db)
+    assert result.exit_code == 0, result.output
+    assert "imported 302 row(s)" in result.output and "version 1" in result.output
+    with FaceStore(cli_db, FaceCipher(parse_key(os.environ[KEY_ENV]))) as store:
+        pins, cards = store.gate_credentials(SITE)
+    assert len(pins) == 301 and len(cards) == 301
+    assert pins["4123"] == "r-0123" and cards["C-X"] == "r-only-card"
+    result = run("credential", "import", str(good), *db)
+    assert "nothing changed" in result.output, result.output
+
+    # A clash anywhere rejects the whole file, naming the row; the store is unchanged.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("person,pin,card\nr-new,55555,C-NEW\nr-other,4123,\n")
+    result = run("credential", "import", str(bad), *db)
+    assert result.exit_code == 1 and "row 2 (r-other)" in result.output, result.output
+    assert "nothing was imported" in result.output
+    with FaceStore(cli_db, None) as store:
+        assert store.version(SITE) == 1
+    for text, error in [("who,pin\nx,1234\n", "header lacks"), ("person,pin,card\n", "no rows"),
+                        ("person,pin,card\n,1234,\n", "line 2: no person")]:  # fmt: skip
+        (tmp_path / "e.csv").write_text(text)
+        result = run("credential", "import", str(tmp_path / "e.csv"), *db)
+        assert result.exit_code == 1 and error in result.output, (text, result.output)
 
 
 # ---------------------------------------------------------------- hub, broker, edge

@@ -398,51 +398,94 @@ class FaceStore:
 
         A PIN or card belongs to one person per site. Returns the bundle version: bumped if
         anything changed, the current one if the person already had exactly these."""
-        if pin is None and card is None:
-            raise StoreError("nothing to set: give a PIN, a card or both")
-        if not site.strip() or not person.strip():
-            raise StoreError("a credential needs a site and a person")
+        return self.import_credentials(
+            site=site, rows=[(person, pin, card)], operator=operator, now=now
+        )
+
+    def import_credentials(
+        self,
+        *,
+        site: str,
+        rows: Sequence[tuple[str, str | None, str | None]],
+        operator: str,
+        now: datetime | None = None,
+    ) -> int:
+        """(person, PIN or None, card or None) rows, all or nothing, in one transaction and
+        one new bundle version (a property's resident list at hand-over). An error names the
+        row (1-based) and leaves the store unchanged."""
+        if not site.strip():
+            raise StoreError("a credential needs a site")
         if not operator.strip():
             raise StoreError("a credential change needs the operator's name")
-        wanted = {PIN: check_pin(pin)} if pin is not None else {}
-        if card is not None:
-            wanted[CARD] = check_card(card)
         now = now or _utcnow()
         with self._tx() as db:
-            self._check_owner(db, site, person)
-            changed = []
-            for kind, value in wanted.items():
-                owner = self._holders(db, site, kind).get(value)
-                if owner == person:
-                    continue  # already theirs: nothing to change, no new bundle
-                if owner is not None:
-                    # The other person is named for cards (a found or reissued card), not for
-                    # PINs: that would tell the operator someone else's PIN.
-                    raise StoreError(
-                        f"card {value!r} already belongs to {owner!r} at {site}"
-                        if kind == CARD
-                        else f"this PIN is already in use at {site}: choose another"
-                    )
-                db.execute(
-                    "INSERT INTO face_credentials (site, person, kind, sealed, created_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (person, kind) DO UPDATE SET "
-                    "sealed = excluded.sealed, created_at = excluded.created_at",
-                    (
-                        site,
-                        person,
-                        kind,
-                        self.cipher.seal(value.encode(), _credential_context(site, person, kind)),
-                        _iso(now),
-                    ),
-                )
-                changed.append(kind)
+            holders = {kind: self._holders(db, site, kind) for kind in CREDENTIAL_KINDS}
+            changed: list[tuple[str, str]] = []
+            for number, (person, pin, card) in enumerate(rows, start=1):
+                where = f"row {number} ({person}): " if len(rows) > 1 else ""
+                try:
+                    changed += self._set_in_tx(db, site, person, pin, card, holders, now)
+                except StoreError as exc:
+                    raise StoreError(f"{where}{exc}") from None
             if not changed:
                 return self.version(site)
             version = self._bump(db, site)
-            for kind in changed:
+            for person, kind in changed:
                 self._log_change(db, site, person, kind, "set", operator.strip(), now, version)
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the replaced value leaves the WAL
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # replaced values leave the WAL
         return version
+
+    def _set_in_tx(
+        self,
+        db: sqlite3.Connection,
+        site: str,
+        person: str,
+        pin: str | None,
+        card: str | None,
+        holders: dict[str, dict[str, str]],
+        now: datetime,
+    ) -> list[tuple[str, str]]:
+        """One person's new PIN/card; ``holders`` (value -> person per kind) is kept current
+        so a batch checks uniqueness without decrypting everything again per row."""
+        if pin is None and card is None:
+            raise StoreError("nothing to set: give a PIN, a card or both")
+        if not person.strip():
+            raise StoreError("a credential needs a site and a person")
+        wanted = {PIN: check_pin(pin)} if pin is not None else {}
+        if card is not None:
+            wanted[CARD] = check_card(card)
+        self._check_owner(db, site, person)
+        changed = []
+        for kind, value in wanted.items():
+            owner = holders[kind].get(value)
+            if owner == person:
+                continue  # already theirs: nothing to change, no new bundle
+            if owner is not None:
+                # The other person is named for cards (a found or reissued card), not for
+                # PINs: that would tell the operator someone else's PIN.
+                raise StoreError(
+                    f"card {value!r} already belongs to {owner!r} at {site}"
+                    if kind == CARD
+                    else f"this PIN is already in use at {site}: choose another"
+                )
+            db.execute(
+                "INSERT INTO face_credentials (site, person, kind, sealed, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (person, kind) DO UPDATE SET "
+                "sealed = excluded.sealed, created_at = excluded.created_at",
+                (
+                    site,
+                    person,
+                    kind,
+                    self.cipher.seal(value.encode(), _credential_context(site, person, kind)),
+                    _iso(now),
+                ),
+            )
+            mine = holders[kind]
+            for old in [v for v, p in mine.items() if p == person]:
+                del mine[old]  # the value they had is free again
+            mine[value] = person
+            changed.append((person, kind))
+        return changed
 
     def remove_credentials(
         self,
