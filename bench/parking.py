@@ -211,21 +211,9 @@ def scenario_runs(step_s: float) -> list[str]:
         detector = SlotOccupancyDetector(slots)
         detector.calibrate(renderer.render({}, t=sc.t0 - 3600, lighting="day").image)
         mon = CarParkMonitor(slots, SITE_ZONES, capacity=20, visitor_quota=2, detector=detector)
-        prev = -float("inf")
         flips = wrong = 0
         found = []
-        for frame in sc.frames(renderer):
-            for g in sc.gates_between(prev, frame.t):
-                mon.on_gate(
-                    g.plate,
-                    g.t,
-                    g.direction,
-                    visitor=g.visitor,
-                    pass_id=g.pass_id,
-                    pass_until=g.pass_until,
-                )
-            prev = frame.t
-            update = mon.on_frame(frame.image, frame.t)
+        for frame, update in sc.play(renderer, mon):
             for ch in update.changes:
                 flips += 1
                 wrong += ch.occupied != frame.occupied[ch.slot]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -756,6 +756,23 @@ class Scenario:
                 walkers=self.walkers,
                 passing_car=self.passing_at(t),
             )
+
+    def play(self, renderer: CarParkRenderer, monitor: Any) -> Iterator[tuple[RenderedFrame, Any]]:
+        """Run the scenario through a car-park monitor (``edge.parking.CarParkMonitor``):
+        each frame's gate passages first, then the frame; yields (frame, the monitor's update)."""
+        prev = -float("inf")
+        for frame in self.frames(renderer):
+            for g in self.gates_between(prev, frame.t):
+                monitor.on_gate(
+                    g.plate,
+                    g.t,
+                    g.direction,
+                    visitor=g.visitor,
+                    pass_id=g.pass_id,
+                    pass_until=g.pass_until,
+                )
+            prev = frame.t
+            yield frame, monitor.on_frame(frame.image, frame.t)
 
 
 def _background_parkings(

@@ -39,19 +39,8 @@ def run_camera(sc: Scenario, seed: int):
     det = SlotOccupancyDetector(sc.slots)
     det.calibrate(renderer.render({}, t=sc.t0 - 3600, lighting="day").image)
     mon = CarParkMonitor(sc.slots, ZONES, capacity=20, visitor_quota=2, detector=det)
-    changes, violations, prev = [], [], -float("inf")
-    for frame in sc.frames(renderer):
-        for g in sc.gates_between(prev, frame.t):
-            mon.on_gate(
-                g.plate,
-                g.t,
-                g.direction,
-                visitor=g.visitor,
-                pass_id=g.pass_id,
-                pass_until=g.pass_until,
-            )
-        prev = frame.t
-        update = mon.on_frame(frame.image, frame.t)
+    changes, violations = [], []
+    for frame, update in sc.play(renderer, mon):
         changes += [(c, frame.occupied[c.slot]) for c in update.changes]
         violations += update.violations
     return mon, changes, violations
