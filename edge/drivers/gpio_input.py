@@ -8,11 +8,10 @@ against a directory tree shaped like sysfs.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from edge.drivers.gpio_relay import SYSFS_GPIO, chip_base
+from edge.drivers.gpio_relay import SYSFS_GPIO, export_line
 
 
 class SysfsGpioInput:
@@ -30,13 +29,7 @@ class SysfsGpioInput:
         if active_level not in (0, 1):
             raise ValueError(f"active level must be 0 or 1, not {active_level!r}")
         self.active_level = active_level
-        self.number = (chip_base(root) if base is None else base) + pin
-        self.line = root / f"gpio{self.number}"
-        if not self.line.exists():
-            (root / "export").write_text(str(self.number))
-            deadline = time.monotonic() + export_wait_s
-            while not (self.line / "direction").exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
+        self.number, self.line = export_line(pin, root, base, export_wait_s)
         (self.line / "direction").write_text("in")
 
     def active(self) -> bool:

@@ -34,6 +34,19 @@ def chip_base(root: Path = SYSFS_GPIO) -> int:
     return min(base for base, _ in bases)
 
 
+def export_line(pin: int, root: Path, base: int | None, wait_s: float) -> tuple[int, Path]:
+    """(sysfs number, line directory) of ``pin``, exported if it is not yet."""
+    number = (chip_base(root) if base is None else base) + pin
+    line = root / f"gpio{number}"
+    if not line.exists():
+        (root / "export").write_text(str(number))
+        # udev may take a moment to create the line's files and set their permissions.
+        deadline = time.monotonic() + wait_s
+        while not (line / "direction").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return number, line
+
+
 class SysfsGpioRelay:
     def __init__(
         self,
@@ -46,16 +59,9 @@ class SysfsGpioRelay:
     ) -> None:
         self.root = root
         self.active_high = active_high
-        self.number = (chip_base(root) if base is None else base) + pin
-        self.line = root / f"gpio{self.number}"
+        self.number, self.line = export_line(pin, root, base, export_wait_s)
         self._lock = threading.Lock()
         self._position = GatePosition.CLOSED
-        if not self.line.exists():
-            (root / "export").write_text(str(self.number))
-            # udev may take a moment to create the line's files and set their permissions.
-            deadline = time.monotonic() + export_wait_s
-            while not (self.line / "direction").exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
         # "low"/"high" set direction and initial level in one write: no glitch on the relay.
         (self.line / "direction").write_text("low" if active_high else "high")
         self._write(False)

@@ -122,7 +122,7 @@ class FaceStack:
         if self._onnx is not None:
             # The same aligned chip dlib's compute_face_descriptor cuts (150 px, 0.25 pad).
             chip = dlib.get_face_chip(image, shape, INPUT_SIZE, CHIP_PADDING)
-            return self._onnx.encode_chips(chip)[0].astype(np.float32)
+            return self._onnx.encode_chips(chip)[0]  # float32 already
         with DLIB_LOCK:
             descriptor = fr_api.face_encoder.compute_face_descriptor(
                 image, shape, self.settings.jitters
