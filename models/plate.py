@@ -15,6 +15,12 @@ SERIAL_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 SERIAL_CHARS = SERIAL_LETTERS + "0123456789"
 # Suffix characters of special plates.
 SPECIAL_SUFFIXES = "学挂警港澳领使"
+# New-energy (green, 8-character) plates carry the energy class in their serial: a small
+# vehicle's serial starts with it (D/A/B/C/E pure electric, F/G/H/J/K other), then a letter or
+# digit and four digits; a large vehicle's is five digits then D or F.
+ENERGY_CLASS_SMALL = "DABCEFGHJK"
+ENERGY_CLASS_LARGE = "DF"
+DIGITS = "0123456789"
 
 
 class PlateColor(StrEnum):
@@ -29,7 +35,10 @@ class PlateColor(StrEnum):
 _SEPARATORS = re.compile(r"[\s·•.\-_]")
 
 _ORDINARY = re.compile(rf"^[{PROVINCES}][A-Z][{SERIAL_CHARS}]{{5}}$")
-_NEW_ENERGY = re.compile(rf"^[{PROVINCES}][A-Z][{SERIAL_CHARS}]{{6}}$")
+_NEW_ENERGY = re.compile(
+    rf"^[{PROVINCES}][A-Z]"
+    rf"([{ENERGY_CLASS_SMALL}][{SERIAL_CHARS}]\d{{4}}|\d{{5}}[{ENERGY_CLASS_LARGE}])$"
+)
 _SPECIAL = re.compile(rf"^[{PROVINCES}][A-Z][{SERIAL_CHARS}]{{4}}[{SPECIAL_SUFFIXES}]$")
 
 
@@ -56,6 +65,11 @@ def plate_error(text: str) -> str | None:
     if not ("A" <= plate[1] <= "Z"):
         return f"second character {plate[1]!r} must be a letter A-Z"
     if not is_valid_plate(plate):
+        if len(plate) == 8:
+            return (
+                "a new-energy serial is D/A/B/C/E or F/G/H/J/K, a letter or digit and four "
+                "digits (small vehicle), or five digits and D/F (large vehicle)"
+            )
         return "serial must be A-Z/0-9 without I or O (special plates end in 学/挂/警/港/澳)"
     return None
 
@@ -77,24 +91,29 @@ def expected_length(color: PlateColor) -> tuple[int, ...]:
 
 # --- Recognition support: what each character position may hold, and fixing confusions. ---
 
-DIGITS = "0123456789"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Characters an OCR commonly swaps on plates: digit <-> letter look-alikes.
 _TO_LETTER = {"0": "D", "8": "B", "2": "Z", "1": "J", "5": "S", "6": "G", "4": "A", "7": "T"}
 _TO_SERIAL = {"O": "0", "I": "1", "Q": "0"}
 
 
-def position_alphabets(length: int, color: PlateColor | None = None) -> tuple[str, ...]:
-    """Characters allowed at each position of a plate of ``length`` (7 or 8).
+def plate_templates(length: int, color: PlateColor | None = None) -> tuple[tuple[str, ...], ...]:
+    """The layouts a plate of ``length`` (7 or 8) may have: per layout, the characters
+    allowed at each position.
 
     7: province, letter, 4 serial, then serial or a special suffix (学挂警港澳).
-    8 (green new energy): province, letter, 6 serial.
+    8 (green new energy): province, letter, then a small vehicle's serial (energy class,
+    letter or digit, 4 digits) or a large one's (5 digits, D/F): two layouts.
     A known plate type narrows the last position: white police plates end in 警, black
     ones in 港/澳, yellow in serial/学/挂, blue in serial. Black Hong Kong / Macau plates
     are all issued as 粤Z, so their first two positions are fixed too.
     """
     if length == 8:
-        return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 6))
+        head = (PROVINCES, LETTERS)
+        return (
+            (*head, ENERGY_CLASS_SMALL, SERIAL_CHARS, *([DIGITS] * 4)),
+            (*head, *([DIGITS] * 5), ENERGY_CLASS_LARGE),
+        )
     if length != 7:
         raise ValueError(f"plates have 7 or 8 characters, not {length}")
     last = {
@@ -104,8 +123,8 @@ def position_alphabets(length: int, color: PlateColor | None = None) -> tuple[st
         PlateColor.BLUE: SERIAL_CHARS,
     }.get(color, SERIAL_CHARS + "学挂警港澳")  # type: ignore[arg-type]
     if color is PlateColor.BLACK:
-        return ("粤", "Z", *([SERIAL_CHARS] * 4), last)
-    return (PROVINCES, LETTERS, *([SERIAL_CHARS] * 4), last)
+        return (("粤", "Z", *([SERIAL_CHARS] * 4), last),)
+    return ((PROVINCES, LETTERS, *([SERIAL_CHARS] * 4), last),)
 
 
 def correct_confusions(text: str) -> str:

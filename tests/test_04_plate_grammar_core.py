@@ -16,6 +16,9 @@ def test_31_provinces() -> None:
         "浙H·A1234",
         "京A12345",
         "浙HD12345",
+        "浙HDA1234",  # new energy, small vehicle: class, letter or digit, 4 digits
+        "浙HF51234",
+        "粤B12345D",  # new energy, large vehicle: 5 digits then D/F
         "粤B1234学",
         "沪A1234警",
         "粤Z1234港",
@@ -35,6 +38,10 @@ def test_valid(plate: str) -> None:
         ("浙HA12", "7 or 8"),
         ("浙HAI234", "without I or O"),
         ("浙HAO234", "without I or O"),
+        ("浙H123456", "new-energy serial"),  # 8 characters without the energy class
+        ("浙HX12345", "new-energy serial"),  # X is no energy class
+        ("浙HDA123B", "new-energy serial"),  # a small vehicle's serial ends in 4 digits
+        ("粤B12345A", "new-energy serial"),  # a large vehicle's class is D or F
     ],
 )
 def test_invalid_with_reason(plate: str, why: str) -> None:

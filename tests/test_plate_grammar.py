@@ -8,27 +8,35 @@ from models.plate import (
     color_from_text,
     correct_confusions,
     is_valid_plate,
-    position_alphabets,
+    plate_templates,
 )
 
 
 def test_alphabets_follow_the_grammar() -> None:
-    seven = position_alphabets(7)
+    (seven,) = plate_templates(7)
     assert len(seven) == 7 and seven[0] == PROVINCES
     assert "I" in seven[1] and "O" in seven[1]  # the letter slot takes any letter
     for serial in seven[2:6]:
         assert "I" not in serial and "O" not in serial and "0" in serial and "A" in serial
     assert set("学挂警港澳") <= set(seven[6])
-    eight = position_alphabets(8)
-    assert len(eight) == 8 and "警" not in eight[7]
     with pytest.raises(ValueError):
-        position_alphabets(6)
+        plate_templates(6)
+
+
+def test_new_energy_layouts_carry_the_energy_class() -> None:
+    """GA 36: a small vehicle's serial starts with its energy class, a large one's ends in D/F;
+    the rest of the serial is digits."""
+    small, large = plate_templates(8)
+    assert small[2] == "DABCEFGHJK" and "1" in small[3] and "A" in small[3]
+    assert all(pos == "0123456789" for pos in small[4:])
+    assert all(pos == "0123456789" for pos in large[2:7]) and large[7] == "DF"
+    assert "警" not in small[7] + large[7]
 
 
 def test_black_plates_are_hong_kong_macau_guangdong_z() -> None:
-    black = position_alphabets(7, PlateColor.BLACK)
-    assert black[:2] == ("粤", "Z") and black[6] == "港澳"
-    assert position_alphabets(7, PlateColor.WHITE)[:2] == position_alphabets(7)[:2]
+    ((*black,),) = plate_templates(7, PlateColor.BLACK)
+    assert black[:2] == ["粤", "Z"] and black[6] == "港澳"
+    assert plate_templates(7, PlateColor.WHITE)[0][:2] == plate_templates(7)[0][:2]
 
 
 @pytest.mark.parametrize(
