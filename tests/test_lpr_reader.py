@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edge.lpr import PlateReader, PlateVoter
-from edge.lpr.locator import iou
+from edge.lpr.locator import covered, iou
+from edge.lpr.recognizer import PlateRead
 from models.plate import PlateColor, is_valid_plate
 from simulators.plates import PLATE_TYPES, random_plate, render_vehicle_frame
 
@@ -113,3 +114,19 @@ def test_max_plates_one_stops_after_the_first() -> None:
     frame, _ = render_vehicle_frame(plates, seed=42, plate_width=150)
     dets = PlateReader(max_plates=1).read(frame)
     assert len(dets) == 1 and dets[0].text in {t for t, _ in plates}
+
+
+def test_plate_marks_lower_the_bar_for_one_blurred_character(reader: PlateReader) -> None:
+    """A read with the separator dot or a Chinese character plainly in front of the letter is
+    a plate for certain: it passes at a lower confidence than lettering without them."""
+    probs = (0.02, 0.04, *[0.95] * 5)
+    marked = PlateRead("陕S834R1", probs, 0.0, "5834R1", province_cjk=0.97, dot=0.8)
+    bare = PlateRead("陕S834R1", probs, 0.0, "5834R1")
+    assert reader._threshold(bare) == reader.min_confidence
+    assert reader._threshold(marked) < marked.confidence < reader.min_confidence
+
+
+def test_outline_around_a_read_plate_is_not_read_again() -> None:
+    plate, front = (400, 300, 120, 40), (360, 260, 230, 110)
+    assert iou(plate, front) < 0.2 and covered(plate, front) == 1.0
+    assert covered(plate, (0, 0, 50, 50)) == 0.0

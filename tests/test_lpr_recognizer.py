@@ -11,7 +11,7 @@ import pytest
 from edge.lpr.locator import text_crop
 from edge.lpr.reader import MIN_CONFIDENCE, PROBE_MIN
 from edge.lpr.recognizer import PlateRead, PlateRecognizer
-from models.plate import PlateColor
+from models.plate import PROVINCES, PlateColor
 from simulators.plates import render_plate
 
 
@@ -60,3 +60,30 @@ def test_probe_tells_a_plate_from_lettering(rec: PlateRecognizer) -> None:
     plate = rec.plate_probe(_plate_crop("浙HA1234", PlateColor.BLUE))
     sign = rec.plate_probe(_sign_crop("PARKING 12"))
     assert plate > 0.5 and sign < PROBE_MIN
+
+
+def test_second_look_reads_the_province_from_the_front(rec: PlateRecognizer) -> None:
+    """A first read unsure of the province (even shares) takes the one the front of the plate
+    shows on its own; the rest of the text and the confidence stay."""
+    crop = _plate_crop("浙HA1234", PlateColor.BLUE)
+    flat = tuple([1 / len(PROVINCES)] * len(PROVINCES))
+    unsure = PlateRead("新HA1234", (0.01, *[0.99] * 6), 0.0, "HA1234", province_scores=flat)
+    again = rec.second_look(crop, unsure)
+    assert again.text == "浙HA1234" and again.confidence == unsure.confidence
+    # Hong Kong and Macau plates are 粤Z whatever the front looks like.
+    hk = PlateRead("粤Z1234港", (0.01, *[0.99] * 6), 0.0, "Z1234港", province_scores=flat)
+    assert rec.second_look(crop, hk) is hk
+
+
+def test_first_read_carries_province_shares(rec: PlateRecognizer) -> None:
+    read = rec.read(_plate_crop("苏E56780", PlateColor.BLUE), PlateColor.BLUE)
+    assert read is not None and len(read.province_scores) == len(PROVINCES)
+    assert PROVINCES[int(np.argmax(read.province_scores))] == "苏"
+    assert abs(sum(read.province_scores) - 1.0) < 1e-6
+
+
+def test_new_energy_serial_follows_the_energy_class(rec: PlateRecognizer) -> None:
+    """The large new-energy layout ends in D/F: a final F is not read as the digit 1."""
+    for text in ("川A92561F", "粤BD12345"):
+        read = rec.read(_plate_crop(text, PlateColor.GREEN), PlateColor.GREEN)
+        assert read is not None and read.text == text

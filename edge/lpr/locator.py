@@ -319,6 +319,14 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / union if union else 0.0
 
 
+def covered(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """How much of the smaller of two boxes lies inside the other (0..1)."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    smaller = min(a[2] * a[3], b[2] * b[3])
+    return ix * iy / smaller if smaller else 0.0
+
+
 def ranked_candidates(frame_bgr: np.ndarray) -> list[Candidate]:
     """Candidates with their rectified crops, best first, near-duplicates merged."""
     raw = find_candidates(frame_bgr)

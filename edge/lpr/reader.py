@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 
 from edge.lpr.color import background_color, plate_color, red_suffix
-from edge.lpr.locator import TEXT_W, Candidate, iou, ranked_candidates, text_crop
-from edge.lpr.recognizer import PlateRecognizer
+from edge.lpr.locator import TEXT_W, Candidate, covered, iou, ranked_candidates, text_crop
+from edge.lpr.recognizer import PlateRead, PlateRecognizer
 from edge.lpr.types import PlateDetection
 from models.plate import PlateColor
 
@@ -18,14 +18,24 @@ MAX_READS = 6
 RESCUE_READS = 3
 # Accept a read when the grammar-constrained characters are this probable (see PlateRead).
 MIN_CONFIDENCE = 0.32
+# A lower bar (this fraction of it) when the plate's own marks are plainly there: the
+# separator dot or a Chinese character in front of the letter (signs and stickers have
+# neither), so that one badly blurred character does not lose a plate certainly there.
+MARKED_FACTOR = 0.625
+# A last character read less surely than this, next to a red one, may be a police 警.
+SUFFIX_UNSURE = 0.5
+# A province read less surely than this gets a second look (PlateRecognizer.second_look).
+PROVINCE_SURE = 0.5
+PLAIN_MARK = 0.7
 # Every full read costs ~12-15 ms. The best-ranked candidate is always read; any further one
 # is first probed, read by the model at 120 px (~8 ms): does any Chinese character or the
 # separator dot show at all? Lettering that is not a plate (signs, stickers) has neither, and
 # is then not read. At most this many probes a frame.
 PROBE_MIN = 0.05
 MAX_PROBES = 4
-# Once a plate is found, further plates are looked for among clear character rows only.
-MORE_PLATES_SCORE = 3.0
+# Once a plate is found, further plates are looked for among fairly clear character rows
+# only (a small plate beside a large one often scores 2.5-3).
+MORE_PLATES_SCORE = 2.5
 _NOT_POLICE = (PlateColor.BLACK, PlateColor.BLUE, PlateColor.GREEN)
 
 
@@ -58,25 +68,28 @@ class PlateReader:
         for cand in cands:
             if reads >= MAX_READS or (self.max_plates and len(found) >= self.max_plates):
                 break
-            if any(iou(cand.box, d.box) > 0.2 for d in found):
+            # A plate already read, or an outline around it (the car's front, say).
+            if any(iou(cand.box, d.box) > 0.2 or covered(cand.box, d.box) > 0.6 for d in found):
                 continue
-            if cand.score < MIN_ROW_SCORE:
-                # Weak rows only while nothing is found (a blurred or dark plate).
-                if found or rescue >= RESCUE_READS:
+            if found:
+                if cand.score < MORE_PLATES_SCORE:
+                    continue
+            elif cand.score < MIN_ROW_SCORE:
+                # Weak rows while nothing is found: a blurred or dark plate.
+                if rescue >= RESCUE_READS:
                     continue
                 rescue += 1
             crop = text_crop(frame_bgr, cand.quad)
             if reads:
                 if probes >= MAX_PROBES:
                     break
-                if found and cand.score < MORE_PLATES_SCORE:
-                    continue
                 probes += 1
                 if self._rec.plate_probe(crop) < PROBE_MIN:
                     continue
             reads += 1
             det = self._read_candidate(crop, cand)
-            if det is not None:
+            # One car carries one plate text: a second read of it is the same plate again.
+            if det is not None and all(det.text != d.text for d in found):
                 found.append(det)
         found.sort(key=lambda d: d.confidence, reverse=True)
         return found
@@ -84,10 +97,24 @@ class PlateReader:
     def _read_candidate(self, text: np.ndarray, cand: Candidate) -> PlateDetection | None:
         assert cand.crop is not None
         seen, _ = background_color(cand.crop)
-        # A red 警 sits on a white plate: red beside a dark or coloured plate is the car.
-        police = seen not in _NOT_POLICE and red_suffix(cand.crop)
-        read = self._rec.read(text, PlateColor.WHITE if police else seen, certain=police)
-        if read is None or read.confidence < self.min_confidence:
+        red = red_suffix(cand.crop)
+        # A red 警 sits on a white plate: red beside a dark or coloured plate is the car...
+        police = seen not in _NOT_POLICE and red
+        probs = self._rec.probabilities(text, self._rec.width)
+        read = self._rec.decode(probs, PlateColor.WHITE if police else seen, certain=police)
+        if red and not police and read is not None and read.char_probs[-1] < SUFFIX_UNSURE:
+            # ... unless the plate's colour was misjudged (a crop cut into the car, a tinted
+            # light) and the last character reads as nothing in particular: then try 警.
+            alt = self._rec.decode(probs, PlateColor.WHITE, certain=True)
+            if alt is not None and alt.confidence > read.confidence:
+                read = alt
+        if read is None or read.confidence < self._threshold(read):
             return None
+        if read.char_probs[0] < PROVINCE_SURE:
+            read = self._rec.second_look(text, read)
         color = plate_color(read.text, cand.crop)
         return PlateDetection(read.text, color, round(read.confidence, 4), cand.box)
+
+    def _threshold(self, read: PlateRead) -> float:
+        marked = max(read.province_cjk, read.dot, read.char_probs[0]) >= PLAIN_MARK
+        return self.min_confidence * (MARKED_FACTOR if marked else 1.0)

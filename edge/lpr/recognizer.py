@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, PlateColor, position_alphabets
+from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, PlateColor, plate_templates
 
 REC_HEIGHT = 48
 PROBE_WIDTH = 120
@@ -45,6 +45,12 @@ CJK_EVIDENCE = 0.02
 # confidence (0.4 for otherwise certain characters) when the province itself is illegible.
 DOT_EVIDENCE = 0.003
 LEAD_MIN = 0.5
+# The province's second look (PlateRecognizer.second_look): the front of the text crop
+# (province and letter), widened, read on its own, its opinion damped.
+SECOND_LOOK_SPAN = 0.3
+SECOND_LOOK_STRETCH = 1.3
+SECOND_LOOK_PAD = 8
+SECOND_LOOK_WEIGHT = 0.5
 
 
 def rapidocr_rec_model() -> Path:
@@ -77,6 +83,9 @@ class PlateRead:
     dot: float = 0.0
     # Most probability of anything but a blank in the frames before the letter.
     lead: float = 0.0
+    # Each province's share of the provinces' probability in the frames before the letter,
+    # in PROVINCES order (empty when the decoder did not say).
+    province_scores: tuple[float, ...] = ()
 
     @property
     def confidence(self) -> float:
@@ -130,14 +139,16 @@ class PlateRecognizer:
         self._dot_cols = np.array([index[c] for c in _DOTS if c in index])
         self._pos = {c: i for i, c in enumerate(self._vocab)}
         self._latin = np.array([self._pos[c] for c in LETTERS + "0123456789"])
+        self._province_cols = np.array([self._pos[c] for c in PROVINCES])
         self._cjk = np.array(
             [len(c) == 1 and "\u4e00" <= c <= "\u9fff" for c in classes], np.float32
         )
         # Column indices (into the restricted vocabulary) allowed at each position.
         self._templates = {
-            key: _Template.build(
-                [np.array([self._pos[c] for c in alpha]) for alpha in position_alphabets(*key)]
-            )
+            key: [
+                _Template.build([np.array([self._pos[c] for c in alpha]) for alpha in layout])
+                for layout in plate_templates(*key)
+            ]
             for key in [(7, None), (8, None), *_TYPED.values()]
         }
         self._black = _TYPED[PlateColor.BLACK]
@@ -193,7 +204,7 @@ class PlateRecognizer:
         if len(greedy) >= 8:
             lengths = (7, 8)
         for n in lengths:
-            read = self._decode(*lattice, self._templates[(n, None)])
+            read = self._decode_best(lattice, (n, None))
             if read is not None and (best is None or read.log_score > best.log_score):
                 best = read
         if best is None:
@@ -206,7 +217,7 @@ class PlateRecognizer:
         elif best.text[-1] in "学挂警":
             typed_key = None  # the colour never overrides a different suffix the model saw
         if typed_key is not None and typed_key != (len(best.text), None):
-            typed = self._decode(*lattice, self._templates[typed_key])
+            typed = self._decode_best(lattice, typed_key)
             seen = best.text[-1] in "港澳" and typed_key == self._black
             if typed is not None and (seen or best.log_score - typed.log_score < COLOR_PRIOR_NATS):
                 fixed = list(typed.char_probs)
@@ -217,6 +228,11 @@ class PlateRecognizer:
                     fixed[1] = max(fixed[1], min(fixed[-1], COLOR_CREDIBILITY))
                 best = dataclasses.replace(typed, char_probs=tuple(fixed))
         return dataclasses.replace(best, greedy=greedy)
+
+    def _decode_best(self, lattice: tuple, key: tuple[int, PlateColor | None]) -> PlateRead | None:
+        """The likeliest reading over the layouts of one plate type."""
+        reads = [self._decode(*lattice, tpl) for tpl in self._templates[key]]
+        return max((r for r in reads if r is not None), key=lambda r: r.log_score, default=None)
 
     def _greedy(self, probs: np.ndarray, blank: np.ndarray, sub: np.ndarray) -> str:
         best = sub.argmax(axis=1)
@@ -315,7 +331,42 @@ class PlateRecognizer:
         # The separator dot, where GA 36 puts it: between the letter and the serial.
         dot = float(dots[letter_end : serial_at + 1].max()) if 0 <= letter_end < serial_at else 0.0
         lead = float(1.0 - blank[: max(letter_at, 1)].min())
-        return PlateRead(text, tuple(best_p), total, "", share, latin, cjk_max, dot, lead)
+        scores = self._province_scores(sub[: max(letter_at, 1)])
+        return PlateRead(text, tuple(best_p), total, "", share, latin, cjk_max, dot, lead, scores)
+
+    def _province_scores(self, sub: np.ndarray) -> tuple[float, ...]:
+        """Provinces' probability summed over some frames, as shares (PROVINCES order)."""
+        mass = sub[:, self._province_cols].sum(axis=0)
+        return tuple((mass / max(float(mass.sum()), 1e-9)).tolist())
+
+    def second_look(self, crop_bgr: np.ndarray, read: PlateRead) -> PlateRead:
+        """The province again, from the front of the plate alone, widened.
+
+        The province character of a small or blurred plate often reads as a Latin letter or a
+        look-alike: squeezed to half its width (GA 36) beside six Latin characters, it looks
+        little like the square Chinese characters of the text the model was trained on. The
+        front of the crop (province and letter), widened by SECOND_LOOK_STRETCH and read on
+        its own, gives a second opinion; the two are multiplied (the second one damped) and
+        the best province wins. The confidence is left as it was.
+        """
+        if not read.province_scores or read.text[-1] in "港澳":  # 港/澳 fix 粤 already
+            return read
+        h, w = crop_bgr.shape[:2]
+        front = crop_bgr[:, : max(int(w * SECOND_LOOK_SPAN), 1)]
+        width = round(front.shape[1] * SECOND_LOOK_STRETCH * REC_HEIGHT / h)
+        front = cv2.resize(front, (width, REC_HEIGHT), interpolation=cv2.INTER_CUBIC)
+        pad = SECOND_LOOK_PAD
+        front = cv2.copyMakeBorder(front, 0, 0, pad, pad, cv2.BORDER_REPLICATE)
+        probs = self.probabilities(front, front.shape[1])
+        # The frame where a Chinese character is likeliest is where the province stands.
+        t = int(_chinese_mass(probs, self._cjk).argmax())
+        second = np.array(self._province_scores(probs[t : t + 1, self._cols]))
+        first = np.array(read.province_scores)
+        both = np.log(first + 1e-4) + SECOND_LOOK_WEIGHT * np.log(second + 1e-4)
+        province = PROVINCES[int(both.argmax())]
+        if province == read.text[0]:
+            return read
+        return dataclasses.replace(read, text=province + read.text[1:])
 
     @staticmethod
     def _from_previous(sc: np.ndarray, tpl: _Template, rows: np.ndarray) -> np.ndarray:
