@@ -189,6 +189,18 @@ def bench_real(reader: PlateReader, folder: Path) -> None:
         print(f"  latency per image          {latency_line(ms)}")
 
 
+def machine_yardstick(reader: PlateReader) -> None:
+    """The recognition model alone on one 168x48 crop: per-frame latency is a few of these
+    plus the localiser, so this tells a slower machine from a slower pipeline."""
+    crop = np.full((48, 168, 3), 128, np.uint8)
+    ms = []
+    for _ in range(40):
+        t0 = time.perf_counter()
+        reader._rec.probabilities(crop, 168)
+        ms.append((time.perf_counter() - t0) * 1000)
+    print(f"machine: one recognition-model run on a 168x48 crop, median {np.median(ms[5:]):.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="generated frames (0 to skip)")
@@ -207,6 +219,7 @@ def main() -> None:
     reader = PlateReader(threads=1, max_plates=args.max_plates)
     print(f"PlateReader(threads=1, max_plates={args.max_plates})")
     reader.read(np.zeros((size[1], size[0], 3), np.uint8))  # warm-up
+    machine_yardstick(reader)
     if args.n:
         bench_generated(reader, args.n, args.seed, (size[0], size[1]))
     if args.negatives:
