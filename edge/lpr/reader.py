@@ -18,19 +18,19 @@ MAX_READS = 6
 RESCUE_READS = 3
 # Accept a read when the grammar-constrained characters are this probable (see PlateRead).
 MIN_CONFIDENCE = 0.32
-# A lower bar (this fraction of it) when the plate's own marks are plainly there: the
-# separator dot or a Chinese character in front of the letter (signs and stickers have
-# neither), so that one badly blurred character does not lose a plate certainly there.
+# A lower bar (this fraction of it) when the plate's own marks are plainly there (at least
+# PLAIN_MARK): the separator dot or a Chinese character in front of the letter (signs and
+# stickers have neither), so that one badly blurred character does not lose a plate.
 MARKED_FACTOR = 0.625
+PLAIN_MARK = 0.7
 # A last character read less surely than this, next to a red one, may be a police 警.
 SUFFIX_UNSURE = 0.5
 # A province read less surely than this gets a second look (PlateRecognizer.second_look).
 PROVINCE_SURE = 0.5
-PLAIN_MARK = 0.7
-# Every full read costs ~12-15 ms. The best-ranked candidate is always read; any further one
-# is first probed, read by the model at 120 px (~8 ms): does any Chinese character or the
-# separator dot show at all? Lettering that is not a plate (signs, stickers) has neither, and
-# is then not read. At most this many probes a frame.
+# A full read is one model run on a 168 px crop. The best-ranked candidate is always read;
+# any further one is first probed, the model on the same crop at 120 px (~75% of the cost):
+# does a Chinese character or the separator dot show at all? Lettering that is not a plate
+# (signs, stickers) has neither, and is then not read. At most this many probes a frame.
 PROBE_MIN = 0.05
 MAX_PROBES = 4
 # Once a plate is found, further plates are looked for among fairly clear character rows
