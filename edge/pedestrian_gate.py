@@ -105,9 +105,7 @@ class PedestrianGatePipeline(GatePipeline):
         self.reader: PassageFaceReader | None = None
         self.door: DoorMonitor | None = None
         if devices.door is not None and gate.door is not None:
-            # open_s=0: the watcher re-releases on every poll while the relay is open, so
-            # the grace period counts from when the door locked again.
-            self.door = DoorMonitor(gate.door.held_open_s, self.settings.door_grace_s, open_s=0.0)
+            self.door = DoorMonitor(gate.door.held_open_s, self.settings.door_grace_s)
         # Registered before the bus connects, so the retained bundle arrives here.
         ctx.bus.on_sync(self._on_sync)
         self._setup_faces()
@@ -173,8 +171,7 @@ class PedestrianGatePipeline(GatePipeline):
         contact, monitor = self.devices.door, self.door
         while True:
             now = time.monotonic()
-            if self.devices.control.position is GatePosition.OPEN:
-                monitor.release(now)
+            monitor.lock(self.devices.control.position is GatePosition.OPEN, now)
             is_open = await asyncio.to_thread(contact.is_open)
             for alarm in monitor.door(is_open, now) + monitor.tick(now):
                 detail = (

@@ -156,25 +156,33 @@ def test_unknown_attempts_in_window_make_one_violation():
 
 
 def test_trackers_take_their_numbers_from_settings():
-    settings = PedestrianSettings(unknown_attempts=2, unknown_window_s=10, door_held_s=5)
+    settings = PedestrianSettings(unknown_attempts=2, unknown_window_s=10)
     tracker = UnknownAttemptTracker.from_settings(settings)
     assert not tracker.record(0) and tracker.record(9)
-    door = DoorMonitor.from_settings(settings, open_s=8)
-    door.release(0)
-    assert door.door(True, 1) == [] and door.tick(7) == [AlarmType.DOOR_HELD]
 
 
 def test_door_forced_and_held():
-    door = DoorMonitor(held_s=15, grace_s=2, open_s=8)
-    assert door.door(True, 0) == [AlarmType.DOOR_FORCED]  # opened without a release
+    door = DoorMonitor(held_s=15, grace_s=2)
+    door.lock(False, 0)
+    assert door.door(True, 0) == [AlarmType.DOOR_FORCED]  # opened while locked
     assert door.door(False, 3) == []
-    door.release(10)
+    door.lock(True, 10)  # unlocked: a decision or a remote open
     assert door.door(True, 12) == []  # authorised opening
+    door.lock(False, 13)
     assert door.tick(20) == []
     assert door.tick(28) == [AlarmType.DOOR_HELD]
     assert door.tick(40) == []  # reported once per opening
     door.door(False, 41)
     assert door.door(True, 42) == [AlarmType.DOOR_FORCED]  # the release was used up
-    door.door(False, 43)
-    door.release(50)
-    assert door.door(True, 61) == [AlarmType.DOOR_FORCED]  # release expired (8 + 2 s)
+
+
+def test_door_may_open_until_the_grace_after_locking():
+    door = DoorMonitor(held_s=15, grace_s=2)
+    for t in range(50, 59):  # polled while the lock stays released, last seen so at 58
+        door.lock(True, t)
+    door.lock(False, 59)
+    assert door.door(True, 59.8) == []  # a slow walker, within 2 s of the lock closing
+    door.door(False, 62)
+    door.lock(True, 70)
+    door.lock(False, 71)
+    assert door.door(True, 73.5) == [AlarmType.DOOR_FORCED]  # grace over

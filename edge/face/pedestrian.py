@@ -182,25 +182,23 @@ class UnknownAttemptTracker:
 
 
 class DoorMonitor:
-    """Door contact state machine: forced (opened with no release) and held (open too long).
+    """Door contact state machine: forced (opened while locked) and held (open too long).
 
-    ``release(now)`` when the gate unlocks after an OPEN decision; ``door(is_open, now)``
-    on each contact change; ``tick(now)`` periodically. Each returns the alarms to raise.
+    ``lock(unlocked, now)`` with the lock's state, ``door(is_open, now)`` with the contact's,
+    and ``tick(now)``, all as often as they are polled. The last two return the alarms to
+    raise. An opening is authorised while the lock is released and for ``grace_s`` after it
+    locks again (a slow walker); one release lets one opening through.
     """
 
-    def __init__(self, held_s: float = 15.0, grace_s: float = 2.0, open_s: float = 8.0) -> None:
-        self.held_s, self.grace_s, self.open_s = held_s, grace_s, open_s
+    def __init__(self, held_s: float = 15.0, grace_s: float = 2.0) -> None:
+        self.held_s, self.grace_s = held_s, grace_s
         self._released_until: float | None = None
         self._opened_at: float | None = None
         self._held_reported = False
 
-    @classmethod
-    def from_settings(cls, settings: PedestrianSettings, open_s: float) -> DoorMonitor:
-        """``open_s``: how long the gate stays unlocked after a release (GateConfig)."""
-        return cls(settings.door_held_s, settings.door_grace_s, open_s)
-
-    def release(self, now: float) -> None:
-        self._released_until = now + self.open_s + self.grace_s
+    def lock(self, unlocked: bool, now: float) -> None:
+        if unlocked:
+            self._released_until = now + self.grace_s
 
     def door(self, is_open: bool, now: float) -> list[AlarmType]:
         if is_open and self._opened_at is None:

@@ -106,6 +106,7 @@ class PedestrianSettings:
 
     unknown_attempts: int = 3  # this many refused attempts ...
     unknown_window_s: float = 60.0  # ... within this window -> violation
-    door_held_s: float = 15.0  # open longer than this -> alarm
-    door_grace_s: float = 2.0  # the door may open this long after an authorised release
+    # The door may open this long after the lock closes again (how long it may stay open is
+    # the site config's door.held_open_s).
+    door_grace_s: float = 2.0
     require_liveness: bool = True
