@@ -5,7 +5,17 @@ from pathlib import Path
 
 import pytest
 
+from edge.face.crypto import KEY_ENV, generate_key, parse_key
 from tests.mosquitto import MosquittoBroker, durable_mosquitto
+
+
+@pytest.fixture
+def face_key(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """A fresh face key, also set as the hub's and the CLI's (ANJU_FACE_KEY)."""
+    text = generate_key()
+    monkeypatch.setenv(KEY_ENV, text)
+    monkeypatch.delenv("ANJU_FACE_KEY_FILE", raising=False)
+    return parse_key(text)
 
 
 @pytest.fixture

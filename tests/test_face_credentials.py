@@ -382,11 +382,9 @@ def _clear_retained(mosquitto: MosquittoBroker) -> None:
 
 
 async def test_pins_and_cards_survive_a_hub_restart(
-    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
 ) -> None:
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
-    key = parse_key(text)
+    key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
     hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
     await hub.start()
@@ -421,14 +419,11 @@ async def test_pins_and_cards_survive_a_hub_restart(
 
 
 async def test_cli_changes_reach_the_running_hubs_edges(
-    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
 ) -> None:
     """`anju face credential set|remove` in another process: the hub's face watcher
     notices the new store version and republishes; the edge opens, then refuses."""
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
-    monkeypatch.delenv("ANJU_FACE_KEY_FILE", raising=False)
-    key = parse_key(text)
+    key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
     hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
     bus, sync, outbox = _edge(key, mosquitto, tmp_path / "edge")

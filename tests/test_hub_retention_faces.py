@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
-import pytest
 
 from anju_cli.demo import without_credentials
-from edge.face.crypto import KEY_ENV, FaceCipher, generate_key, parse_key
+from edge.face.crypto import FaceCipher
 from edge.face_sync import FaceSync
 from hub.face_sync import face_db
 from hub.faces.store import FaceStore
@@ -42,11 +41,9 @@ def _enroll(db: Path, key: bytes, person: str, seed: int, expires: datetime) -> 
 
 
 async def test_lapsed_person_leaves_hub_and_edge(
-    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
 ) -> None:
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
-    key = parse_key(text)
+    key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
     hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
     now = datetime.now(UTC)

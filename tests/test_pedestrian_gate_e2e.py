@@ -20,7 +20,6 @@ import pytest
 
 from anju_cli.demo import without_credentials
 from edge.agent import EdgeAgent, simulated_hardware
-from edge.face.crypto import KEY_ENV, generate_key, parse_key
 from edge.pedestrian_gate import PedestrianGatePipeline
 from hub.face_sync import delete_person, enroll_person, set_gate_credentials
 from hub.service import Hub
@@ -36,13 +35,6 @@ RESIDENT, BLACKLISTED = DEMO_PEOPLE
 @pytest.fixture(scope="module")
 def encodings() -> dict[str, list[np.ndarray]]:
     return {p.id: _encodings(p.enrol) for p in DEMO_PEOPLE}
-
-
-@pytest.fixture
-def face_key(monkeypatch: pytest.MonkeyPatch) -> bytes:
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
-    return parse_key(text)
 
 
 async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.0) -> None:

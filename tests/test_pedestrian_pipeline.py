@@ -15,7 +15,7 @@ import pytest
 
 from edge.context import EdgeContext
 from edge.decisions import LocalLists
-from edge.face.crypto import KEY_ENV, FaceCipher, generate_key, parse_key, seal_bundle
+from edge.face.crypto import KEY_ENV, FaceCipher, seal_bundle
 from edge.face_sync import bundle_payload, pass_key, seal_directory
 from edge.gate_control import GateControl
 from edge.pedestrian_gate import PedestrianGatePipeline
@@ -58,11 +58,9 @@ class RecordingBus:
 
 @pytest.fixture
 async def gate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, face_key: bytes
 ) -> AsyncIterator[tuple[SimulatedPedestrianGate, PedestrianGatePipeline, RecordingBus]]:
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
-    key = parse_key(text)
+    key = face_key
     bus = RecordingBus()
     ctx = EdgeContext(
         "lakeside", "edge-east", bus, lambda: LocalLists.from_site_vehicles(SITE.vehicles)

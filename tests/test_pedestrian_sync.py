@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from anju_cli.demo import without_credentials
-from edge.face.crypto import KEY_ENV, FaceCipher, generate_key, parse_key, seal_bundle
+from edge.face.crypto import FaceCipher, generate_key, parse_key, seal_bundle
 from edge.face.passes import issue_pass
 from edge.face.pedestrian import PinAttempt, QrAttempt, decide_pedestrian
 from edge.face_sync import FaceSync, bundle_payload, pass_key, seal_directory
@@ -127,13 +127,11 @@ def _enroll(db: Path, key: bytes, person: str) -> int:
 
 
 async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
-    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
 ) -> None:
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
     site = without_credentials(load_site_config(EXAMPLE_SITE))
     hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
-    _enroll(face_db(hub), parse_key(text), "person-one")
+    _enroll(face_db(hub), face_key, "person-one")
 
     received: list[bytes] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -157,7 +155,7 @@ async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
         await wait_for(1)
         assert b"person-" not in received[0]  # person ids and templates travel encrypted
         # As `anju face enroll` in another process would: the hub notices and republishes.
-        await asyncio.to_thread(_enroll, face_db(hub), parse_key(text), "person-two")
+        await asyncio.to_thread(_enroll, face_db(hub), face_key, "person-two")
         await wait_for(2)
     finally:
         client.loop_stop()
@@ -166,13 +164,11 @@ async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
 
 
 async def test_a_large_community_bundle_reaches_the_edge(
-    mosquitto: MosquittoBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
 ) -> None:
     """3,000 residents with two encodings each: a bundle of several MB (far above the
     256 KiB limit of edge events) travels retained to the edge's bus and is matched there."""
-    text = generate_key()
-    monkeypatch.setenv(KEY_ENV, text)
-    key = parse_key(text)
+    key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
     hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
     rng = np.random.default_rng(7)
