@@ -185,7 +185,7 @@ class EdgeAgent:
         if reader is None or voter_factory is None:
             from edge import lpr  # heavy (onnxruntime models): only when a vehicle gate exists
 
-            reader = reader or lpr.PlateReader()
+            reader = reader or lpr.PlateReader(home_province=self.site.site.home_province)
             voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))
         return reader, voter_factory
 

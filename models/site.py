@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.plate import normalize_plate, plate_error
+from models.plate import PROVINCES, normalize_plate, plate_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -61,6 +61,17 @@ class SiteInfo(Section):
     name_en: str = ""
     company: Company
     timezone: str = "Asia/Shanghai"
+    # Where most cars here are registered (浙 for a community in Zhejiang): a plate whose
+    # province character is illegible is read as this one when it is among the likely
+    # few. A clearly read province is never changed.
+    home_province: str | None = Field(default=None, min_length=1, max_length=1)
+
+    @field_validator("home_province")
+    @classmethod
+    def _province(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROVINCES:
+            raise ValueError(f"{value!r} is not one of the 31 province characters")
+        return value
 
 
 class Credentials(Section):

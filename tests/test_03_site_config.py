@@ -54,6 +54,11 @@ def test_example_site_is_valid_and_complete() -> None:
             "unknown zone 'moon'",
         ),
         (
+            lambda d: d["site"].update(home_province="X"),
+            "site.home_province",
+            "not one of the 31 province characters",
+        ),
+        (
             lambda d: d["edges"][0]["credentials"].update(password_file="/x"),
             "edges.0.credentials",
             "exactly one of",

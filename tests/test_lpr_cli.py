@@ -65,3 +65,9 @@ def test_plain_output_shows_dotted_plate(tmp_path: Path) -> None:
     assert result.exit_code == 0
     text = plates[0].text
     assert f"{text[:2]}·{text[2:]}" in result.stdout
+
+
+def test_home_province_is_checked(tmp_path: Path) -> None:
+    result = CliRunner().invoke(_app(), [str(tmp_path), "--home-province", "X"])
+    assert result.exit_code == 2
+    assert "--home-province" in result.output and "is not one of the 31" in result.output

@@ -130,3 +130,8 @@ def test_outline_around_a_read_plate_is_not_read_again() -> None:
     plate, front = (400, 300, 120, 40), (360, 260, 230, 110)
     assert iou(plate, front) < 0.2 and covered(plate, front) == 1.0
     assert covered(plate, (0, 0, 50, 50)) == 0.0
+
+
+def test_home_province_must_be_a_province() -> None:
+    with pytest.raises(ValueError, match="31 province"):
+        PlateReader(home_province="X")

@@ -87,3 +87,17 @@ def test_new_energy_serial_follows_the_energy_class(rec: PlateRecognizer) -> Non
     for text in ("川A92561F", "粤BD12345"):
         read = rec.read(_plate_crop(text, PlateColor.GREEN), PlateColor.GREEN)
         assert read is not None and read.text == text
+
+
+def test_home_province_decides_only_an_illegible_province(rec: PlateRecognizer) -> None:
+    """The site's own province wins when the front shows no legible province (a smudge
+    over it); a clearly printed province is kept whatever the site's."""
+    flat = tuple([1 / len(PROVINCES)] * len(PROVINCES))
+    unsure = PlateRead("新HA1234", (0.01, *[0.99] * 6), 0.0, "HA1234", province_scores=flat)
+    smudged = _plate_crop("浙HA1234", PlateColor.BLUE)
+    smudged[:, : int(smudged.shape[1] * 0.17)] = smudged[:, int(smudged.shape[1] * 0.5)].mean(
+        axis=0
+    )
+    assert rec.second_look(smudged, unsure, home="苏").text == "苏HA1234"
+    clear = _plate_crop("浙HA1234", PlateColor.BLUE)
+    assert rec.second_look(clear, unsure, home="苏").text == "浙HA1234"

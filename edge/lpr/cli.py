@@ -68,9 +68,15 @@ def read_file(reader: PlateReader, path: Path) -> dict[str, Any]:
 def lpr_main(
     paths: list[Path] = typer.Argument(..., help="Image files or folders of images."),
     json_output: bool = typer.Option(False, "--json", help="One JSON object per image."),
+    home_province: str | None = typer.Option(
+        None, "--home-province", help="Where most cars are registered, e.g. 浙 (site config)."
+    ),
 ) -> None:
     """Read Chinese licence plates in images."""
-    reader = PlateReader(threads=1)
+    try:
+        reader = PlateReader(threads=1, home_province=home_province)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--home-province") from exc
     failed = False
     for path in expand_paths(paths):
         rec = read_file(reader, path)

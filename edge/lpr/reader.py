@@ -9,7 +9,7 @@ from edge.lpr.color import background_color, plate_color, red_suffix
 from edge.lpr.locator import TEXT_W, Candidate, covered, iou, ranked_candidates, text_crop
 from edge.lpr.recognizer import PlateRead, PlateRecognizer
 from edge.lpr.types import PlateDetection
-from models.plate import PlateColor
+from models.plate import PROVINCES, PlateColor
 
 # A crop is read when it looks like a row of characters; a few weaker ones are tried when
 # nothing was found, so a blurred or dark plate still gets its chance.
@@ -48,15 +48,21 @@ class PlateReader:
         threads: int = 1,
         min_confidence: float = MIN_CONFIDENCE,
         max_plates: int | None = None,
+        home_province: str | None = None,
     ) -> None:
         """``min_confidence``: lower it when a PlateVoter decides over several frames anyway
         (more small/blurred plates get through, with some more false reads).
         ``max_plates``: stop after this many plates (1 for a barrier camera that sees one car
-        at a time: saves the reads of other text in the scene); None reads every plate."""
+        at a time: saves the reads of other text in the scene); None reads every plate.
+        ``home_province``: where most cars at this site are registered; an unsure province
+        leans to it (site config ``site.home_province``)."""
+        if home_province is not None and home_province not in PROVINCES:
+            raise ValueError(f"{home_province!r} is not one of the 31 province characters")
         cv2.setNumThreads(threads)
         self._rec = PlateRecognizer(threads=threads, width=TEXT_W)
         self.min_confidence = min_confidence
         self.max_plates = max_plates
+        self.home_province = home_province
 
     def read(self, frame_bgr: np.ndarray) -> list[PlateDetection]:
         """Plates in the frame, best first; [] when there is none."""
@@ -111,7 +117,7 @@ class PlateReader:
         if read is None or read.confidence < self._threshold(read):
             return None
         if read.char_probs[0] < PROVINCE_SURE:
-            read = self._rec.second_look(text, read)
+            read = self._rec.second_look(text, read, self.home_province)
         color = plate_color(read.text, cand.crop)
         return PlateDetection(read.text, color, round(read.confidence, 4), cand.box)
 

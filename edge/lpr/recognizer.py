@@ -51,6 +51,8 @@ SECOND_LOOK_SPAN = 0.3
 SECOND_LOOK_STRETCH = 1.3
 SECOND_LOOK_PAD = 8
 SECOND_LOOK_WEIGHT = 0.5
+# How much likelier the site's own province is taken to be when the province is unsure.
+HOME_PRIOR = 4.0
 
 
 def rapidocr_rec_model() -> Path:
@@ -339,7 +341,9 @@ class PlateRecognizer:
         mass = sub[:, self._province_cols].sum(axis=0)
         return tuple((mass / max(float(mass.sum()), 1e-9)).tolist())
 
-    def second_look(self, crop_bgr: np.ndarray, read: PlateRead) -> PlateRead:
+    def second_look(
+        self, crop_bgr: np.ndarray, read: PlateRead, home: str | None = None
+    ) -> PlateRead:
         """The province again, from the front of the plate alone, widened.
 
         The province character of a small or blurred plate often reads as a Latin letter or a
@@ -347,7 +351,8 @@ class PlateRecognizer:
         little like the square Chinese characters of the text the model was trained on. The
         front of the crop (province and letter), widened by SECOND_LOOK_STRETCH and read on
         its own, gives a second opinion; the two are multiplied (the second one damped) and
-        the best province wins. The confidence is left as it was.
+        the best province wins. ``home``, the province most cars at the site carry, counts
+        HOME_PRIOR times as likely as the others. The confidence is left as it was.
         """
         if not read.province_scores or read.text[-1] in "港澳":  # 港/澳 fix 粤 already
             return read
@@ -358,11 +363,18 @@ class PlateRecognizer:
         pad = SECOND_LOOK_PAD
         front = cv2.copyMakeBorder(front, 0, 0, pad, pad, cv2.BORDER_REPLICATE)
         probs = self.probabilities(front, front.shape[1])
-        # The frame where a Chinese character is likeliest is where the province stands.
-        t = int(_chinese_mass(probs, self._cjk).argmax())
-        second = np.array(self._province_scores(probs[t : t + 1, self._cols]))
+        # The frame where a Chinese character is likeliest is where the province stands; the
+        # less likely a Chinese character is there at all, the less its opinion counts (mixed
+        # with "any province", by the square root of that probability).
+        chinese = _chinese_mass(probs, self._cjk)
+        t = int(chinese.argmax())
+        shares = np.array(self._province_scores(probs[t : t + 1, self._cols]))
+        sure = float(np.sqrt(chinese[t]))
+        second = sure * shares + (1.0 - sure) / len(PROVINCES)
         first = np.array(read.province_scores)
         both = np.log(first + 1e-4) + SECOND_LOOK_WEIGHT * np.log(second + 1e-4)
+        if home is not None:
+            both[PROVINCES.index(home)] += np.log(HOME_PRIOR)
         province = PROVINCES[int(both.argmax())]
         if province == read.text[0]:
             return read
