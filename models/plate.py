@@ -74,6 +74,13 @@ def plate_error(text: str) -> str | None:
     return None
 
 
+def province(value: str) -> str:
+    """``value`` when it is one of the 31 province characters, else ValueError saying so."""
+    if value not in PROVINCES or len(value) != 1:
+        raise ValueError(f"{value!r} is not one of the 31 province characters")
+    return value
+
+
 def format_plate(text: str) -> str:
     """Display form with the middle dot: ``'浙HA1234'`` -> ``'浙H·A1234'``."""
     plate = normalize_plate(text)

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.plate import PROVINCES, normalize_plate, plate_error
+from models.plate import normalize_plate, plate_error, province
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -69,9 +69,7 @@ class SiteInfo(Section):
     @field_validator("home_province")
     @classmethod
     def _province(cls, value: str | None) -> str | None:
-        if value is not None and value not in PROVINCES:
-            raise ValueError(f"{value!r} is not one of the 31 province characters")
-        return value
+        return None if value is None else province(value)
 
 
 class Credentials(Section):

@@ -2,7 +2,14 @@
 
 import pytest
 
-from models.plate import PROVINCES, format_plate, is_valid_plate, normalize_plate, plate_error
+from models.plate import (
+    PROVINCES,
+    format_plate,
+    is_valid_plate,
+    normalize_plate,
+    plate_error,
+    province,
+)
 
 
 def test_31_provinces() -> None:
@@ -52,3 +59,10 @@ def test_invalid_with_reason(plate: str, why: str) -> None:
 def test_normalise_and_format() -> None:
     assert normalize_plate(" 浙h·a-1234 ") == "浙HA1234"
     assert format_plate("浙HA1234") == "浙H·A1234"
+
+
+def test_province_is_one_of_the_31() -> None:
+    assert province("浙") == "浙"
+    for bad in ("X", "", "京津"):  # "京津" and "" are substrings of PROVINCES, not provinces
+        with pytest.raises(ValueError, match="31 province"):
+            province(bad)

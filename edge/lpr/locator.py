@@ -309,22 +309,23 @@ def refine_quad(
     return cv2.perspectiveTransform(pts, inv)[0]
 
 
+def _intersection(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """Area where two x, y, w, h boxes overlap."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy
+
+
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
+    inter = _intersection(a, b)
+    union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union else 0.0
 
 
 def covered(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """How much of the smaller of two boxes lies inside the other (0..1)."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     smaller = min(a[2] * a[3], b[2] * b[3])
-    return ix * iy / smaller if smaller else 0.0
+    return _intersection(a, b) / smaller if smaller else 0.0
 
 
 def ranked_candidates(frame_bgr: np.ndarray) -> list[Candidate]:

@@ -9,7 +9,7 @@ from edge.lpr.color import background_color, plate_color, red_suffix
 from edge.lpr.locator import TEXT_W, Candidate, covered, iou, ranked_candidates, text_crop
 from edge.lpr.recognizer import PlateRead, PlateRecognizer
 from edge.lpr.types import PlateDetection
-from models.plate import PROVINCES, PlateColor
+from models.plate import PlateColor, province
 
 # A crop is read when it looks like a row of characters; a few weaker ones are tried when
 # nothing was found, so a blurred or dark plate still gets its chance.
@@ -56,8 +56,8 @@ class PlateReader:
         at a time: saves the reads of other text in the scene); None reads every plate.
         ``home_province``: where most cars at this site are registered; an unsure province
         leans to it (site config ``site.home_province``)."""
-        if home_province is not None and home_province not in PROVINCES:
-            raise ValueError(f"{home_province!r} is not one of the 31 province characters")
+        if home_province is not None:
+            province(home_province)
         cv2.setNumThreads(threads)
         self._rec = PlateRecognizer(threads=threads, width=TEXT_W)
         self.min_confidence = min_confidence

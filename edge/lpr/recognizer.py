@@ -167,10 +167,11 @@ class PlateRecognizer:
         character (the province) or the separator dot anywhere in the line. Lettering that
         is not a plate (signs, stickers) has neither."""
         probs = self.probabilities(crop_bgr, PROBE_WIDTH)
-        return max(
-            float(_chinese_mass(probs, self._cjk).max()),
-            float(probs[:, self._dot_cols].sum(axis=1).max()),
-        )
+        return max(float(_chinese_mass(probs, self._cjk).max()), float(self._dot_mass(probs).max()))
+
+    def _dot_mass(self, probs: np.ndarray) -> np.ndarray:
+        """Per frame, the probability of the plate's separator dot (any way it is written)."""
+        return probs[:, self._dot_cols].sum(axis=1)
 
     def read(
         self, crop_bgr: np.ndarray, color: PlateColor | None = None, *, certain: bool = False
@@ -192,7 +193,7 @@ class PlateRecognizer:
         blank = probs[:, self._sep_cols].sum(axis=1)
         sub = probs[:, self._cols]
         cjk = _chinese_mass(probs, self._cjk)
-        dots = probs[:, self._dot_cols].sum(axis=1)
+        dots = self._dot_mass(probs)
         # The serial has no I/O: what the model gives them belongs to 1/0 there.
         serial = sub.copy()
         serial[:, self._pos["0"]] += sub[:, self._pos["O"]]
