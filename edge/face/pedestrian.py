@@ -186,8 +186,8 @@ class DoorMonitor:
 
     ``lock(unlocked, now)`` with the lock's state, ``door(is_open, now)`` with the contact's,
     and ``tick(now)``, all as often as they are polled. The last two return the alarms to
-    raise. An opening is authorised while the lock is released and for ``grace_s`` after it
-    locks again (a slow walker); one release lets one opening through.
+    raise. Any opening is authorised while the lock is released; after it locks again, one
+    more opening within ``grace_s`` is (a slow walker).
     """
 
     def __init__(self, held_s: float = 15.0, grace_s: float = 2.0) -> None:
