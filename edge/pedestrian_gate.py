@@ -257,7 +257,6 @@ class PedestrianGatePipeline(GatePipeline):
                 source_event=source_event,
             ),
         )
-        self.decisions += 1
         log.info(
             "gate %s: %s %s by %s (%s)",
             self.gate.id,
@@ -282,6 +281,7 @@ class PedestrianGatePipeline(GatePipeline):
                 f"{decision.reason})",
                 face,  # the last of the refused faces
             )
+        self.decisions += 1  # counted once the decision and its alarms are out
         return decision
 
     async def _alarm(
