@@ -28,15 +28,20 @@ SUFFIX_UNSURE = 0.5
 # A province read less surely than this gets a second look (PlateRecognizer.second_look).
 PROVINCE_SURE = 0.5
 # A full read is one model run on a 168 px crop. The best-ranked candidate is always read;
-# any further one is first probed, the model on the same crop at 120 px (~75% of the cost):
-# does a Chinese character or the separator dot show at all? Lettering that is not a plate
-# (signs, stickers) has neither, and is then not read. At most this many probes a frame.
-PROBE_MIN = 0.05
+# any further one is first probed: does a Chinese character or the separator dot show at all?
+# Lettering that is not a plate (signs, stickers) has neither, and is then not read. A blue
+# or green outline (types that never carry a suffix) has the front of its crop probed at
+# 80 px (about half a full read's cost), any other the whole line at 120 px (~70%): the
+# plate's only legible Chinese character may be its suffix (警/港/澳/学/挂).
+# At most this many probes a frame.
+PROBE_MIN = 0.02
+WHOLE_PROBE_MIN = 0.05
 MAX_PROBES = 4
 # Once a plate is found, further plates are looked for among fairly clear character rows
 # only (a small plate beside a large one often scores 2.5-3).
 MORE_PLATES_SCORE = 2.5
 _NOT_POLICE = (PlateColor.BLACK, PlateColor.BLUE, PlateColor.GREEN)
+_NO_SUFFIX = (PlateColor.BLUE, PlateColor.GREEN)
 
 
 class PlateReader:
@@ -90,7 +95,7 @@ class PlateReader:
                 if probes >= MAX_PROBES:
                     break
                 probes += 1
-                if self._rec.plate_probe(crop) < PROBE_MIN:
+                if not self._probe(crop, cand):
                     continue
             reads += 1
             det = self._read_candidate(crop, cand)
@@ -99,6 +104,13 @@ class PlateReader:
                 found.append(det)
         found.sort(key=lambda d: d.confidence, reverse=True)
         return found
+
+    def _probe(self, crop: np.ndarray, cand: Candidate) -> bool:
+        """Whether the model sees a plate's marks in a text crop (worth a full read)."""
+        assert cand.crop is not None
+        if background_color(cand.crop)[0] in _NO_SUFFIX:
+            return self._rec.plate_probe(crop) >= PROBE_MIN
+        return self._rec.plate_probe(crop, whole=True) >= WHOLE_PROBE_MIN
 
     def _read_candidate(self, text: np.ndarray, cand: Candidate) -> PlateDetection | None:
         assert cand.crop is not None
