@@ -10,7 +10,12 @@ import pytest
 
 from edge.lpr.locator import text_crop
 from edge.lpr.reader import MIN_CONFIDENCE, PROBE_MIN
-from edge.lpr.recognizer import PlateRead, PlateRecognizer
+from edge.lpr.recognizer import (
+    _LOG_TEXT_FREQUENCY,
+    TEXT_PRIOR_POWER,
+    PlateRead,
+    PlateRecognizer,
+)
 from models.plate import PROVINCES, PlateColor
 from simulators.plates import render_plate
 
@@ -89,15 +94,42 @@ def test_new_energy_serial_follows_the_energy_class(rec: PlateRecognizer) -> Non
         assert read is not None and read.text == text
 
 
+def _model_prior_shares() -> tuple[float, ...]:
+    """Province shares of a read that shows nothing: the model's own lean to the provinces
+    frequent in general text (what TEXT_PRIOR_POWER divides out)."""
+    lean = np.exp(_LOG_TEXT_FREQUENCY * TEXT_PRIOR_POWER)
+    return tuple((lean / lean.sum()).tolist())
+
+
+def _smudged(text: str) -> np.ndarray:
+    crop = _plate_crop(text, PlateColor.BLUE)
+    crop[:, : int(crop.shape[1] * 0.17)] = crop[:, int(crop.shape[1] * 0.5)].mean(axis=0)
+    return crop
+
+
 def test_home_province_decides_only_an_illegible_province(rec: PlateRecognizer) -> None:
     """The site's own province wins when the front shows no legible province (a smudge
-    over it); a clearly printed province is kept whatever the site's."""
-    flat = tuple([1 / len(PROVINCES)] * len(PROVINCES))
-    unsure = PlateRead("新HA1234", (0.01, *[0.99] * 6), 0.0, "HA1234", province_scores=flat)
-    smudged = _plate_crop("浙HA1234", PlateColor.BLUE)
-    smudged[:, : int(smudged.shape[1] * 0.17)] = smudged[:, int(smudged.shape[1] * 0.5)].mean(
-        axis=0
+    over it, the first read no more than the model's lean); a clearly printed province is
+    kept whatever the site's."""
+    unsure = PlateRead(
+        "新HA1234", (0.01, *[0.99] * 6), 0.0, "HA1234", province_scores=_model_prior_shares()
     )
-    assert rec.second_look(smudged, unsure, home="苏").text == "苏HA1234"
     clear = _plate_crop("浙HA1234", PlateColor.BLUE)
-    assert rec.second_look(clear, unsure, home="苏").text == "浙HA1234"
+    for home in ("苏", "新", "闽"):
+        assert rec.second_look(_smudged("浙HA1234"), unsure, home=home).text == home + "HA1234"
+        assert rec.second_look(clear, unsure, home=home).text == "浙HA1234"
+
+
+def test_unsure_province_is_not_taken_for_a_frequent_character(rec: PlateRecognizer) -> None:
+    """A blurred 浙 that the first read gives mostly to 新 (~30x as common in general text,
+    so the model leans to it) is read as 浙 once that lean is divided out; a province the
+    first read clearly prefers is kept."""
+    shares = np.full(len(PROVINCES), 0.001)
+    shares[PROVINCES.index("新")], shares[PROVINCES.index("浙")] = 0.6, 0.37
+    leaning = PlateRead(
+        "新HA1234", (0.3, *[0.99] * 6), 0.0, "HA1234", province_scores=tuple(shares)
+    )
+    assert rec.second_look(_smudged("浙HA1234"), leaning).text == "浙HA1234"
+    shares[PROVINCES.index("新")], shares[PROVINCES.index("浙")] = 0.95, 0.01
+    sure = PlateRead("新HA1234", (0.45, *[0.99] * 6), 0.0, "HA1234", province_scores=tuple(shares))
+    assert rec.second_look(_smudged("新HA1234"), sure).text == "新HA1234"
