@@ -91,30 +91,33 @@ class PlateReader:
                     continue
                 rescue += 1
             crop = text_crop(frame_bgr, cand.quad)
+            assert cand.crop is not None
+            seen, _ = background_color(cand.crop)
             if reads:
                 if probes >= MAX_PROBES:
                     break
                 probes += 1
-                if not self._probe(crop, cand):
+                if not self._probe(crop, seen):
                     continue
             reads += 1
-            det = self._read_candidate(crop, cand)
+            det = self._read_candidate(crop, cand, seen)
             # One car carries one plate text: a second read of it is the same plate again.
             if det is not None and all(det.text != d.text for d in found):
                 found.append(det)
         found.sort(key=lambda d: d.confidence, reverse=True)
         return found
 
-    def _probe(self, crop: np.ndarray, cand: Candidate) -> bool:
-        """Whether the model sees a plate's marks in a text crop (worth a full read)."""
-        assert cand.crop is not None
-        if background_color(cand.crop)[0] in _NO_SUFFIX:
+    def _probe(self, crop: np.ndarray, seen: PlateColor) -> bool:
+        """Whether the model sees a plate's marks in a text crop (worth a full read); ``seen``
+        is the outline's background colour."""
+        if seen in _NO_SUFFIX:
             return self._rec.plate_probe(crop) >= PROBE_MIN
         return self._rec.plate_probe(crop, whole=True) >= WHOLE_PROBE_MIN
 
-    def _read_candidate(self, text: np.ndarray, cand: Candidate) -> PlateDetection | None:
+    def _read_candidate(
+        self, text: np.ndarray, cand: Candidate, seen: PlateColor
+    ) -> PlateDetection | None:
         assert cand.crop is not None
-        seen, _ = background_color(cand.crop)
         red = red_suffix(cand.crop)
         # A red 警 sits on a white plate: red beside a dark or coloured plate is the car...
         police = seen not in _NOT_POLICE and red

@@ -22,8 +22,8 @@ REC_HEIGHT = 48
 # The probe reads the front of a crop: the province and the separator dot, the marks that
 # tell a plate from other lettering, stand in its first 60% (GA 36: the dot follows the second
 # of seven characters). Stretched to 80 px (~1.1x the full read's scale, about half its cost)
-# the Chinese character shows as well as in the whole line. The whole line at 120 px is the
-# second probe, for a front that shows little (the suffix 警/港/澳/学/挂 is at the back).
+# the Chinese character shows as well as in the whole line. The whole-line probe (120 px) is
+# for plates whose only legible Chinese character may be the suffix 警/港/澳/学/挂 at the back.
 PROBE_SPAN = 0.6
 PROBE_WIDTH = 80
 WHOLE_PROBE_WIDTH = 120
