@@ -189,16 +189,20 @@ def bench_real(reader: PlateReader, folder: Path) -> None:
         print(f"  latency per image          {latency_line(ms)}")
 
 
-def machine_yardstick(reader: PlateReader) -> None:
+def machine_yardstick(reader: PlateReader, when: str = "") -> None:
     """The recognition model alone on one 168x48 crop: per-frame latency is a few of these
-    plus the localiser, so this tells a slower machine from a slower pipeline."""
+    plus the localiser, so this tells a slower machine from a slower pipeline. Printed
+    before and after the timed sets: a shared machine's speed drifts during a run."""
     crop = np.full((48, 168, 3), 128, np.uint8)
     ms = []
     for _ in range(40):
         t0 = time.perf_counter()
         reader._rec.probabilities(crop, 168)
         ms.append((time.perf_counter() - t0) * 1000)
-    print(f"machine: one recognition-model run on a 168x48 crop, median {np.median(ms[5:]):.1f} ms")
+    print(
+        f"machine{when}: one recognition-model run on a 168x48 crop, "
+        f"median {np.median(ms[5:]):.1f} ms"
+    )
 
 
 def main() -> None:
@@ -224,6 +228,8 @@ def main() -> None:
         bench_generated(reader, args.n, args.seed, (size[0], size[1]))
     if args.negatives:
         bench_negatives(reader, args.negatives, args.seed, (size[0], size[1]))
+    if args.n or args.negatives:
+        machine_yardstick(reader, " (after the timed sets)")
     if args.vehicles:
         bench_vehicles(reader, args.vehicles, args.seed, (size[0], size[1]))
     if args.real:
