@@ -135,3 +135,50 @@ def test_outline_around_a_read_plate_is_not_read_again() -> None:
 def test_home_province_must_be_a_province() -> None:
     with pytest.raises(ValueError, match="31 province"):
         PlateReader(home_province="X")
+
+
+def test_lettering_rejected_by_the_probe_is_not_probed_again(
+    reader: PlateReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outlines of a sign that failed the probe (the same lettering framed again) cost no
+    second probe; the plates in the frames are still read."""
+    import edge.lpr.reader as reader_module
+    from edge.lpr.reader import SAME_LETTERING_IOU
+
+    events: list[tuple[str, object]] = []
+    crop_of = reader_module.text_crop
+    probe_of = reader._probe
+
+    def text_crop(frame: np.ndarray, quad: np.ndarray) -> np.ndarray:
+        x0, y0 = quad.min(axis=0)
+        x1, y1 = quad.max(axis=0)
+        events.append(("crop", (int(x0), int(y0), int(x1 - x0), int(y1 - y0))))
+        return crop_of(frame, quad)
+
+    def probe(crop: np.ndarray, seen: PlateColor) -> bool:
+        events.append(("probe", shown := probe_of(crop, seen)))
+        return shown
+
+    monkeypatch.setattr(reader_module, "text_crop", text_crop)
+    monkeypatch.setattr(reader, "_probe", probe)
+    read = total = 0
+    for seed in range(8):
+        kind = PLATE_TYPES[seed % 5]
+        text = _plate(kind, 300 + seed)
+        frame, _ = render_vehicle_frame([(text, kind)], seed=900 + seed, difficulty="hard")
+        events.append(("frame", None))
+        read += any(d.text == text for d in reader.read(frame))
+        total += 1
+    rejected: list[tuple[int, int, int, int]] = []
+    box, rejections = None, 0
+    for what, value in events:
+        if what == "frame":
+            rejected.clear()
+        elif what == "crop":
+            assert all(iou(value, r) <= SAME_LETTERING_IOU for r in rejected)  # type: ignore[arg-type]
+            box = value
+        elif value is False:
+            rejected.append(box)  # type: ignore[arg-type]
+            rejections += 1
+    assert rejections, "no sign was probed and rejected: the frames test nothing"
+    assert read >= total - 1

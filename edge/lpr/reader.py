@@ -37,6 +37,10 @@ PROVINCE_SURE = 0.5
 PROBE_MIN = 0.02
 WHOLE_PROBE_MIN = 0.05
 MAX_PROBES = 4
+# An outline overlapping (IoU above this) one whose probe failed frames the same lettering
+# and is not probed again. IoU, not coverage: a tight outline inside a loose rejected one
+# (the car's front around a plate) overlaps it little and still gets its probe.
+SAME_LETTERING_IOU = 0.15
 # Once a plate is found, further plates are looked for among fairly clear character rows
 # only (a small plate beside a large one often scores 2.5-3).
 MORE_PLATES_SCORE = 2.5
@@ -75,12 +79,15 @@ class PlateReader:
             return []
         cands = ranked_candidates(frame_bgr)
         found: list[PlateDetection] = []
+        rejected: list[tuple[int, int, int, int]] = []
         reads = probes = rescue = 0
         for cand in cands:
             if reads >= MAX_READS or (self.max_plates and len(found) >= self.max_plates):
                 break
             # A plate already read, or an outline around it (the car's front, say).
             if any(iou(cand.box, d.box) > 0.2 or covered(cand.box, d.box) > 0.6 for d in found):
+                continue
+            if any(iou(cand.box, r) > SAME_LETTERING_IOU for r in rejected):
                 continue
             if found:
                 if cand.score < MORE_PLATES_SCORE:
@@ -98,6 +105,7 @@ class PlateReader:
                     break
                 probes += 1
                 if not self._probe(crop, seen):
+                    rejected.append(cand.box)
                     continue
             reads += 1
             det = self._read_candidate(crop, cand, seen)
