@@ -97,12 +97,12 @@ class PlateReader:
                 if rescue >= RESCUE_READS:
                     continue
                 rescue += 1
+            if reads and probes >= MAX_PROBES:
+                break
             crop = text_crop(frame_bgr, cand.quad)
             assert cand.crop is not None
             seen, _ = background_color(cand.crop)
             if reads:
-                if probes >= MAX_PROBES:
-                    break
                 probes += 1
                 if not self._probe(crop, seen):
                     rejected.append(cand.box)

@@ -75,6 +75,7 @@ _TEXT_FREQUENCY = {
     "湘": 8900, "桂": 8749, "陕": 6584, "浙": 5851, "豫": 5493, "沪": 3085,
     "皖": 2121, "冀": 1863, "琼": 1790, "渝": 1723, "赣": 1618, "粤": 1615, "闽": 1576,
 }  # fmt: skip
+_LOG_TEXT_FREQUENCY = np.log([_TEXT_FREQUENCY[c] for c in PROVINCES])
 
 
 def rapidocr_rec_model() -> Path:
@@ -438,9 +439,6 @@ class _Template:
         for k, a in enumerate(alphabets):
             ids[k, : len(a)] = a
         return cls(ids, ids >= 0, np.where(ids >= 0, ids, 0))
-
-
-_LOG_TEXT_FREQUENCY = np.log([_TEXT_FREQUENCY[c] for c in PROVINCES])
 
 
 def _chinese_mass(probs: np.ndarray, cjk: np.ndarray) -> np.ndarray:
