@@ -64,7 +64,7 @@ class SiteInfo(Section):
     # Where most cars here are registered (浙 for a community in Zhejiang): a plate whose
     # province character is illegible is read as this one when it is among the likely
     # few. A clearly read province is never changed.
-    home_province: str | None = Field(default=None, min_length=1, max_length=1)
+    home_province: str | None = None
 
     @field_validator("home_province")
     @classmethod

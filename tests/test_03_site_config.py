@@ -59,6 +59,11 @@ def test_example_site_is_valid_and_complete() -> None:
             "not one of the 31 province characters",
         ),
         (
+            lambda d: d["site"].update(home_province="浙江"),
+            "site.home_province",
+            "not one of the 31 province characters",
+        ),
+        (
             lambda d: d["edges"][0]["credentials"].update(password_file="/x"),
             "edges.0.credentials",
             "exactly one of",
