@@ -194,12 +194,12 @@ def _run_community(verbose: bool, **options: Any) -> None:
 
 def _register_subcommands() -> None:
     """Commands implemented next to their domain (LPR, faces, supervision, console)."""
-    from edge.lpr.cli import lpr_main
     from hub.console.cli import console_app
     from hub.faces.cli import face_app
     from hub.retention.cli import retention_app
     from hub.supervision.cli import app as supervision_app
     from hub.supervision.cli import report_main
+    from recognition.lpr.cli import lpr_main
 
     app.command("lpr", help="Read licence plates in images (like `alpr -j`).")(lpr_main)
     app.add_typer(

@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
-from edge.face.detector import FaceStack, load_rgb  # noqa: E402
-from edge.face.liveness import LivenessChecker  # noqa: E402
-from edge.face.matcher import FaceMatcher  # noqa: E402
 from edge.face.reader import GateFaceReader  # noqa: E402
-from edge.face.settings import DetectorSettings  # noqa: E402
-from hub.faces.quality import check_image, enrolment_stack  # noqa: E402
+from recognition.face.detector import FaceStack, load_rgb  # noqa: E402
+from recognition.face.liveness import LivenessChecker  # noqa: E402
+from recognition.face.matcher import FaceMatcher  # noqa: E402
+from recognition.face.quality import check_image, enrolment_stack  # noqa: E402
+from recognition.face.settings import DetectorSettings  # noqa: E402
 from simulators.people import render_gate_sequence  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "faces"
@@ -94,7 +94,7 @@ def bench_encoder(repeat: int) -> None:
     import dlib
     from face_recognition import api as fr_api
 
-    from edge.face.detector import onnx_encoder
+    from recognition.face.detector import onnx_encoder
 
     print("== 128-d encoder alone, one 150x150 chip (ms, one thread)")
     rgb = load_rgb(FIXTURES / "obama.jpg")

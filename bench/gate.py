@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 from edge.agent import EdgeAgent
-from edge.lpr import PlateReader
 from edge.mqtt_bus import MqttBus
 from edge.outbox import Outbox
 from models import topics
 from models.messages import Heartbeat, Kind, make_message
 from models.site import EXAMPLE_SITE, SiteConfig, load_yaml
+from recognition.lpr import PlateReader
 from simulators.gate import SimulatedVehicleGate
 
 RESIDENTS = ["浙HA1234", "浙HD12345", "浙HB5678", "浙HC2468", "浙HF13579", "浙AK8866"]

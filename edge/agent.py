@@ -183,7 +183,9 @@ class EdgeAgent:
     def _recogniser(self) -> tuple[Any, Callable[[], VoterLike]]:
         reader, voter_factory = self.reader, self.voter_factory
         if reader is None or voter_factory is None:
-            from edge import lpr  # heavy (onnxruntime models): only when a vehicle gate exists
+            from recognition import (
+                lpr,
+            )  # heavy (onnxruntime models): only when a vehicle gate exists
 
             reader = reader or lpr.PlateReader(home_province=self.site.site.home_province)
             voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))

@@ -23,11 +23,11 @@ from typing import Any
 
 from edge.face.cache import BundleCache
 from edge.face.crypto import FaceCipher, FaceKeyError, bundle_header, open_bundle
-from edge.face.matcher import FaceMatcher
 from edge.face.passes import pin_digest
 from edge.face.pedestrian import GateDirectory
-from edge.face.settings import MatchSettings
 from models.messages import EnvelopeBase, FaceBundle, Kind
+from recognition.face.matcher import FaceMatcher
+from recognition.face.settings import MatchSettings
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ import numpy as np
 
 from edge.context import EdgeContext
 from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
-from edge.face.detector import FaceStack
 from edge.face.pedestrian import (
     Attempt,
     CardAttempt,
@@ -34,7 +33,6 @@ from edge.face.pedestrian import (
     decide_pedestrian,
 )
 from edge.face.reader import FaceReading, GateFaceReader, face_match_payload
-from edge.face.settings import DetectorSettings, LivenessSettings, PedestrianSettings
 from edge.face_sync import FaceState, FaceSync
 from edge.parking.evidence import crop_b64
 from edge.pipelines import GateDevices, GatePipeline, PipelineDeps, register_pipeline
@@ -48,6 +46,8 @@ from models.messages import (
     Severity,
 )
 from models.site import GateConfig, GateType
+from recognition.face.detector import FaceStack
+from recognition.face.settings import DetectorSettings, LivenessSettings, PedestrianSettings
 
 log = logging.getLogger(__name__)
 

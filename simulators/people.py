@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.face.detector import FaceStack
-from edge.face.settings import DetectorSettings
+from recognition.face.detector import FaceStack
+from recognition.face.settings import DetectorSettings
 
 Size = tuple[int, int]  # width, height
 

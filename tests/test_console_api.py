@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from edge.face.detector import load_rgb
 from edge.pedestrian_gate import face_evidence
 from hub.console.roles import ConsoleRole
 from hub.console.users import LoginError, UserStore
 from hub.service import Hub
 from models.messages import Kind
+from recognition.face.detector import load_rgb
 from tests.browser.support import (
     FAST_ARGON2,
     PASSWORDS,

@@ -19,7 +19,6 @@ import pytest
 
 from edge.agent import EdgeAgent, run_edge
 from edge.drivers.presence import AlwaysPresent
-from edge.lpr import PlateReader
 from models import topics
 from models.messages import (
     GateAction,
@@ -31,6 +30,7 @@ from models.messages import (
     make_message,
 )
 from models.site import EXAMPLE_SITE, ConfigError, SiteConfig, load_yaml
+from recognition.lpr import PlateReader
 from simulators.gate import SimulatedVehicleGate
 from tests.mosquitto import MosquittoBroker
 from tests.test_edge_bus import FAST, Subscriber, unique_site, wait_until

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.face.liveness import (
+from recognition.face.liveness import (
     LivenessChecker,
     eye_aspect_ratio,
     planar_residual,
 )
-from edge.face.settings import LivenessSettings
+from recognition.face.settings import LivenessSettings
 
 
 def synthetic_landmarks() -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.face.matcher import FaceMatcher
-from edge.face.settings import MatchSettings
+from recognition.face.matcher import FaceMatcher
+from recognition.face.settings import MatchSettings
 
 
 def unit(rng: np.random.Generator, n: int) -> np.ndarray:

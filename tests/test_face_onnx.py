@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from face_recognition import api as fr_api
 
-from edge.face.detector import FaceStack, load_rgb
-from edge.face.resnet_onnx import BLOCKS, ModelFormatError, OnnxFaceEncoder, parse_model
-from edge.face.settings import DetectorSettings
+from recognition.face.detector import FaceStack, load_rgb
+from recognition.face.resnet_onnx import BLOCKS, ModelFormatError, OnnxFaceEncoder, parse_model
+from recognition.face.settings import DetectorSettings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faces"
 MODEL = Path(face_recognition_models.face_recognition_model_location())

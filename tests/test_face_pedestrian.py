@@ -17,8 +17,8 @@ from edge.face.pedestrian import (
     UnknownAttemptTracker,
     decide_pedestrian,
 )
-from edge.face.settings import PedestrianSettings
 from models.messages import AlarmType, Credential, Decision, DecisionReason
+from recognition.face.settings import PedestrianSettings
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.face.detector import FaceObservation, FaceStack, load_rgb
-from edge.face.liveness import LivenessChecker
-from edge.face.matcher import FaceMatcher
 from edge.face.pedestrian import GateDirectory, decide_pedestrian
 from edge.face.reader import GateFaceReader, face_match_payload
-from edge.face.settings import DetectorSettings, MatchSettings
-from hub.faces.quality import assess, check_image
 from models.messages import AlarmType, Decision, DecisionReason
+from recognition.face.detector import FaceObservation, FaceStack, load_rgb
+from recognition.face.liveness import LivenessChecker
+from recognition.face.matcher import FaceMatcher
+from recognition.face.quality import assess, check_image
+from recognition.face.settings import DetectorSettings, MatchSettings
 from simulators.people import empty_gate_frame, render_gate_sequence
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faces"

@@ -21,8 +21,8 @@ from edge.face.crypto import (
     parse_key,
     seal_bundle,
 )
-from edge.face.matcher import FaceMatcher
 from hub.faces.store import FaceStore, StoreError
+from recognition.face.matcher import FaceMatcher
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 YEAR = NOW + timedelta(days=365)

@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 
-from edge.lpr import PlateReader, PlateVoter
-from edge.lpr.locator import Candidate, covered, iou
-from edge.lpr.recognizer import PlateRead
 from models.plate import PlateColor, is_valid_plate
+from recognition.lpr import PlateReader, PlateVoter
+from recognition.lpr.locator import Candidate, covered, iou
+from recognition.lpr.recognizer import PlateRead
 from simulators.plates import PLATE_TYPES, random_plate, render_vehicle_frame
 
 
@@ -142,8 +142,8 @@ def test_lettering_rejected_by_the_probe_is_not_probed_again(
 ) -> None:
     """Outlines of a sign that failed the probe (the same lettering framed again) cost no
     second probe; the plates in the frames are still read."""
-    import edge.lpr.reader as reader_module
-    from edge.lpr.reader import SAME_LETTERING_IOU
+    import recognition.lpr.reader as reader_module
+    from recognition.lpr.reader import SAME_LETTERING_IOU
 
     events: list[tuple[str, object]] = []
     crop_of = reader_module.text_crop

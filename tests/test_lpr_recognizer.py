@@ -8,15 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.lpr.locator import text_crop
-from edge.lpr.reader import MIN_CONFIDENCE, PROBE_MIN
-from edge.lpr.recognizer import (
+from models.plate import PROVINCES, PlateColor
+from recognition.lpr.locator import text_crop
+from recognition.lpr.reader import MIN_CONFIDENCE, PROBE_MIN
+from recognition.lpr.recognizer import (
     _LOG_TEXT_FREQUENCY,
     TEXT_PRIOR_POWER,
     PlateRead,
     PlateRecognizer,
 )
-from models.plate import PROVINCES, PlateColor
 from simulators.plates import render_plate
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from edge.lpr import PlateDetection, PlateVoter
 from models.plate import PlateColor
+from recognition.lpr import PlateDetection, PlateVoter
 
 BOX = (100, 200, 150, 48)
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from edge.face.matcher import BLACKLIST, RESIDENT
 from edge.face.passes import PassStatus, pin_digest, verify_pass
-from edge.face.settings import PedestrianSettings
 from models.messages import AlarmType, Credential, Decision, DecisionReason
+from recognition.face.matcher import BLACKLIST, RESIDENT
+from recognition.face.settings import PedestrianSettings
 
 UNKNOWN_SUBJECT = "unknown"
 

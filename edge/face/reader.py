@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.face.detector import Box, FaceStack
-from edge.face.liveness import LivenessChecker, LivenessVerdict
-from edge.face.matcher import BLACKLIST, FaceMatcher, Match
 from edge.face.pedestrian import FaceAttempt
-from edge.face.settings import LivenessSettings
 from models.messages import FaceMatch
+from recognition.face.detector import Box, FaceStack
+from recognition.face.liveness import LivenessChecker, LivenessVerdict
+from recognition.face.matcher import BLACKLIST, FaceMatcher, Match
+from recognition.face.settings import LivenessSettings
 
 
 @dataclass(frozen=True, slots=True)

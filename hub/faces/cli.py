@@ -18,9 +18,9 @@ import numpy as np
 import typer
 
 from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
-from edge.face.matcher import FaceMatcher
-from edge.face.settings import DLIB_TOLERANCE
 from hub.faces.store import CARD, PIN, FaceStore, StoreError
+from recognition.face.matcher import FaceMatcher
+from recognition.face.settings import DLIB_TOLERANCE
 
 DEFAULT_DB = Path("data/hub.db")
 
@@ -73,8 +73,8 @@ def enroll_main(
     """Check each photo, store its 128-d encoding (never the photo) and record the consent."""
     cipher = _cipher(key_file)
     # dlib and its models load in seconds: only for the commands that look at faces.
-    from edge.face.detector import load_rgb
-    from hub.faces.quality import check_image, enrolment_stack
+    from recognition.face.detector import load_rgb
+    from recognition.face.quality import check_image, enrolment_stack
 
     stack = enrolment_stack()
     accepted: list[tuple[Path, np.ndarray]] = []
@@ -189,8 +189,8 @@ def identify_main(
             ]
     matcher = FaceMatcher(persons)
     # dlib and its models load in seconds: only for the commands that look at faces.
-    from edge.face.detector import load_rgb
-    from hub.faces.quality import enrolment_stack
+    from recognition.face.detector import load_rgb
+    from recognition.face.quality import enrolment_stack
 
     stack = enrolment_stack()
     results = []

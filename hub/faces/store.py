@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from edge.face.crypto import FaceCipher, seal_bundle
-from edge.face.matcher import ROLES
+from recognition.face.matcher import ROLES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS face_sites (

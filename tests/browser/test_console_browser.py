@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
-from edge.face.detector import load_rgb
 from edge.pedestrian_gate import face_evidence
 from hub.console import start_console
 from models.plate import PlateColor
+from recognition.face.detector import load_rgb
 from tests.browser.support import Console, SimEdge, now
 from tests.mosquitto import MosquittoBroker
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from edge.face.detector import FaceObservation, FaceStack
-from edge.face.settings import DetectorSettings
+from recognition.face.detector import FaceObservation, FaceStack
+from recognition.face.settings import DetectorSettings
 
 MAX_SIDE_PX = 1600
 

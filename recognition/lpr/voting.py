@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from edge.lpr.types import PlateDetection
 from models.plate import PlateColor, is_valid_plate
+from recognition.lpr.types import PlateDetection
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ One HOG pass per frame on the gate's region of interest, shrunk as far as the sm
 expected face allows (``DetectorSettings.plan``); the 68 landmarks and the 128-d encoding
 are then computed at full resolution. The landmarks feed liveness, so they are computed
 once and reused for the encoding. The encoding is dlib's ResNet run by onnxruntime
-(``edge/face/resnet_onnx.py``: same weights, same result, about 25x faster than the
+(``recognition/face/resnet_onnx.py``: same weights, same result, about 25x faster than the
 ``dlib-bin`` build); ``DetectorSettings(encoder="dlib")`` runs dlib's own code instead.
 """
 
@@ -19,8 +19,8 @@ import dlib
 import numpy as np
 from face_recognition import api as fr_api
 
-from edge.face.resnet_onnx import CHIP_PADDING, INPUT_SIZE, OnnxFaceEncoder
-from edge.face.settings import DetectorSettings
+from recognition.face.resnet_onnx import CHIP_PADDING, INPUT_SIZE, OnnxFaceEncoder
+from recognition.face.settings import DetectorSettings
 
 Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
 # Tracking window around the previous box: this fraction of the face size on each side

@@ -4,8 +4,8 @@
 turn the reads of consecutive frames into one decision per vehicle.
 """
 
-from edge.lpr.reader import PlateReader
-from edge.lpr.types import PlateDetection
-from edge.lpr.voting import PlateVoter, VoteResult
+from recognition.lpr.reader import PlateReader
+from recognition.lpr.types import PlateDetection
+from recognition.lpr.voting import PlateVoter, VoteResult
 
 __all__ = ["PlateDetection", "PlateReader", "PlateVoter", "VoteResult"]

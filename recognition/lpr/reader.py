@@ -5,11 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.lpr.color import background_color, plate_color, red_suffix
-from edge.lpr.locator import TEXT_W, Candidate, covered, iou, ranked_candidates, text_crop
-from edge.lpr.recognizer import PlateRead, PlateRecognizer
-from edge.lpr.types import PlateDetection
 from models.plate import PlateColor, province
+from recognition.lpr.color import background_color, plate_color, red_suffix
+from recognition.lpr.locator import TEXT_W, Candidate, covered, iou, ranked_candidates, text_crop
+from recognition.lpr.recognizer import PlateRead, PlateRecognizer
+from recognition.lpr.types import PlateDetection
 
 # A crop is read when it looks like a row of characters; a few weaker ones are tried when
 # nothing was found, so a blurred or dark plate still gets its chance.

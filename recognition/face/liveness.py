@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.face.settings import LivenessSettings
+from recognition.face.settings import LivenessSettings
 
 # iBUG 68-point indices.
 RIGHT_EYE = np.arange(36, 42)  # the subject's right eye, left in the image

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import typer
 
-from edge.lpr.reader import PlateReader
 from models.plate import format_plate
+from recognition.lpr.reader import PlateReader
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.face.settings import MatchSettings
+from recognition.face.settings import MatchSettings
 
 ENCODING_DIM = 128
 RESIDENT = "resident"
