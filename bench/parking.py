@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.parking.detector import FEATURES, SlotOccupancyDetector, fit_logistic
 from edge.parking.monitor import CarParkMonitor
 from edge.parking.rules import ZoneRule
 from edge.parking.sensors import SensorBank
 from edge.parking.slots import SENSOR_DEBOUNCE, DebounceConfig, SlotTracker
+from recognition.parking.detector import FEATURES, SlotOccupancyDetector, fit_logistic
 from simulators.carpark import (
     LIGHTINGS,
     SCENARIOS,

@@ -24,10 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.context import EdgeContext
 from edge.decisions import LocalLists
-from edge.face.crypto import KEY_ENV, FaceCipher, generate_key, parse_key, seal_bundle
-from edge.face_sync import bundle_payload, pass_key, seal_directory
 from edge.gate_control import GateControl
 from edge.pipelines import GateDevices, PipelineDeps
+from models.face_bundle import (
+    KEY_ENV,
+    FaceCipher,
+    bundle_payload,
+    generate_key,
+    parse_key,
+    pass_key,
+    seal_bundle,
+    seal_directory,
+)
 from models.messages import EnvelopeBase, Kind, make_message
 from models.site import load_site_config
 from simulators.demo_pedestrians import DEMO_PEOPLE, FACES_DIR, STRANGER, _encodings

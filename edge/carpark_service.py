@@ -33,9 +33,7 @@ import numpy as np
 from edge.context import EdgeContext
 from edge.decisions import Entrant
 from edge.interfaces import Camera
-from edge.parking.detector import SlotOccupancyDetector
 from edge.parking.evidence import crop_b64
-from edge.parking.geometry import bounding_box
 from edge.parking.sensors import SensorBank
 from edge.parking.slots import CarParkSnapshot as TrackerSnapshot
 from edge.parking.slots import DebounceConfig, SlotChange, SlotTracker, Source
@@ -47,6 +45,8 @@ from models.messages import (
     ZoneCounts,
 )
 from models.site import CarPark, SiteConfig, ZoneKind
+from recognition.parking.detector import SlotOccupancyDetector
+from recognition.parking.geometry import bounding_box
 
 log = logging.getLogger(__name__)
 

@@ -10,78 +10,33 @@ cached file (atomic rename), so the edge forgets them.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge.face.cache import BundleCache
-from edge.face.crypto import FaceCipher, FaceKeyError, bundle_header, open_bundle
-from edge.face.passes import pin_digest
 from edge.face.pedestrian import GateDirectory
+from models.face_bundle import (
+    FaceCipher,
+    FaceKeyError,
+    bundle_header,
+    open_bundle,
+    open_directory,
+    pass_key,
+    sealed_bundle,
+)
 from models.messages import EnvelopeBase, FaceBundle, Kind
 from recognition.face.matcher import FaceMatcher
 from recognition.face.settings import MatchSettings
 
 log = logging.getLogger(__name__)
 
-FACES = "faces"  # the sync list name: anju/{site}/sync/faces
 BUNDLE_FILE = "faces.bundle"
 DIRECTORY_FILE = "faces.directory"
-
-
-def pass_key(face_key: bytes) -> bytes:
-    """The site's QR-pass/PIN key, derived from the face key so one secret is provisioned."""
-    return hmac.new(face_key, b"anju:pass-and-pin-key:v1", hashlib.sha256).digest()
-
-
-def _directory_context(site: str, version: int) -> bytes:
-    return f"gate-directory:{site}:{version}".encode()
-
-
-def seal_directory(
-    cipher: FaceCipher,
-    key: bytes,
-    *,
-    site: str,
-    version: int,
-    pins: Mapping[str, str],
-    cards: Mapping[str, str],
-) -> str:
-    """``pins``: PIN -> person, ``cards``: card id -> person. PINs travel only as keyed
-    digests, and the whole directory is encrypted (bound to site and version)."""
-    plain = {"pins": {pin_digest(key, pin): p for pin, p in pins.items()}, "cards": dict(cards)}
-    sealed = cipher.seal(json.dumps(plain).encode(), _directory_context(site, version))
-    return base64.b64encode(sealed).decode()
-
-
-def open_directory(cipher: FaceCipher, sealed: str, *, site: str, version: int) -> dict[str, Any]:
-    plain = cipher.open(base64.b64decode(sealed), _directory_context(site, version))
-    return json.loads(plain)
-
-
-def bundle_payload(sealed_bundle: bytes, directory: str | None) -> FaceBundle:
-    """The sync message payload for a sealed bundle (``seal_bundle`` output)."""
-    envelope = json.loads(sealed_bundle)
-    return FaceBundle(
-        format=envelope["format"],
-        site=envelope["site"],
-        version=envelope["version"],
-        sealed=envelope["sealed"],
-        directory=directory,
-    )
-
-
-def sealed_bundle(payload: FaceBundle) -> bytes:
-    """Back from the message to the sealed-bundle bytes ``BundleCache`` and ``open_bundle`` take."""
-    fields = {k: getattr(payload, k) for k in ("format", "site", "version", "sealed")}
-    return json.dumps(fields).encode()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ PIN or card -> decision -> door relay, with face_match, gate_decision and alarms
 Faces are matched against the site's face bundle, synced from the hub over MQTT and kept
 encrypted on the edge's disk (edge/face_sync.py), so the gate decides with the hub down.
 Events carry the person id, distance and liveness verdict: never a template.
-The face key comes from $ANJU_FACE_KEY or $ANJU_FACE_KEY_FILE (edge/face/crypto.py).
+The face key comes from $ANJU_FACE_KEY or $ANJU_FACE_KEY_FILE (models/face_bundle.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 
 from edge.context import EdgeContext
-from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
 from edge.face.pedestrian import (
     Attempt,
     CardAttempt,
@@ -36,6 +35,7 @@ from edge.face.reader import FaceReading, GateFaceReader, face_match_payload
 from edge.face_sync import FaceState, FaceSync
 from edge.parking.evidence import crop_b64
 from edge.pipelines import GateDevices, GatePipeline, PipelineDeps, register_pipeline
+from models.face_bundle import FaceCipher, FaceKeyError, load_face_key
 from models.messages import (
     Alarm,
     AlarmType,

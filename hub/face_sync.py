@@ -25,11 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
-from edge.face_sync import FACES, bundle_payload, pass_key, seal_directory
 from hub.faces.store import Erasure, FaceStore
 from hub.store import DB_NAME
 from models import topics
+from models.face_bundle import (
+    FACES,
+    FaceCipher,
+    FaceKeyError,
+    bundle_payload,
+    load_face_key,
+    pass_key,
+    seal_directory,
+)
 from models.messages import Kind, make_message
 
 log = logging.getLogger(__name__)

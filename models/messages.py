@@ -293,7 +293,7 @@ class VehicleList(Strict):
 
 class FaceBundle(Strict):
     """Hub -> edges, retained on ``anju/{site}/sync/faces``: the site's face templates and
-    gate credentials, encrypted with the site's face key (AES-256-GCM, ``edge.face.crypto``).
+    gate credentials, encrypted with the site's face key (AES-256-GCM, ``models.face_bundle``).
 
     ``format``/``site``/``version``/``sealed`` are exactly the fields of a sealed face bundle
     (``seal_bundle``); only site and version are in clear. ``directory``: the PIN digests and

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from edge.parking.geometry import slot_quad, unit_to_quad
+from recognition.parking.geometry import slot_quad, unit_to_quad
 
 Point = tuple[int, int]
 Lighting = Literal["day", "dusk", "night"]

@@ -29,12 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from edge.face.crypto import KEY_ENV, KEY_FILE_ENV, FaceKeyError, generate_key, load_face_key
-from edge.face.passes import issue_pass
-from edge.face_sync import pass_key
 from hub.face_sync import enroll_person, publish_faces, set_gate_credentials
 from hub.faces.store import StoreError
+from models.face_bundle import (
+    KEY_ENV,
+    KEY_FILE_ENV,
+    FaceKeyError,
+    generate_key,
+    load_face_key,
+    pass_key,
+)
 from models.messages import GatePosition
+from models.passes import issue_pass
 from recognition.face.detector import load_rgb
 from recognition.face.quality import check_image, enrolment_stack
 from recognition.face.settings import PedestrianSettings

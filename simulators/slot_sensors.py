@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.parking.geometry import SlotLike
+from recognition.parking.geometry import SlotLike
 from simulators.carpark import CarSpec, Scenario
 
 

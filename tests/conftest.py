@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.face.crypto import KEY_ENV, generate_key, parse_key
+from models.face_bundle import KEY_ENV, generate_key, parse_key
 from tests.mosquitto import MosquittoBroker, durable_mosquitto
 
 

@@ -493,7 +493,7 @@ async def test_every_page_renders_for_every_role(console: Console) -> None:
 async def test_face_enrolment_status_without_photos(console: Console) -> None:
     a = await console.login("guard-a")
     faces_store = pytest.importorskip("hub.faces.store")
-    crypto = pytest.importorskip("edge.face.crypto")
+    crypto = pytest.importorskip("models.face_bundle")
     import numpy as np
 
     store = faces_store.FaceStore(console.hub.store.path, crypto.FaceCipher(bytes(range(32))))

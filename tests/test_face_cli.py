@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edge.face.crypto import generate_key
 from hub.faces.cli import face_app
 from hub.faces.store import FaceStore
+from models.face_bundle import generate_key
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faces"
 runner = CliRunner()

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from anju_cli.demo import without_credentials
 from anju_cli.main import app as anju_app
-from edge.face.crypto import KEY_ENV, FaceCipher, FaceKeyError, generate_key, open_bundle, parse_key
 from edge.face.pedestrian import CardAttempt, PinAttempt, decide_pedestrian
 from edge.face_sync import FaceSync
 from edge.mqtt_bus import MqttBus
@@ -30,6 +29,14 @@ from hub.faces.cli import face_app
 from hub.faces.store import FaceStore, StoreError
 from hub.service import Hub
 from models import topics
+from models.face_bundle import (
+    KEY_ENV,
+    FaceCipher,
+    FaceKeyError,
+    generate_key,
+    open_bundle,
+    parse_key,
+)
 from models.messages import Decision, DecisionReason
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.face.passes import PassStatus, issue_pass, pin_digest, verify_pass
 from edge.face.pedestrian import (
     CardAttempt,
     DoorMonitor,
@@ -18,6 +17,7 @@ from edge.face.pedestrian import (
     decide_pedestrian,
 )
 from models.messages import AlarmType, Credential, Decision, DecisionReason
+from models.passes import PassStatus, issue_pass, pin_digest, verify_pass
 from recognition.face.settings import PedestrianSettings
 
 KEY = b"k" * 32

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from edge.face.cache import BundleCache
-from edge.face.crypto import (
+from hub.faces.store import FaceStore, StoreError
+from models.face_bundle import (
     FaceCipher,
     FaceKeyError,
     bundle_header,
@@ -21,7 +22,6 @@ from edge.face.crypto import (
     parse_key,
     seal_bundle,
 )
-from hub.faces.store import FaceStore, StoreError
 from recognition.face.matcher import FaceMatcher
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -16,7 +16,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from edge.face.crypto import FaceCipher, generate_key, parse_key
 from hub.faces.store import FaceStore
 from hub.recorder import Recorder
 from hub.retention.job import run_retention
@@ -24,6 +23,7 @@ from hub.retention.plan import cutoffs, is_evidence_key, lapsed_persons, plan, r
 from hub.rules import OpenViolation, ViolationType
 from hub.store import Store, iso
 from hub.validate import Accepted, Rejected
+from models.face_bundle import FaceCipher, generate_key, parse_key
 from models.messages import EnvelopeBase, Kind, Severity
 from models.site import EXAMPLE_SITE, ConfigError, Retention, SiteConfig, load_site_config
 from tests.test_hub_support import NORTH, SITE, heartbeat, message, plate_read, topic_for

@@ -12,13 +12,13 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from anju_cli.demo import without_credentials
-from edge.face.crypto import FaceCipher
 from edge.face_sync import FaceSync
 from hub.face_sync import face_db
 from hub.faces.store import FaceStore
 from hub.retention.job import run_retention
 from hub.service import Hub
 from models import topics
+from models.face_bundle import FaceCipher
 from models.messages import parse_message
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker

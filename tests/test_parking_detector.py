@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.parking.detector import SlotOccupancyDetector
 from edge.parking.evidence import crop_jpeg
-from edge.parking.geometry import bounding_box, slot_quad
 from models.site import load_site_config
+from recognition.parking.detector import SlotOccupancyDetector
+from recognition.parking.geometry import bounding_box, slot_quad
 from simulators.carpark import (
     CarParkRenderer,
     LooseCar,

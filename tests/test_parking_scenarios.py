@@ -6,11 +6,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.parking.detector import SlotOccupancyDetector
 from edge.parking.ledger import AdmitReason
 from edge.parking.monitor import CarParkMonitor
 from edge.parking.rules import ViolationKind, ZoneRule
 from models.plate import plate_error
+from recognition.parking.detector import SlotOccupancyDetector
 from simulators.carpark import (
     CarParkRenderer,
     Scenario,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
-from edge.face.crypto import KEY_ENV
+from models.face_bundle import KEY_ENV
 from simulators.demo_pedestrians import DEMO_PEOPLE, start_pedestrians
 from tests.mosquitto import MosquittoBroker
 

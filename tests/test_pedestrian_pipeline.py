@@ -15,11 +15,17 @@ import pytest
 
 from edge.context import EdgeContext
 from edge.decisions import LocalLists
-from edge.face.crypto import KEY_ENV, FaceCipher, seal_bundle
-from edge.face_sync import bundle_payload, pass_key, seal_directory
 from edge.gate_control import GateControl
 from edge.pedestrian_gate import PedestrianGatePipeline
 from edge.pipelines import GateDevices, PipelineDeps
+from models.face_bundle import (
+    KEY_ENV,
+    FaceCipher,
+    bundle_payload,
+    pass_key,
+    seal_bundle,
+    seal_directory,
+)
 from models.messages import EnvelopeBase, Kind, make_message
 from models.site import load_site_config
 from simulators.demo_pedestrians import DEMO_PEOPLE, FACES_DIR, _encodings

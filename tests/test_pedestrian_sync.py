@@ -13,17 +13,25 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from anju_cli.demo import without_credentials
-from edge.face.crypto import FaceCipher, generate_key, parse_key, seal_bundle
-from edge.face.passes import issue_pass
 from edge.face.pedestrian import PinAttempt, QrAttempt, decide_pedestrian
-from edge.face_sync import FaceSync, bundle_payload, pass_key, seal_directory
+from edge.face_sync import FaceSync
 from edge.mqtt_bus import MqttBus
 from edge.outbox import Outbox
 from hub.face_sync import face_db
 from hub.faces.store import FaceStore
 from hub.service import Hub
 from models import topics
+from models.face_bundle import (
+    FaceCipher,
+    bundle_payload,
+    generate_key,
+    parse_key,
+    pass_key,
+    seal_bundle,
+    seal_directory,
+)
 from models.messages import Kind, make_message, parse_message
+from models.passes import issue_pass
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker
 

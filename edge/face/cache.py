@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edge.face.crypto import FaceCipher, FaceKeyError, bundle_header, open_bundle
+from models.face_bundle import FaceCipher, FaceKeyError, bundle_header, open_bundle
 
 
 class BundleCache:

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from edge.face.passes import PassStatus, pin_digest, verify_pass
+from models.face_bundle import BLACKLIST, RESIDENT
 from models.messages import AlarmType, Credential, Decision, DecisionReason
-from recognition.face.matcher import BLACKLIST, RESIDENT
+from models.passes import PassStatus, pin_digest, verify_pass
 from recognition.face.settings import PedestrianSettings
 
 UNKNOWN_SUBJECT = "unknown"

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.face.pedestrian import FaceAttempt
+from models.face_bundle import BLACKLIST
 from models.messages import FaceMatch
 from recognition.face.detector import Box, FaceStack
 from recognition.face.liveness import LivenessChecker, LivenessVerdict
-from recognition.face.matcher import BLACKLIST, FaceMatcher, Match
+from recognition.face.matcher import FaceMatcher, Match
 from recognition.face.settings import LivenessSettings
 
 

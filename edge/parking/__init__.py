@@ -5,7 +5,6 @@ Pure logic except ``SlotOccupancyDetector`` (OpenCV on frames it is given) and t
 background save/load; MQTT and the hub are wired by the edge agent.
 """
 
-from edge.parking.detector import SlotObservation, SlotOccupancyDetector
 from edge.parking.ledger import AdmitReason, CarParkLedger, Overstay, Visit
 from edge.parking.monitor import CarParkMonitor, Evidence, MonitorUpdate, slot_state, zone_rules
 from edge.parking.rules import ViolationCandidate, ViolationKind, ViolationLatch, ZoneRule
@@ -18,6 +17,7 @@ from edge.parking.slots import (
     SlotTracker,
     ZoneCount,
 )
+from recognition.parking.detector import SlotObservation, SlotOccupancyDetector
 
 __all__ = [
     "AdmitReason",

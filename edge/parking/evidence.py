@@ -7,7 +7,7 @@ import base64
 import cv2
 import numpy as np
 
-from edge.parking.geometry import Box
+from recognition.parking.geometry import Box
 
 
 def crop_jpeg(frame_bgr: np.ndarray, box: Box, *, max_side: int = 320, quality: int = 80) -> bytes:

@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.parking.detector import SlotObservation, SlotOccupancyDetector
 from edge.parking.evidence import crop_jpeg
-from edge.parking.geometry import Box, SlotLike, bounding_box
 from edge.parking.ledger import AdmitReason, CarParkLedger
 from edge.parking.rules import (
     SlotStatus,
@@ -38,6 +36,8 @@ from edge.parking.slots import (
     Source,
 )
 from models.messages import SlotState
+from recognition.parking.detector import SlotObservation, SlotOccupancyDetector
+from recognition.parking.geometry import Box, SlotLike, bounding_box
 
 VISITOR_USABLE_KINDS = ("general", "visitor")
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edge.parking.geometry import Box
 from edge.parking.ledger import Overstay
+from recognition.parking.geometry import Box
 
 
 class ViolationKind(StrEnum):

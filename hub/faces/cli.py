@@ -17,8 +17,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from edge.face.crypto import FaceCipher, FaceKeyError, load_face_key
 from hub.faces.store import CARD, PIN, FaceStore, StoreError
+from models.face_bundle import FaceCipher, FaceKeyError, load_face_key
 from recognition.face.matcher import FaceMatcher
 from recognition.face.settings import DLIB_TOLERANCE
 

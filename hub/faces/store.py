@@ -1,7 +1,7 @@
 """The hub's face enrolment store (SQLite): persons, encrypted encodings, consents, erasures,
 and residents' gate PINs and access cards.
 
-Encodings are stored AES-GCM-sealed (``edge.face.crypto``), never the photos. Erasure
+Encodings are stored AES-GCM-sealed (``models.face_bundle``), never the photos. Erasure
 deletes a person's encodings and consents with ``secure_delete`` on (SQLite overwrites the
 freed pages) and checkpoints the WAL, keeps an audit record with no biometric data, and
 bumps the site's bundle version so edges replace their copy with one that lacks the person.
@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.face.crypto import FaceCipher, seal_bundle
-from recognition.face.matcher import ROLES
+from models.face_bundle import ROLES, FaceCipher, seal_bundle
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS face_sites (

@@ -131,8 +131,8 @@ def erase_lapsed_faces(
 
 
 async def _publish_faces(hub: Any, site: str) -> None:
-    from edge.face.crypto import FaceKeyError
     from hub.face_sync import publish_faces
+    from models.face_bundle import FaceKeyError
 
     try:
         await publish_faces(hub, site)

@@ -12,12 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from models.face_bundle import ROLES
 from recognition.face.settings import MatchSettings
 
 ENCODING_DIM = 128
-RESIDENT = "resident"
-BLACKLIST = "blacklist"
-ROLES = (RESIDENT, BLACKLIST)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.parking.geometry import SlotLike, slot_quad, unit_to_quad
+from recognition.parking.geometry import SlotLike, slot_quad, unit_to_quad
 
 FEATURES = (
     "texture_change",  # 1 - NCC(log-luma, background) over the patch

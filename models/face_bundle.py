@@ -1,4 +1,5 @@
-"""Face data encrypted at rest and in transit: AES-256-GCM with the site's face key.
+"""The face-bundle contract: how face data and gate credentials travel hub -> edge and rest on
+disk, encrypted with AES-256-GCM under the site's face key, and the roles a person may have.
 
 The key (32 random bytes, base64) comes from the environment variable ANJU_FACE_KEY or
 from a file named by ANJU_FACE_KEY_FILE (or passed explicitly). Every ciphertext is bound
@@ -9,6 +10,8 @@ nor a bundle replayed as another site's or version's.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -20,10 +23,19 @@ import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from models.messages import FaceBundle
+from models.passes import pin_digest
+
 KEY_ENV = "ANJU_FACE_KEY"
 KEY_FILE_ENV = "ANJU_FACE_KEY_FILE"
 _NONCE = 12
 BUNDLE_FORMAT = 1
+FACES = "faces"  # the sync list name: anju/{site}/sync/faces
+
+# The roles a person has in a bundle (what a pedestrian gate does on a match).
+RESIDENT = "resident"
+BLACKLIST = "blacklist"
+ROLES = (RESIDENT, BLACKLIST)
 
 
 class FaceKeyError(ValueError):
@@ -54,7 +66,7 @@ def load_face_key(key_file: Path | None = None, env: Mapping[str, str] | None = 
     if path is None:
         raise FaceKeyError(
             f"no face key: set {KEY_ENV} (generate one with "
-            "`python -c 'from edge.face.crypto import generate_key; print(generate_key())'`) "
+            "`python -c 'from models.face_bundle import generate_key; print(generate_key())'`) "
             f"or {KEY_FILE_ENV}"
         )
     try:
@@ -139,3 +151,51 @@ def open_bundle(cipher: FaceCipher, blob: bytes) -> dict[str, Any]:
         matrix = np.frombuffer(base64.b64decode(p["encodings"]), "<f4").reshape(-1, 128)
         persons.append({"id": p["id"], "role": p["role"], "encodings": matrix.tolist()})
     return {"version": version, "site": site, "persons": persons}
+
+
+def pass_key(face_key: bytes) -> bytes:
+    """The site's QR-pass/PIN key, derived from the face key so one secret is provisioned."""
+    return hmac.new(face_key, b"anju:pass-and-pin-key:v1", hashlib.sha256).digest()
+
+
+def _directory_context(site: str, version: int) -> bytes:
+    return f"gate-directory:{site}:{version}".encode()
+
+
+def seal_directory(
+    cipher: FaceCipher,
+    key: bytes,
+    *,
+    site: str,
+    version: int,
+    pins: Mapping[str, str],
+    cards: Mapping[str, str],
+) -> str:
+    """``pins``: PIN -> person, ``cards``: card id -> person. PINs travel only as keyed
+    digests, and the whole directory is encrypted (bound to site and version)."""
+    plain = {"pins": {pin_digest(key, pin): p for pin, p in pins.items()}, "cards": dict(cards)}
+    sealed = cipher.seal(json.dumps(plain).encode(), _directory_context(site, version))
+    return base64.b64encode(sealed).decode()
+
+
+def open_directory(cipher: FaceCipher, sealed: str, *, site: str, version: int) -> dict[str, Any]:
+    plain = cipher.open(base64.b64decode(sealed), _directory_context(site, version))
+    return json.loads(plain)
+
+
+def bundle_payload(sealed_bundle: bytes, directory: str | None) -> FaceBundle:
+    """The sync message payload for a sealed bundle (``seal_bundle`` output)."""
+    envelope = json.loads(sealed_bundle)
+    return FaceBundle(
+        format=envelope["format"],
+        site=envelope["site"],
+        version=envelope["version"],
+        sealed=envelope["sealed"],
+        directory=directory,
+    )
+
+
+def sealed_bundle(payload: FaceBundle) -> bytes:
+    """Back from the message to the sealed-bundle bytes ``BundleCache`` and ``open_bundle`` take."""
+    fields = {k: getattr(payload, k) for k in ("format", "site", "version", "sealed")}
+    return json.dumps(fields).encode()

@@ -1,0 +1,1 @@
+"""Car-park pixels: slot polygon geometry and camera slot occupancy (classical OpenCV)."""
