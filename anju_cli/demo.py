@@ -67,7 +67,8 @@ class Demo:
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def start(self) -> None:
-        from edge.agent import EdgeAgent, simulated_hardware
+        from edge.agent import EdgeAgent
+        from simulators.hardware import simulated_hardware
 
         self.options.data.mkdir(parents=True, exist_ok=True)
         if self.options.pedestrians and self.options.with_hub:

@@ -116,8 +116,13 @@ def edge(
     _setup_logging(verbose)
     from edge.agent import run_edge
 
+    hardware = None
+    if simulate:
+        from simulators.hardware import simulated_factories
+
+        hardware = simulated_factories
     try:
-        asyncio.run(run_edge(site, device, broker, data, simulate))
+        asyncio.run(run_edge(site, device, broker, data, hardware))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
-from edge.face.reader import GateFaceReader  # noqa: E402
+from edge.pedestrian_gate.reader import GateFaceReader  # noqa: E402
 from recognition.face.detector import FaceStack, load_rgb  # noqa: E402
 from recognition.face.liveness import LivenessChecker  # noqa: E402
 from recognition.face.matcher import FaceMatcher  # noqa: E402

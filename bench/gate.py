@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from edge.agent import EdgeAgent
-from edge.mqtt_bus import MqttBus
+from edge.bus import MqttBus
 from edge.outbox import Outbox
 from models import topics
 from models.messages import Heartbeat, Kind, make_message

@@ -27,10 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.parking.monitor import CarParkMonitor
-from edge.parking.rules import ZoneRule
-from edge.parking.sensors import SensorBank
-from edge.parking.slots import SENSOR_DEBOUNCE, DebounceConfig, SlotTracker
+from edge.car_park.monitor import CarParkMonitor
+from edge.car_park.rules import ZoneRule
+from edge.car_park.sensors import SensorBank
+from edge.car_park.slots import SENSOR_DEBOUNCE, DebounceConfig, SlotTracker
 from recognition.parking.detector import FEATURES, SlotOccupancyDetector, fit_logistic
 from simulators.carpark import (
     LIGHTINGS,

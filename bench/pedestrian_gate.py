@@ -23,9 +23,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.context import EdgeContext
-from edge.decisions import LocalLists
 from edge.gate_control import GateControl
-from edge.pipelines import GateDevices, PipelineDeps
+from edge.pipeline import GateDevices, PipelineDeps
+from edge.vehicle_gate.decisions import LocalLists
 from models.face_bundle import (
     KEY_ENV,
     FaceCipher,
@@ -62,7 +62,7 @@ class _Bus:
 
 
 async def main(passages: int) -> None:
-    from edge.pedestrian_gate import PedestrianGatePipeline
+    from edge.pedestrian_gate.pipeline import PedestrianGatePipeline
 
     text = generate_key()
     os.environ[KEY_ENV] = text

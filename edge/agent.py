@@ -16,14 +16,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from edge.bus import MqttBus
 from edge.context import EdgeContext
-from edge.decisions import CapacityCheck, LocalLists
 from edge.gate_control import GateControl
-from edge.interfaces import Camera, DoorContact, PresenceSensor, Relay
-from edge.mqtt_bus import MqttBus
+from edge.interfaces import (
+    Camera,
+    CameraFactory,
+    DoorContact,
+    HardwareFactories,
+    PresenceSensor,
+    Relay,
+    RelayFactory,
+    SensorFactory,
+)
 from edge.outbox import Outbox
-from edge.pipelines import PIPELINES, GateDevices, GatePipeline, PipelineDeps, VoterLike
+from edge.pipeline import GateDevices, GatePipeline, PipelineDeps, VoterLike, pipeline_for
 from edge.store import EdgeStore
+from edge.vehicle_gate.decisions import CapacityCheck, LocalLists
 from models.messages import (
     AckResult,
     Alarm,
@@ -50,9 +59,6 @@ ServiceRun = Callable[[], Awaitable[None]]
 # An edge-level service (the car park): called with the context before the bus starts (it may
 # register bus handlers and set ``ctx.capacity``); returns what to run, supervised, after.
 ServiceFactory = Callable[[EdgeContext], ServiceRun]
-CameraFactory = Callable[[GateConfig], Camera]
-RelayFactory = Callable[[GateConfig], Relay]
-SensorFactory = Callable[[GateConfig], PresenceSensor]
 
 
 class EdgeAgent:
@@ -150,17 +156,14 @@ class EdgeAgent:
         self._spawn(self._heartbeats(), "heartbeat")
 
     def _build_gates(self, ctx: EdgeContext) -> None:
-        needs_reader = any(PIPELINES.get(g.type) for g in self.gates.values())
         deps = PipelineDeps(**self.pipeline_options)
         if deps.data_dir is None:
             deps.data_dir = self.data_dir
-        if any(g.type is GateType.PEDESTRIAN for g in self.gates.values()):
-            import edge.pedestrian_gate  # noqa: F401  registers the pipeline (loads dlib models)
-        if needs_reader and any(g.type is GateType.VEHICLE for g in self.gates.values()):
+        if any(g.type is GateType.VEHICLE for g in self.gates.values()):
             deps.reader, deps.voter_factory = self._recogniser()
         for gate in self.gates.values():
             relay = self.relay_factory(gate)
-            pipeline_type = PIPELINES.get(gate.type)
+            pipeline_type = pipeline_for(gate.type)
             if pipeline_type is None:
                 # Remote commands still work; recognition waits for its pipeline (face helper).
                 log.warning("gate %s: no pipeline for %s gates yet", gate.id, gate.type)
@@ -348,44 +351,6 @@ class EdgeAgent:
 # ---------------------------------------------------------------------- CLI entry
 
 
-def simulated_hardware(
-    site: SiteConfig, edge_id: str, **gate_options: Any
-) -> tuple[dict[str, Any], CameraFactory, RelayFactory, SensorFactory]:
-    """Simulated gates for every gate of ``edge_id``: (sim gates by id, factories)."""
-    from simulators.gate import SimRelay, SimulatedVehicleGate
-    from simulators.pedestrian_gate import SimulatedPedestrianGate
-
-    sims: dict[str, Any] = {}
-    relays: dict[str, Relay] = {}
-    for gate in site.gates_of(edge_id):
-        if gate.type is GateType.VEHICLE:
-            sim = SimulatedVehicleGate(
-                gate.id, size=(gate.camera.width, gate.camera.height), **gate_options
-            )
-            sims[gate.id] = sim
-            relays[gate.id] = sim.relay
-        elif gate.type is GateType.PEDESTRIAN:
-            seed = int(gate_options.get("seed", 0))
-            ped = SimulatedPedestrianGate(
-                gate.id, size=(gate.camera.width, gate.camera.height), seed=seed
-            )
-            sims[gate.id] = ped
-            relays[gate.id] = ped.relay
-        else:
-            relays[gate.id] = SimRelay()
-
-    def camera(gate: GateConfig) -> Camera:
-        return sims[gate.id].camera
-
-    def sensor(gate: GateConfig) -> PresenceSensor:
-        return sims[gate.id].sensor
-
-    def relay(gate: GateConfig) -> Relay:
-        return relays[gate.id]
-
-    return sims, camera, relay, sensor
-
-
 def door_contact(gate: GateConfig, sensor: PresenceSensor) -> DoorContact | None:
     """The gate's door contact as its config says: a GPIO input, or the simulated gate
     unit's own (found on its presence sensor, like the credential reader)."""
@@ -404,12 +369,12 @@ def door_contact(gate: GateConfig, sensor: PresenceSensor) -> DoorContact | None
     return contact
 
 
-def hardware_factories() -> tuple[CameraFactory, RelayFactory, SensorFactory]:
+def hardware_factories() -> HardwareFactories:
     """Real drivers: OpenCV cameras, GPIO relays (``driver: sim`` relays only log)."""
     from edge.drivers.gpio_relay import SysfsGpioRelay
+    from edge.drivers.log_relay import LogOnlyRelay
     from edge.drivers.opencv_camera import OpenCVCamera
     from edge.drivers.presence import AlwaysPresent
-    from simulators.gate import SimRelay
 
     def camera(gate: GateConfig) -> Camera:
         cfg = gate.camera
@@ -424,7 +389,7 @@ def hardware_factories() -> tuple[CameraFactory, RelayFactory, SensorFactory]:
         if gate.relay.driver == "gpio":
             assert gate.relay.pin is not None
             return SysfsGpioRelay(gate.relay.pin, active_high=gate.relay.active_high)
-        return SimRelay()
+        return LogOnlyRelay(gate.id)
 
     def sensor(gate: GateConfig) -> PresenceSensor:
         if gate.loop is not None:
@@ -439,14 +404,16 @@ def hardware_factories() -> tuple[CameraFactory, RelayFactory, SensorFactory]:
 
 
 async def run_edge(
-    site_path: Path | str, edge_id: str, broker_url: str, data_dir: Path | str, simulate: bool
+    site_path: Path | str,
+    edge_id: str,
+    broker_url: str,
+    data_dir: Path | str,
+    hardware: Callable[[SiteConfig, str], HardwareFactories] | None = None,
 ) -> None:
-    """``anju edge``: run one edge until cancelled (Ctrl-C)."""
+    """``anju edge``: run one edge until cancelled (Ctrl-C). ``hardware(site, edge_id)`` builds
+    the drivers; default: the real ones (``anju edge --simulate`` passes the simulators')."""
     site = load_site_config(site_path)
-    if simulate:
-        _sims, camera, relay, sensor = simulated_hardware(site, edge_id)
-    else:
-        camera, relay, sensor = hardware_factories()
+    camera, relay, sensor = hardware(site, edge_id) if hardware else hardware_factories()
     agent = EdgeAgent(
         site,
         edge_id,

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge.decisions import CapacityCheck, LocalLists
 from edge.interfaces import Bus
+from edge.vehicle_gate.decisions import CapacityCheck, LocalLists
 from models import topics
 from models.messages import EnvelopeBase, Kind, Strict, make_message, utcnow
 
@@ -19,7 +19,7 @@ class EdgeContext:
     bus: Bus
     lists: Callable[[], LocalLists]
     now: Callable[[], datetime] = utcnow
-    capacity: CapacityCheck | None = None  # set by the car-park pipeline (edge/parking)
+    capacity: CapacityCheck | None = None  # set by the car-park pipeline (edge/car_park)
 
     def message(self, kind: Kind, payload: Strict, **envelope: object) -> EnvelopeBase:
         return make_message(kind, site=self.site, device=self.device, payload=payload, **envelope)

@@ -1,17 +1,19 @@
 """Small interfaces between the edge agent and the hardware / network it drives.
 
-Each has a real implementation (``edge/drivers``, ``edge/mqtt_bus.py``) and a simulated one
+Each has a real implementation (``edge/drivers``, ``edge/bus.py``) and a simulated one
 (``simulators/gate.py``). The agent only ever talks to these Protocols.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from models.messages import EnvelopeBase, GatePosition
+from models.site import GateConfig
 
 
 @runtime_checkable
@@ -49,6 +51,29 @@ class DoorContact(Protocol):
     def is_open(self) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class QrAttempt:
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class PinAttempt:
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardAttempt:
+    card_id: str
+
+
+@runtime_checkable
+class CredentialReader(Protocol):
+    """Keypad / QR scanner / card reader at a pedestrian gate: the next entered credential,
+    or None."""
+
+    def poll(self) -> QrAttempt | PinAttempt | CardAttempt | None: ...
+
+
 MessageHandler = Callable[[EnvelopeBase], Awaitable[None]]
 
 
@@ -69,3 +94,11 @@ class Bus(Protocol):
     def on_sync(self, handler: MessageHandler) -> None: ...
 
     async def pending(self) -> int: ...
+
+
+# What the agent builds a gate's hardware with: the real drivers (``edge.agent.hardware_factories``)
+# or the simulators (``simulators.hardware``) behind the same three factories.
+CameraFactory = Callable[[GateConfig], Camera]
+RelayFactory = Callable[[GateConfig], Relay]
+SensorFactory = Callable[[GateConfig], PresenceSensor]
+HardwareFactories = tuple[CameraFactory, RelayFactory, SensorFactory]

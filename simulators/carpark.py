@@ -758,7 +758,7 @@ class Scenario:
             )
 
     def play(self, renderer: CarParkRenderer, monitor: Any) -> Iterator[tuple[RenderedFrame, Any]]:
-        """Run the scenario through a car-park monitor (``edge.parking.CarParkMonitor``):
+        """Run the scenario through a car-park monitor (``edge.car_park.CarParkMonitor``):
         each frame's gate passages first, then the frame; yields (frame, the monitor's update)."""
         prev = -float("inf")
         for frame in self.frames(renderer):

@@ -1,5 +1,5 @@
 """The demo's car park: a simulated camera over the site's slot polygons, the car-park edge
-(``EdgeAgent`` + ``edge.carpark_service``) and a story of cars arriving, leaving and one
+(``EdgeAgent`` + ``edge.car_park.service``) and a story of cars arriving, leaving and one
 parking in the fire lane (or the no-parking strip) long enough to become a violation.
 
     task = await start_car_park(demo)      # after the hub and the gate edges started
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.carpark_service import attach_capacity, carpark_service
-from edge.parking.slots import DebounceConfig
+from edge.car_park.service import attach_capacity, carpark_service
+from edge.car_park.slots import DebounceConfig
 from models.site import CarPark, SiteConfig, ZoneKind
 from simulators.carpark import CarParkRenderer, CarSpec, random_car
 

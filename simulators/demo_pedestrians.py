@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.pedestrian_gate.rules import PedestrianSettings
 from hub.face_sync import enroll_person, publish_faces, set_gate_credentials
 from hub.faces.store import StoreError
 from models.face_bundle import (
@@ -43,7 +44,6 @@ from models.messages import GatePosition
 from models.passes import issue_pass
 from recognition.face.detector import load_rgb
 from recognition.face.quality import check_image, enrolment_stack
-from recognition.face.settings import PedestrianSettings
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.face.pedestrian import CardAttempt, PinAttempt, QrAttempt
+from edge.interfaces import CardAttempt, PinAttempt, QrAttempt
 from recognition.face.detector import load_rgb
 from simulators.gate import SimRelay
 from simulators.people import render_gate_sequence

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
-from edge.parking.slots import DebounceConfig
+from edge.car_park.slots import DebounceConfig
 from models.plate import PlateColor
 from models.site import GateType, SiteConfig
 from simulators.carpark import random_car

@@ -1,4 +1,4 @@
-"""edge/carpark_service.py on rendered car-park frames (no broker: the bus records what would
+"""edge/car_park/service.py on rendered car-park frames (no broker: the bus records what would
 be published), the snapshot capacity check, and the demo's site override."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
-from edge.carpark_service import CarParkService, SnapshotCapacity, snapshot_payload
+from edge.car_park.service import CarParkService, SnapshotCapacity, snapshot_payload
+from edge.car_park.slots import DebounceConfig, SlotTracker
 from edge.context import EdgeContext
-from edge.decisions import Entrant, LocalLists, PlateEvidence, decide_vehicle
-from edge.parking.slots import DebounceConfig, SlotTracker
+from edge.vehicle_gate.decisions import Entrant, LocalLists, PlateEvidence, decide_vehicle
 from models.messages import CarParkSnapshot, DecisionReason, EnvelopeBase, Kind, ZoneCounts
 from models.site import load_site_config
 from simulators.carpark import random_car

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from edge.pedestrian_gate import face_evidence
+from edge.pedestrian_gate.pipeline import face_evidence
 from hub.console.roles import ConsoleRole
 from hub.console.users import LoginError, UserStore
 from hub.service import Hub

@@ -32,6 +32,7 @@ from models.messages import (
 from models.site import EXAMPLE_SITE, ConfigError, SiteConfig, load_yaml
 from recognition.lpr import PlateReader
 from simulators.gate import SimulatedVehicleGate
+from simulators.hardware import simulated_factories
 from tests.mosquitto import MosquittoBroker
 from tests.test_edge_bus import FAST, Subscriber, unique_site, wait_until
 
@@ -368,7 +369,7 @@ async def test_run_edge_with_credentials_from_the_environment_under_the_producti
 
     monkeypatch.setenv("ANJU_EDGE_EAST_PASSWORD", "wrong")
     task = asyncio.create_task(
-        run_edge(EXAMPLE_SITE, "edge-east", broker.url, tmp_path / "bad", simulate=True)
+        run_edge(EXAMPLE_SITE, "edge-east", broker.url, tmp_path / "bad", simulated_factories)
     )
     await asyncio.sleep(1.5)
     assert hub.of_kind("device_status") == []  # refused: bad password
@@ -378,7 +379,7 @@ async def test_run_edge_with_credentials_from_the_environment_under_the_producti
 
     monkeypatch.setenv("ANJU_EDGE_EAST_PASSWORD", "east-secret")
     task = asyncio.create_task(
-        run_edge(EXAMPLE_SITE, "edge-east", broker.url, tmp_path, simulate=True)
+        run_edge(EXAMPLE_SITE, "edge-east", broker.url, tmp_path, simulated_factories)
     )
     try:
         assert await hub.await_for(lambda s: len(s.of_kind("device_status")) == 1, 10)
@@ -577,4 +578,4 @@ async def test_run_edge_on_hardware_refuses_simulator_cameras(
 ) -> None:
     monkeypatch.setenv("ANJU_EDGE_NORTH_PASSWORD", "secret")
     with pytest.raises(ConfigError, match="--simulate"):
-        await run_edge(EXAMPLE_SITE, "edge-north", "mqtt://127.0.0.1:1", tmp_path, simulate=False)
+        await run_edge(EXAMPLE_SITE, "edge-north", "mqtt://127.0.0.1:1", tmp_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.mqtt_bus import BrokerAddress, MqttBus
+from edge.bus import BrokerAddress, MqttBus
 from edge.outbox import Outbox
 from models import topics
 from models.messages import (
@@ -226,7 +226,7 @@ async def test_undelivered_rows_are_sent_by_the_next_process(
 
 BUS_PROCESS = """
 import asyncio, sys
-from edge.mqtt_bus import MqttBus
+from edge.bus import MqttBus
 from edge.outbox import Outbox
 
 async def main():

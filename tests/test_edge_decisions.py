@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.decisions import (
+from edge.vehicle_gate.decisions import (
     SEED_VERSION,
     Entrant,
     LocalLists,

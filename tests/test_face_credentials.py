@@ -20,10 +20,11 @@ from typer.testing import CliRunner
 
 from anju_cli.demo import without_credentials
 from anju_cli.main import app as anju_app
-from edge.face.pedestrian import CardAttempt, PinAttempt, decide_pedestrian
-from edge.face_sync import FaceSync
-from edge.mqtt_bus import MqttBus
+from edge.bus import MqttBus
+from edge.interfaces import CardAttempt, PinAttempt
 from edge.outbox import Outbox
+from edge.pedestrian_gate.rules import decide_pedestrian
+from edge.pedestrian_gate.sync import FaceSync
 from hub.face_sync import face_db, publish_faces, set_gate_credentials
 from hub.faces.cli import face_app
 from hub.faces.store import FaceStore, StoreError

@@ -6,19 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.face.pedestrian import (
-    CardAttempt,
+from edge.interfaces import CardAttempt, PinAttempt, QrAttempt
+from edge.pedestrian_gate.rules import (
     DoorMonitor,
     FaceAttempt,
     GateDirectory,
-    PinAttempt,
-    QrAttempt,
+    PedestrianSettings,
     UnknownAttemptTracker,
     decide_pedestrian,
 )
 from models.messages import AlarmType, Credential, Decision, DecisionReason
 from models.passes import PassStatus, issue_pass, pin_digest, verify_pass
-from recognition.face.settings import PedestrianSettings
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

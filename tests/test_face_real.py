@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.face.pedestrian import GateDirectory, decide_pedestrian
-from edge.face.reader import GateFaceReader, face_match_payload
+from edge.pedestrian_gate.reader import GateFaceReader, face_match_payload
+from edge.pedestrian_gate.rules import GateDirectory, decide_pedestrian
 from models.messages import AlarmType, Decision, DecisionReason
 from recognition.face.detector import FaceObservation, FaceStack, load_rgb
 from recognition.face.liveness import LivenessChecker

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.face.cache import BundleCache
+from edge.pedestrian_gate.cache import BundleCache
 from hub.faces.store import FaceStore, StoreError
 from models.face_bundle import (
     FaceCipher,

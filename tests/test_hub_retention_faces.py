@@ -12,7 +12,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from anju_cli.demo import without_credentials
-from edge.face_sync import FaceSync
+from edge.pedestrian_gate.sync import FaceSync
 from hub.face_sync import face_db
 from hub.faces.store import FaceStore
 from hub.retention.job import run_retention

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.parking.evidence import crop_jpeg
+from edge.car_park.evidence import crop_jpeg
 from models.site import load_site_config
 from recognition.parking.detector import SlotOccupancyDetector
 from recognition.parking.geometry import bounding_box, slot_quad

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from edge.parking.ledger import AdmitReason, CarParkLedger
-from edge.parking.monitor import CarParkMonitor
-from edge.parking.rules import (
+from edge.car_park.ledger import AdmitReason, CarParkLedger
+from edge.car_park.monitor import CarParkMonitor
+from edge.car_park.rules import (
     SlotStatus,
     ViolationKind,
     ViolationLatch,

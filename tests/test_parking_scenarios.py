@@ -6,9 +6,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.parking.ledger import AdmitReason
-from edge.parking.monitor import CarParkMonitor
-from edge.parking.rules import ViolationKind, ZoneRule
+from edge.car_park.ledger import AdmitReason
+from edge.car_park.monitor import CarParkMonitor
+from edge.car_park.rules import ViolationKind, ZoneRule
 from models.plate import plate_error
 from recognition.parking.detector import SlotOccupancyDetector
 from simulators.carpark import (

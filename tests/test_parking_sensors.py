@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.parking.sensors import SensorBank, SensorOccupancy
-from edge.parking.slots import SENSOR_DEBOUNCE, SlotTracker
+from edge.car_park.sensors import SensorBank, SensorOccupancy
+from edge.car_park.slots import SENSOR_DEBOUNCE, SlotTracker
 from simulators.carpark import default_site_slots, random_car
 from simulators.slot_sensors import SlotSensorSim
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.parking.monitor import slot_state
-from edge.parking.slots import DebounceConfig, SlotStateMachine, SlotTracker
+from edge.car_park.monitor import slot_state
+from edge.car_park.slots import DebounceConfig, SlotStateMachine, SlotTracker
 from models.messages import Kind, make_message, parse_message
 
 CFG = DebounceConfig(on_after_s=8.0, off_after_s=10.0)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from edge.context import EdgeContext
-from edge.decisions import LocalLists
 from edge.gate_control import GateControl
-from edge.pedestrian_gate import PedestrianGatePipeline
-from edge.pipelines import GateDevices, PipelineDeps
+from edge.pedestrian_gate.pipeline import PedestrianGatePipeline
+from edge.pipeline import GateDevices, PipelineDeps
+from edge.vehicle_gate.decisions import LocalLists
 from models.face_bundle import (
     KEY_ENV,
     FaceCipher,

@@ -13,10 +13,11 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from anju_cli.demo import without_credentials
-from edge.face.pedestrian import PinAttempt, QrAttempt, decide_pedestrian
-from edge.face_sync import FaceSync
-from edge.mqtt_bus import MqttBus
+from edge.bus import MqttBus
+from edge.interfaces import PinAttempt, QrAttempt
 from edge.outbox import Outbox
+from edge.pedestrian_gate.rules import decide_pedestrian
+from edge.pedestrian_gate.sync import FaceSync
 from hub.face_sync import face_db
 from hub.faces.store import FaceStore
 from hub.service import Hub

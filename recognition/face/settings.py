@@ -98,15 +98,3 @@ class LivenessSettings:
     nonrigid_residual: float = 0.08
     nonrigid_pairs: int = 2
     still_motion: float = 0.002
-
-
-@dataclass(frozen=True, slots=True)
-class PedestrianSettings:
-    """Rules of a pedestrian gate beyond matching."""
-
-    unknown_attempts: int = 3  # this many refused attempts ...
-    unknown_window_s: float = 60.0  # ... within this window -> violation
-    # The door may open this long after the lock closes again (how long it may stay open is
-    # the site config's door.held_open_s).
-    door_grace_s: float = 2.0
-    require_liveness: bool = True

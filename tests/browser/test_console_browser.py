@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
-from edge.pedestrian_gate import face_evidence
+from edge.pedestrian_gate.pipeline import face_evidence
 from hub.console import start_console
 from models.plate import PlateColor
 from recognition.face.detector import load_rgb

@@ -2,7 +2,7 @@
 PIN or card -> decision -> door relay, with face_match, gate_decision and alarms published.
 
 Faces are matched against the site's face bundle, synced from the hub over MQTT and kept
-encrypted on the edge's disk (edge/face_sync.py), so the gate decides with the hub down.
+encrypted on the edge's disk (edge/pedestrian_gate/sync.py), so the gate decides with the hub down.
 Events carry the person id, distance and liveness verdict: never a template.
 The face key comes from $ANJU_FACE_KEY or $ANJU_FACE_KEY_FILE (models/face_bundle.py).
 """
@@ -14,27 +14,25 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
+from edge.car_park.evidence import crop_b64
 from edge.context import EdgeContext
-from edge.face.pedestrian import (
+from edge.interfaces import CredentialReader
+from edge.pedestrian_gate.reader import FaceReading, GateFaceReader, face_match_payload
+from edge.pedestrian_gate.rules import (
     Attempt,
-    CardAttempt,
     DoorMonitor,
     FaceAttempt,
     PedestrianDecision,
-    PinAttempt,
-    QrAttempt,
+    PedestrianSettings,
     UnknownAttemptTracker,
     decide_pedestrian,
 )
-from edge.face.reader import FaceReading, GateFaceReader, face_match_payload
-from edge.face_sync import FaceState, FaceSync
-from edge.parking.evidence import crop_b64
-from edge.pipelines import GateDevices, GatePipeline, PipelineDeps, register_pipeline
+from edge.pedestrian_gate.sync import FaceState, FaceSync
+from edge.pipeline import GateDevices, GatePipeline, PipelineDeps
 from models.face_bundle import FaceCipher, FaceKeyError, load_face_key
 from models.messages import (
     Alarm,
@@ -47,7 +45,7 @@ from models.messages import (
 )
 from models.site import GateConfig, GateType
 from recognition.face.detector import FaceStack
-from recognition.face.settings import DetectorSettings, LivenessSettings, PedestrianSettings
+from recognition.face.settings import DetectorSettings, LivenessSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +67,6 @@ class PassageFaceReader(GateFaceReader):
         match = self._match()
         attempt = FaceAttempt(match.person, match.role, match.distance, verdict.live)
         return FaceReading(attempt, self._box, self._frames, verdict, self._crop)
-
-
-@runtime_checkable
-class CredentialReader(Protocol):
-    """Keypad / QR scanner / card reader at the gate: the next entered credential, or None."""
-
-    def poll(self) -> QrAttempt | PinAttempt | CardAttempt | None: ...
 
 
 def credential_reader_of(devices: GateDevices) -> CredentialReader | None:
@@ -315,6 +306,3 @@ def face_evidence(face_rgb: np.ndarray) -> str | None:
     bgr = cv2.cvtColor(face_rgb, cv2.COLOR_RGB2BGR)
     height, width = bgr.shape[:2]
     return crop_b64(bgr, (0, 0, width, height), max_side=FACE_EVIDENCE_PX)
-
-
-register_pipeline(PedestrianGatePipeline)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.face.cache import BundleCache
-from edge.face.pedestrian import GateDirectory
+from edge.pedestrian_gate.cache import BundleCache
+from edge.pedestrian_gate.rules import GateDirectory
 from models.face_bundle import (
     FaceCipher,
     FaceKeyError,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edge.parking.ledger import Overstay
+from edge.car_park.ledger import Overstay
 from recognition.parking.geometry import Box
 
 

@@ -89,7 +89,7 @@ class Entrant(StrEnum):
 
 
 class CapacityCheck(Protocol):
-    """Hook for the car park (edge/parking): is there room for this entrant now?"""
+    """Hook for the car park (edge/car_park): is there room for this entrant now?"""
 
     def has_room(self, entrant: Entrant, plate: str, now: datetime) -> bool: ...
 

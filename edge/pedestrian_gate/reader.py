@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.face.pedestrian import FaceAttempt
+from edge.pedestrian_gate.rules import FaceAttempt
 from models.face_bundle import BLACKLIST
 from models.messages import FaceMatch
 from recognition.face.detector import Box, FaceStack

@@ -5,11 +5,11 @@ Pure logic except ``SlotOccupancyDetector`` (OpenCV on frames it is given) and t
 background save/load; MQTT and the hub are wired by the edge agent.
 """
 
-from edge.parking.ledger import AdmitReason, CarParkLedger, Overstay, Visit
-from edge.parking.monitor import CarParkMonitor, Evidence, MonitorUpdate, slot_state, zone_rules
-from edge.parking.rules import ViolationCandidate, ViolationKind, ViolationLatch, ZoneRule
-from edge.parking.sensors import SensorBank, SensorObservation, SensorOccupancy
-from edge.parking.slots import (
+from edge.car_park.ledger import AdmitReason, CarParkLedger, Overstay, Visit
+from edge.car_park.monitor import CarParkMonitor, Evidence, MonitorUpdate, slot_state, zone_rules
+from edge.car_park.rules import ViolationCandidate, ViolationKind, ViolationLatch, ZoneRule
+from edge.car_park.sensors import SensorBank, SensorObservation, SensorOccupancy
+from edge.car_park.slots import (
     CarParkSnapshot,
     DebounceConfig,
     SlotChange,

@@ -1,7 +1,4 @@
-"""Per-gate-type pipelines. The agent runs one pipeline per gate; each gate type registers its
-pipeline class in ``PIPELINES`` (pedestrian/face and car park pipelines plug in the same way).
-
-Vehicle gate: loop sensor -> camera frames -> plate reader -> voter -> decision -> barrier,
+"""The vehicle gate: loop sensor -> camera frames -> plate reader -> voter -> decision -> barrier,
 with every step published (plate_read, gate_decision, gate_state) through the outbox.
 """
 
@@ -10,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,9 +18,8 @@ from pydantic import ValidationError
 
 from edge.camera_health import CameraFault, CameraHealth
 from edge.context import EdgeContext
-from edge.decisions import PlateEvidence, VehicleDecision, decide_vehicle
-from edge.gate_control import GateControl
-from edge.interfaces import Camera, DoorContact, PresenceSensor
+from edge.pipeline import GateDevices, GatePipeline, PipelineDeps
+from edge.vehicle_gate.decisions import PlateEvidence, VehicleDecision, decide_vehicle
 from models.messages import (
     Alarm,
     AlarmType,
@@ -40,57 +35,6 @@ from models.plate import PlateColor, normalize_plate
 from models.site import GateConfig, GateType
 
 log = logging.getLogger(__name__)
-
-
-class PlateReaderLike(Protocol):
-    def read(self, frame: np.ndarray) -> Sequence[Any]: ...
-
-
-class VoterLike(Protocol):
-    def add(self, detections: Sequence[Any]) -> None: ...
-
-    def result(self) -> Any | None: ...
-
-    def reset(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class GateDevices:
-    """The hardware of one gate as the agent's factories built it."""
-
-    camera: Camera
-    sensor: PresenceSensor
-    control: GateControl
-    door: DoorContact | None = None  # pedestrian gates with a door contact
-
-
-@dataclass
-class PipelineDeps:
-    """Everything a pipeline may need besides its gate; fields default to what the agent has."""
-
-    reader: PlateReaderLike | None = None
-    voter_factory: Callable[[], VoterLike] | None = None
-    reader_lock: threading.Lock = field(default_factory=threading.Lock)
-    camera_check_s: float = 15.0  # idle camera health check period
-    camera_fault_after_s: float = 10.0  # how long a camera fault lasts before the alarm
-    data_dir: Any = None  # the edge's data directory (pipelines that cache on disk)
-
-
-class GatePipeline:
-    """Base: one gate, its devices, the shared context. ``run`` loops until cancelled."""
-
-    gate_type: ClassVar[GateType]
-
-    def __init__(
-        self, gate: GateConfig, devices: GateDevices, ctx: EdgeContext, deps: PipelineDeps
-    ) -> None:
-        self.gate = gate
-        self.devices = devices
-        self.ctx = ctx
-        self.deps = deps
-
-    async def run(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
 
 
 @dataclass
@@ -347,11 +291,3 @@ def plate_crop_b64(
         return None
     encoded = base64.b64encode(jpeg.tobytes()).decode()
     return encoded if len(encoded) <= 60 * 1024 else None
-
-
-PIPELINES: dict[GateType, type[GatePipeline]] = {GateType.VEHICLE: VehicleGatePipeline}
-
-
-def register_pipeline(pipeline: type[GatePipeline]) -> None:
-    """Other packages (face, parking) add their gate type's pipeline here."""
-    PIPELINES[pipeline.gate_type] = pipeline

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.parking.evidence import crop_jpeg
-from edge.parking.ledger import AdmitReason, CarParkLedger
-from edge.parking.rules import (
+from edge.car_park.evidence import crop_jpeg
+from edge.car_park.ledger import AdmitReason, CarParkLedger
+from edge.car_park.rules import (
     SlotStatus,
     ViolationCandidate,
     ViolationLatch,
@@ -26,8 +26,8 @@ from edge.parking.rules import (
     timed_zone_violations,
     visitor_overstay_violations,
 )
-from edge.parking.sensors import MagReadingLike, SensorBank
-from edge.parking.slots import (
+from edge.car_park.sensors import MagReadingLike, SensorBank
+from edge.car_park.slots import (
     SENSOR_DEBOUNCE,
     CarParkSnapshot,
     DebounceConfig,

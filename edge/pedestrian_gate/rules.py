@@ -8,12 +8,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from edge.interfaces import CardAttempt, PinAttempt, QrAttempt
 from models.face_bundle import BLACKLIST, RESIDENT
 from models.messages import AlarmType, Credential, Decision, DecisionReason
 from models.passes import PassStatus, pin_digest, verify_pass
-from recognition.face.settings import PedestrianSettings
 
 UNKNOWN_SUBJECT = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class PedestrianSettings:
+    """Rules of a pedestrian gate beyond matching."""
+
+    unknown_attempts: int = 3  # this many refused attempts ...
+    unknown_window_s: float = 60.0  # ... within this window -> violation
+    # The door may open this long after the lock closes again (how long it may stay open is
+    # the site config's door.held_open_s).
+    door_grace_s: float = 2.0
+    require_liveness: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,21 +36,6 @@ class FaceAttempt:
     role: str | None
     distance: float
     live: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class QrAttempt:
-    token: str
-
-
-@dataclass(frozen=True, slots=True)
-class PinAttempt:
-    pin: str
-
-
-@dataclass(frozen=True, slots=True)
-class CardAttempt:
-    card_id: str
 
 
 Attempt = FaceAttempt | QrAttempt | PinAttempt | CardAttempt

@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from edge.car_park.evidence import crop_b64
+from edge.car_park.sensors import SensorBank
+from edge.car_park.slots import CarParkSnapshot as TrackerSnapshot
+from edge.car_park.slots import DebounceConfig, SlotChange, SlotTracker, Source
 from edge.context import EdgeContext
-from edge.decisions import Entrant
 from edge.interfaces import Camera
-from edge.parking.evidence import crop_b64
-from edge.parking.sensors import SensorBank
-from edge.parking.slots import CarParkSnapshot as TrackerSnapshot
-from edge.parking.slots import DebounceConfig, SlotChange, SlotTracker, Source
+from edge.vehicle_gate.decisions import Entrant
 from models.messages import (
     CarParkSnapshot,
     EnvelopeBase,

@@ -1,1 +1,0 @@
-"""Face access at pedestrian gates: detection/encoding, matching, liveness, decisions."""
