@@ -44,7 +44,7 @@ async def run_hub_with_console(
             host, port = console
             # Cookies are marked Secure unless the console is only on loopback (plain http).
             secure = host not in ("127.0.0.1", "localhost", "::1")
-            server, _ = await start_console(hub, sites, host=host, port=port, secure_cookies=secure)
+            server = await start_console(hub, sites, host=host, port=port, secure_cookies=secure)
             log.info("console on %s (create accounts with `anju console add-user`)", server.url)
         await stop.wait()
     finally:

@@ -188,7 +188,7 @@ def demo(
 def _run_community(verbose: bool, **options: Any) -> None:
     """`anju demo` / `anju sim`: run the simulated community, print the JSON summary."""
     _setup_logging(verbose)
-    from anju_cli.demo import DemoOptions, run_demo
+    from anju_cli.demo.community import DemoOptions, run_demo
 
     try:
         summary = asyncio.run(run_demo(DemoOptions(**options)))
@@ -199,12 +199,12 @@ def _run_community(verbose: bool, **options: Any) -> None:
 
 def _register_subcommands() -> None:
     """Commands implemented next to their domain (LPR, faces, supervision, console)."""
-    from hub.console.cli import console_app
-    from hub.faces.cli import face_app
-    from hub.retention.cli import retention_app
-    from hub.supervision.cli import app as supervision_app
-    from hub.supervision.cli import report_main
-    from recognition.lpr.cli import lpr_main
+    from anju_cli.console import console_app
+    from anju_cli.face import face_app
+    from anju_cli.lpr import lpr_main
+    from anju_cli.retention import retention_app
+    from anju_cli.supervision import app as supervision_app
+    from anju_cli.supervision import report_main
 
     app.command("lpr", help="Read licence plates in images (like `alpr -j`).")(lpr_main)
     app.add_typer(

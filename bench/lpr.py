@@ -28,9 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from anju_cli.lpr import IMAGE_SUFFIXES, load_image  # noqa: E402
 from models.plate import normalize_plate  # noqa: E402
 from recognition.lpr import PlateDetection, PlateReader, PlateVoter  # noqa: E402
-from recognition.lpr.cli import IMAGE_SUFFIXES, load_image  # noqa: E402
 from recognition.lpr.locator import iou, ranked_candidates  # noqa: E402
 from simulators.plates import (  # noqa: E402
     PLATE_TYPES,

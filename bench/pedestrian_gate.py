@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from anju_cli.demo.pedestrians import DEMO_PEOPLE, FACES_DIR, STRANGER, _encodings
 from edge.context import EdgeContext
 from edge.gate_control import GateControl
 from edge.pipeline import GateDevices, PipelineDeps
@@ -38,7 +39,6 @@ from models.face_bundle import (
 )
 from models.messages import EnvelopeBase, Kind, make_message
 from models.site import load_site_config
-from simulators.demo_pedestrians import DEMO_PEOPLE, FACES_DIR, STRANGER, _encodings
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 
 

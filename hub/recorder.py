@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from hub.parking import ParkingState, due_violations, on_gate_decision, on_slot_state
+from hub.car_park.rules import ParkingState, due_violations, on_gate_decision, on_slot_state
 from hub.rules import (
     Effect,
     OpenViolation,

@@ -51,7 +51,7 @@ class ViolationType(StrEnum):
     TAILGATING = "tailgating"
     BLACKLIST = "blacklist"
     UNKNOWN_FACE_REPEATED = "unknown_face_repeated"
-    # parking (hub/parking.py)
+    # parking (hub/car_park/rules.py)
     FIRE_LANE_PARKING = "fire_lane_parking"
     NO_PARKING = "no_parking"
     RESERVED_SLOT = "reserved_slot"

@@ -27,12 +27,12 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from hub.batcher import BatchWriter
+from hub.car_park.rules import shortest_limit_s
 from hub.ingest import MqttIngest
-from hub.parking import shortest_limit_s
 from hub.recorder import Recorder
 from hub.store import Store, from_iso, iso
-from hub.sync import VEHICLES, list_digest, next_version, vehicle_list
 from hub.validate import Checked, Validator
+from hub.vehicle_gate.sync import VEHICLES, list_digest, next_version, vehicle_list
 from models import topics
 from models.messages import (
     AckResult,
@@ -146,7 +146,9 @@ class Hub:
                 await self.store.expire_commands(utcnow(), actor="hub")
             for site_id in self.sites:
                 await self._prepare_vehicle_list(site_id)
-            from hub.face_sync import start_face_sync  # face bundles, if a face key is set
+            from hub.pedestrian_gate.sync import (
+                start_face_sync,  # face bundles, if a face key is set
+            )
 
             self._face_sync = await start_face_sync(self)
             self._writer = BatchWriter(self._handle_batch, **self._batch)

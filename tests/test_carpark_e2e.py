@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
+from anju_cli.demo.car_park import demo_parking_site, fill_slots, start_car_park, stop_task
 from edge.car_park.slots import DebounceConfig
 from models.plate import PlateColor
 from models.site import GateType, SiteConfig
 from simulators.carpark import random_car
-from simulators.demo_carpark import demo_parking_site, fill_slots, start_car_park, stop_task
 from tests.mosquitto import MosquittoBroker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

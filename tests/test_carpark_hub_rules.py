@@ -1,10 +1,10 @@
-"""hub/parking.py: pure parking rules over slot facts, zone config and gate decisions."""
+"""hub/car_park/rules.py: pure parking rules over slot facts, zone config and gate decisions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub.parking import (
+from hub.car_park.rules import (
     ParkingState,
     due_violations,
     on_gate_decision,

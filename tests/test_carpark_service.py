@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
+from anju_cli.demo.car_park import SimCarParkCamera, demo_parking_site
 from edge.car_park.service import CarParkService, SnapshotCapacity, snapshot_payload
 from edge.car_park.slots import DebounceConfig, SlotTracker
 from edge.context import EdgeContext
@@ -16,7 +17,6 @@ from edge.vehicle_gate.decisions import Entrant, LocalLists, PlateEvidence, deci
 from models.messages import CarParkSnapshot, DecisionReason, EnvelopeBase, Kind, ZoneCounts
 from models.site import load_site_config
 from simulators.carpark import random_car
-from simulators.demo_carpark import SimCarParkCamera, demo_parking_site
 
 SITE = load_site_config()
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -180,7 +180,7 @@ def test_visitor_quota_from_the_hub_count() -> None:
 async def test_demo_story_parks_in_the_fire_lane_then_leaves() -> None:
     import asyncio
 
-    from simulators.demo_carpark import car_park_story, stop_task
+    from anju_cli.demo.car_park import car_park_story, stop_task
 
     site = demo_parking_site(SITE, 0.005)  # 0.3 s limit
     assert site.car_park is not None

@@ -492,7 +492,7 @@ async def test_every_page_renders_for_every_role(console: Console) -> None:
 
 async def test_face_enrolment_status_without_photos(console: Console) -> None:
     a = await console.login("guard-a")
-    faces_store = pytest.importorskip("hub.faces.store")
+    faces_store = pytest.importorskip("hub.pedestrian_gate.store")
     crypto = pytest.importorskip("models.face_bundle")
     import numpy as np
 

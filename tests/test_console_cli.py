@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hub.console.cli import console_app
+from anju_cli.console import console_app
 
 
 def test_add_list_disable_users(tmp_path: Path, monkeypatch) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.faces.cli import face_app
-from hub.faces.store import FaceStore
+from anju_cli.face import face_app
+from hub.pedestrian_gate.store import FaceStore
 from models.face_bundle import generate_key
 
 FIXTURES = Path(__file__).parent / "fixtures" / "faces"

@@ -19,15 +19,15 @@ import pytest
 from typer.testing import CliRunner
 
 from anju_cli.demo import without_credentials
+from anju_cli.face import face_app
 from anju_cli.main import app as anju_app
 from edge.bus import MqttBus
 from edge.interfaces import CardAttempt, PinAttempt
 from edge.outbox import Outbox
 from edge.pedestrian_gate.rules import decide_pedestrian
 from edge.pedestrian_gate.sync import FaceSync
-from hub.face_sync import face_db, publish_faces, set_gate_credentials
-from hub.faces.cli import face_app
-from hub.faces.store import FaceStore, StoreError
+from hub.pedestrian_gate.store import FaceStore, StoreError
+from hub.pedestrian_gate.sync import face_db, publish_faces, set_gate_credentials
 from hub.service import Hub
 from models import topics
 from models.face_bundle import (

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge.pedestrian_gate.cache import BundleCache
-from hub.faces.store import FaceStore, StoreError
+from hub.pedestrian_gate.store import FaceStore, StoreError
 from models.face_bundle import (
     FaceCipher,
     FaceKeyError,

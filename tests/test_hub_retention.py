@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hub.faces.store import FaceStore
+from hub.pedestrian_gate.store import FaceStore
 from hub.recorder import Recorder
 from hub.retention.job import run_retention
 from hub.retention.plan import cutoffs, is_evidence_key, lapsed_persons, plan, rejected_cutoff

@@ -13,8 +13,8 @@ import paho.mqtt.client as mqtt
 
 from anju_cli.demo import without_credentials
 from edge.pedestrian_gate.sync import FaceSync
-from hub.face_sync import face_db
-from hub.faces.store import FaceStore
+from hub.pedestrian_gate.store import FaceStore
+from hub.pedestrian_gate.sync import face_db
 from hub.retention.job import run_retention
 from hub.service import Hub
 from models import topics

@@ -9,8 +9,8 @@ import cv2
 import typer
 from typer.testing import CliRunner
 
+from anju_cli.lpr import lpr_main
 from models.plate import normalize_plate
-from recognition.lpr.cli import lpr_main
 from simulators.plates import generate_dataset
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
+from anju_cli.demo.pedestrians import DEMO_PEOPLE, start_pedestrians
 from models.face_bundle import KEY_ENV
-from simulators.demo_pedestrians import DEMO_PEOPLE, start_pedestrians
 from tests.mosquitto import MosquittoBroker
 
 RESIDENT, BLACKLISTED = DEMO_PEOPLE

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 
 from anju_cli.demo import without_credentials
+from anju_cli.demo.pedestrians import DEMO_PEOPLE, FACES_DIR, _encodings, visitor_pass
 from edge.agent import EdgeAgent
 from edge.pedestrian_gate.pipeline import PedestrianGatePipeline
-from hub.face_sync import delete_person, enroll_person, set_gate_credentials
+from hub.pedestrian_gate.sync import delete_person, enroll_person, set_gate_credentials
 from hub.service import Hub
 from models.site import EXAMPLE_SITE, load_site_config
-from simulators.demo_pedestrians import DEMO_PEOPLE, FACES_DIR, _encodings, visitor_pass
 from simulators.hardware import simulated_hardware
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 from tests.mosquitto import MosquittoBroker

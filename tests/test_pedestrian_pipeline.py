@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from anju_cli.demo.pedestrians import DEMO_PEOPLE, FACES_DIR, _encodings
 from edge.context import EdgeContext
 from edge.gate_control import GateControl
 from edge.pedestrian_gate.pipeline import PedestrianGatePipeline
@@ -28,7 +29,6 @@ from models.face_bundle import (
 )
 from models.messages import EnvelopeBase, Kind, make_message
 from models.site import load_site_config
-from simulators.demo_pedestrians import DEMO_PEOPLE, FACES_DIR, _encodings
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 
 SITE = load_site_config()

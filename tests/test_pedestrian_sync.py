@@ -18,8 +18,8 @@ from edge.interfaces import PinAttempt, QrAttempt
 from edge.outbox import Outbox
 from edge.pedestrian_gate.rules import decide_pedestrian
 from edge.pedestrian_gate.sync import FaceSync
-from hub.face_sync import face_db
-from hub.faces.store import FaceStore
+from hub.pedestrian_gate.store import FaceStore
+from hub.pedestrian_gate.sync import face_db
 from hub.service import Hub
 from models import topics
 from models.face_bundle import (

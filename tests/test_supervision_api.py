@@ -10,9 +10,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from anju_cli.demo.supervision import simulate_device_faults
 from hub.store import Store
 from hub.supervision.api import router
-from hub.supervision.demo import simulate_device_faults
 from hub.supervision.periods import TZ, Period
 from hub.supervision.repo import SupervisionRepo
 from models.site import load_site_config

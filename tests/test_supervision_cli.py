@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from anju_cli.supervision import app
 from hub.store import Store
-from hub.supervision.cli import app
 from hub.supervision.periods import Period
 from hub.supervision.repo import SupervisionRepo
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from anju_cli.demo.supervision import DeviceSimulator, simulate_device_faults
 from hub.recorder import Recorder
 from hub.store import Store
-from hub.supervision.demo import DeviceSimulator, simulate_device_faults
 from hub.supervision.domain import ActionIn, Principal
 from hub.supervision.periods import TZ, Period
 from hub.supervision.repo import SupervisionRepo

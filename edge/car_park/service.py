@@ -9,7 +9,7 @@ readings) -> ``SlotOccupancyDetector`` / ``SensorBank`` -> ``SlotTracker`` (debo
 - the retained ``state/carpark_snapshot`` (free/occupied/unknown per zone, and the bays a
   visitor may use), on every change and every ``snapshot_every_s``.
 
-The hub judges violations (hub/parking.py) and relays the snapshot to every edge on the
+The hub judges violations (hub/car_park/rules.py) and relays the snapshot to every edge on the
 retained ``sync/carpark`` topic (the edge ACL lets edges read sync topics, not each other).
 On the vehicle-gate edges, ``capacity_service`` keeps the newest relayed snapshot as
 ``ctx.capacity``: a visitor car is refused (``capacity_full``) when no bay a visitor may use

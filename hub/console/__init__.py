@@ -8,13 +8,10 @@ CSRF tokens, lock-out); every state-changing action is written to the hub's audi
 """
 
 from hub.console.app import ConsoleServer, create_app, serve, start_console
-from hub.console.demo_users import DemoAccount, ensure_demo_users
 
 __all__ = [
     "ConsoleServer",
-    "DemoAccount",
     "create_app",
-    "ensure_demo_users",
     "serve",
     "start_console",
 ]

@@ -201,23 +201,16 @@ async def start_console(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    demo_users: bool = False,
     secure_cookies: bool = False,
-) -> tuple[ConsoleServer, list]:
+) -> ConsoleServer:
     """For ``anju hub`` / ``anju demo``: serve the console of a started hub in this loop.
 
-    Returns the running server (``.url``, ``await .stop()``) and, with ``demo_users``,
-    the demo accounts to print. Call after ``await hub.start()``.
+    Returns the running server (``.url``, ``await .stop()``). Call after ``await hub.start()``.
     """
-    from hub.console.demo_users import ensure_demo_users
     from hub.console.passes import sync_passes
     from models.messages import utcnow
 
     configs = list(sites) if sites is not None else list(hub.sites.values())
-    accounts = []
-    if demo_users:
-        assert hub.store is not None, "start the hub first"
-        accounts = await ensure_demo_users(hub.store, configs)
     app = create_app(hub, configs, secure_cookies=secure_cookies)
     # Passes issued in the console before a restart go back into the synced vehicle lists.
     await app.state.console.ready()
@@ -225,4 +218,4 @@ async def start_console(
         await sync_passes(hub, config.site.id, utcnow())
     server = ConsoleServer(app, host, port)
     await server.start()
-    return server, accounts
+    return server

@@ -123,7 +123,7 @@ _WITHOUT_FACE = (
 
 
 async def face_enrolment(store: Store, site: str) -> list[dict[str, Any]] | None:
-    """Enrolment status per person from the face store's tables (hub.faces, ``face_*`` in
+    """Enrolment status per person from the face store's tables (hub.pedestrian_gate, ``face_*`` in
     the hub's database): role, when, how many encodings, consent validity, whether they hold
     a PIN or card. Never a photo (none are kept), never a PIN. None when the face store has
     not created its tables."""

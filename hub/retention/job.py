@@ -112,7 +112,7 @@ def erase_lapsed_faces(
     ``before``, through the face store's erasure (``anju face delete``). Runs in a thread."""
     if not _has_face_store(db):
         return []
-    from hub.faces.store import FaceStore  # numpy and the face crypto: only when needed
+    from hub.pedestrian_gate.store import FaceStore  # numpy and the face crypto: only when needed
 
     with FaceStore(db, None) as faces:
         lapsed = lapsed_persons(faces.consent_expiries(site), before)
@@ -131,7 +131,7 @@ def erase_lapsed_faces(
 
 
 async def _publish_faces(hub: Any, site: str) -> None:
-    from hub.face_sync import publish_faces
+    from hub.pedestrian_gate.sync import publish_faces
     from models.face_bundle import FaceKeyError
 
     try:

@@ -23,7 +23,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from hub.supervision.report import CJK_FONT, TITLE_EN, TITLE_ZH, ItemRow, ReportData
+from hub.supervision.report_model import CJK_FONT, TITLE_EN, TITLE_ZH, ItemRow, ReportData
 
 FONT = "WQYMicroHei"
 LEVEL_COLOURS = {"excellent": "#2e7d32", "good": "#1565c0", "pass": "#b7860b", "fail": "#c62828"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,79 +21,21 @@ from hub.supervision import labels
 from hub.supervision.periods import TZ, Period, month_of
 from hub.supervision.rating import Rating, compute_rating
 from hub.supervision.repo import SupervisionRepo
+from hub.supervision.report_model import (
+    CJK_FONT,
+    TITLE_EN,
+    TITLE_ZH,
+    CommunityRow,
+    CompanyRow,
+    ItemRow,
+    ReportData,
+)
 from hub.supervision.scoring import ItemKind, ScoreItem
 from hub.supervision.standard import ScoringStandard
 from hub.supervision.workflow import OPEN_STATES, Status
 from models.messages import utcnow
 
-CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 TEMPLATE_DIR = Path(__file__).parent  # report.html sits beside this module (package data)
-TITLE_ZH = "物业服务企业信用等级评价结果公示"
-TITLE_EN = "Credit rating of property-management companies: public disclosure"
-
-
-@dataclass
-class ItemRow:
-    kind: str
-    rule: str
-    label: str
-    points: str  # signed, e.g. "-6.50"
-    records: list[dict[str, str]]  # id, what, site, at
-    evidence: list[str]
-    note: str
-
-
-@dataclass
-class CompanyRow:
-    rank: int
-    id: str
-    name: str
-    sites: list[str]
-    score: str
-    level: str
-    level_label: str
-    previous_score: str
-    previous_level_label: str
-    change: str
-    deductions: str
-    bonuses: str
-    bad: list[ItemRow]
-    good: list[ItemRow]
-    commendations: list[dict[str, str]]
-
-
-@dataclass
-class CommunityRow:
-    id: str
-    name: str
-    name_en: str
-    company: str
-    company_name: str
-    months: list[str]
-    by_type: dict[str, list[int]]  # type label -> count per month
-    total_violations: int
-    complaints: int
-    inspections: int
-    open_items: list[dict[str, str]]
-    devices: list[dict[str, Any]] = field(default_factory=list)  # outages this half year
-    chart_png: bytes = b""
-    chart_svg: str = ""
-
-
-@dataclass
-class ReportData:
-    period: str
-    as_of: str
-    generated_at: str
-    standard: str
-    standard_version: int
-    thresholds: list[tuple[str, str]]
-    companies: list[CompanyRow]
-    communities: list[CommunityRow]
-    level_minimums: list[tuple[str, float]] = field(default_factory=list)  # chart guides
-    score_chart_png: bytes = b""
-    score_chart_svg: str = ""
-    files: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- view model

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from anju_cli.demo import Demo, DemoOptions, load_demo_site
+from anju_cli.demo.users import ensure_demo_users
 from edge.pedestrian_gate.pipeline import face_evidence
 from hub.console import start_console
 from models.plate import PlateColor
@@ -60,7 +61,8 @@ async def community(
     demo = Demo(options, load_demo_site(options))
     await demo.start()
     # what `anju demo` does: demo accounts, the console on a port of this loop
-    server, accounts = await start_console(demo.hub, [demo.site], port=0, demo_users=True)
+    accounts = await ensure_demo_users(demo.hub.store, [demo.site])
+    server = await start_console(demo.hub, [demo.site], port=0)
     assert {a.username for a in accounts} == {"guard", "manager", "regulator", "admin"}
     console = Console(demo.hub, server, [demo.site], SimEdge(mosquitto.url, "test-carpark-edge"))
     yield demo, console

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from edge.pedestrian_gate.rules import PedestrianSettings
-from hub.face_sync import enroll_person, publish_faces, set_gate_credentials
-from hub.faces.store import StoreError
+from hub.pedestrian_gate.store import StoreError
+from hub.pedestrian_gate.sync import enroll_person, publish_faces, set_gate_credentials
 from models.face_bundle import (
     KEY_ENV,
     KEY_FILE_ENV,
@@ -102,8 +102,8 @@ def _encodings(photos: tuple[str, ...]) -> list[np.ndarray]:
 async def enroll_demo_people(hub: Any, site: str) -> int:
     """Enrol DEMO_PEOPLE (consent by the demo operator, purpose "demo") unless already
     enrolled; set their PINs; publish the bundle. Returns the published version."""
-    from hub.face_sync import face_db
-    from hub.faces.store import FaceStore
+    from hub.pedestrian_gate.store import FaceStore
+    from hub.pedestrian_gate.sync import face_db
 
     def enrolled() -> set[str]:
         with FaceStore(face_db(hub), None) as store:

@@ -119,7 +119,7 @@ def report_main(
 
 
 async def _seed(repo, period) -> None:
-    from hub.supervision.demo import seed_demo_records, simulate_device_faults
+    from anju_cli.demo.supervision import seed_demo_records, simulate_device_faults
 
     for config in repo.site_configs:
         # device history for the previous half year too, so the report has a comparison;

@@ -1,7 +1,7 @@
 """Console figures on this machine: event-to-screen latency over the live stream, page and
 API response times, and the cost of one login (argon2id).
 
-    python -m hub.console.bench [--events 100]
+    python bench/console.py [--events 100]
 
 Starts a private mosquitto, a hub and the console; a simulated edge publishes plate reads
 (QoS 1) and an SSE client measures publish -> delivery. Prints one line per figure.
@@ -13,11 +13,14 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ helpers: a checkout only
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -33,7 +36,8 @@ def _line(name: str, values: list[float], unit: str = "ms") -> str:
 
 
 async def main(events: int, poll_s: float) -> None:
-    from hub.console import ConsoleServer, create_app, ensure_demo_users
+    from anju_cli.demo.users import ensure_demo_users
+    from hub.console import ConsoleServer, create_app
     from hub.service import Hub
     from models.site import load_site_config
     from tests.browser.support import SimEdge

@@ -72,7 +72,7 @@ class Demo:
 
         self.options.data.mkdir(parents=True, exist_ok=True)
         if self.options.pedestrians and self.options.with_hub:
-            from simulators.demo_pedestrians import ensure_demo_face_key
+            from anju_cli.demo.pedestrians import ensure_demo_face_key
 
             ensure_demo_face_key(self.options.data)  # before the edges start: they unseal with it
         if not self.options.broker:
@@ -118,11 +118,11 @@ class Demo:
             console.print(f"[bold]edge[/] {edge.id}: gates {', '.join(edge.gates)}")
         has_car_park = self.site.car_park is not None and any(e.car_park for e in self.site.edges)
         if self.options.car_park and has_car_park:
-            from simulators.demo_carpark import start_car_park
+            from anju_cli.demo.car_park import start_car_park
 
             self._tasks.append(await start_car_park(self))
             console.print("[bold]edge[/] edge-carpark: car-park camera, slot states, capacity")
-        from simulators.demo_pedestrians import start_pedestrians
+        from anju_cli.demo.pedestrians import start_pedestrians
 
         task = await start_pedestrians(self) if self.options.pedestrians else None
         if task is not None:
@@ -135,13 +135,13 @@ class Demo:
         self._tasks.append(asyncio.create_task(self.scenario.run(), name="scenario"))
 
     async def _start_console(self) -> None:
+        from anju_cli.demo.users import ensure_demo_users
         from anju_cli.embedded_broker import free_port
         from hub.console.app import start_console
 
         port = self.options.console_port or free_port()
-        self.console, accounts = await start_console(
-            self.hub, [self.site], port=port, demo_users=True
-        )
+        accounts = await ensure_demo_users(self.hub.store, [self.site])
+        self.console = await start_console(self.hub, [self.site], port=port)
         console.print(f"[bold green]console[/] {self.console.url}  (demo accounts below)")
         for account in accounts:
             console.print(f"          {account.line()}")
@@ -227,7 +227,7 @@ def without_credentials(site: SiteConfig) -> SiteConfig:
 
 
 def load_demo_site(options: DemoOptions) -> SiteConfig:
-    from simulators.demo_carpark import demo_parking_site
+    from anju_cli.demo.car_park import demo_parking_site
 
     site = load_site_config(options.site)
     if site.car_park is not None:

@@ -1,6 +1,6 @@
 """Hub -> edges face sync: the site's sealed face bundle, retained on ``anju/{site}/sync/faces``.
 
-The bundle comes from the face store (hub/faces/store.py, in the hub's database file) and
+The bundle comes from the face store (hub/pedestrian_gate/store.py, in the hub's database file) and
 is published encrypted with the site's face key ($ANJU_FACE_KEY / $ANJU_FACE_KEY_FILE): the
 broker and anyone subscribed without the key see site and version only. Its version is the
 store's, bumped by every enrolment, erasure and PIN/card change, so edges keep the newest.
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from hub.faces.store import Erasure, FaceStore
+from hub.pedestrian_gate.store import Erasure, FaceStore
 from hub.store import DB_NAME
 from models import topics
 from models.face_bundle import (

@@ -17,7 +17,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from hub.faces.store import CARD, PIN, FaceStore, StoreError
+from hub.pedestrian_gate.store import CARD, PIN, FaceStore, StoreError
 from models.face_bundle import FaceCipher, FaceKeyError, load_face_key
 from recognition.face.matcher import FaceMatcher
 from recognition.face.settings import DLIB_TOLERANCE
