@@ -33,9 +33,9 @@ from recognition.face.liveness import LivenessChecker  # noqa: E402
 from recognition.face.matcher import FaceMatcher  # noqa: E402
 from recognition.face.quality import check_image, enrolment_stack  # noqa: E402
 from recognition.face.settings import DetectorSettings  # noqa: E402
+from simulators.faces import FACES_DIR  # noqa: E402
 from simulators.people import render_gate_sequence  # noqa: E402
 
-FIXTURES = ROOT / "tests" / "fixtures" / "faces"
 PEOPLE = {"obama": ["obama", "obama2", "obama3"], "biden": ["biden"], "astronaut": ["astronaut"]}
 
 
@@ -56,7 +56,7 @@ def latency(frames: list[np.ndarray], stack: FaceStack, repeat: int) -> tuple[li
 
 def bench_latency(repeat: int) -> None:
     print("== detect + landmarks + encode, one face per frame (ms per frame, one thread)")
-    portraits = [load_rgb(FIXTURES / f"{n}.jpg") for n in ("obama", "biden", "astronaut")]
+    portraits = [load_rgb(FACES_DIR / f"{n}.jpg") for n in ("obama", "biden", "astronaut")]
     for size in ((640, 480), (1280, 720)):
         frames = []
         for i, portrait in enumerate(portraits):
@@ -97,7 +97,7 @@ def bench_encoder(repeat: int) -> None:
     from recognition.face.detector import onnx_encoder
 
     print("== 128-d encoder alone, one 150x150 chip (ms, one thread)")
-    rgb = load_rgb(FIXTURES / "obama.jpg")
+    rgb = load_rgb(FACES_DIR / "obama.jpg")
     rect = fr_api.face_detector(rgb, 1)[0]
     shape = fr_api.pose_predictor_68_point(rgb, rect)
     chip = dlib.get_face_chip(rgb, shape, 150, 0.25)
@@ -125,7 +125,7 @@ def bench_reader() -> None:
     matcher = FaceMatcher([("obama", "resident", np.array([enc["obama"], enc["obama2"]]))])
     for size in ((640, 480), (1280, 720)):
         frames = render_gate_sequence(
-            load_rgb(FIXTURES / "obama3.jpg"), live=True, frames=15, seed=21, size=size
+            load_rgb(FACES_DIR / "obama3.jpg"), live=True, frames=15, seed=21, size=size
         )
         reader, times, reading = GateFaceReader(FaceStack(), matcher), [], None
         for frame in frames:
@@ -147,7 +147,7 @@ def encodings_of(names: list[str]) -> dict[str, np.ndarray]:
     stack = enrolment_stack()
     out = {}
     for name in names:
-        faces = stack.observe(load_rgb(FIXTURES / f"{name}.jpg"), encode=True, max_faces=1)
+        faces = stack.observe(load_rgb(FACES_DIR / f"{name}.jpg"), encode=True, max_faces=1)
         out[name] = faces[0].encoding
     return out
 
@@ -203,7 +203,7 @@ def bench_distances() -> None:
     )
     same, diff = [], []
     for probe in ("obama3", "biden", "astronaut"):
-        portrait = load_rgb(FIXTURES / f"{probe}.jpg")
+        portrait = load_rgb(FACES_DIR / f"{probe}.jpg")
         for size in ((640, 480), (1280, 720)):
             for frame in render_gate_sequence(portrait, live=True, frames=3, seed=7, size=size):
                 faces = stack.observe(frame, max_faces=1)
@@ -231,7 +231,7 @@ def bench_liveness(seeds: int) -> None:
         for live in (True, False):
             verdicts, eye_ncc, residual = [], [], []
             for name in ("obama", "obama2", "obama3", "biden", "astronaut"):
-                portrait = load_rgb(FIXTURES / f"{name}.jpg")
+                portrait = load_rgb(FACES_DIR / f"{name}.jpg")
                 for seed in range(seeds):
                     checker, verdict = LivenessChecker(), None
                     sequence = render_gate_sequence(
@@ -259,7 +259,7 @@ def bench_quality() -> None:
     print("== enrolment quality measures")
     stack = enrolment_stack()
     for name in ("obama", "obama2", "obama3", "biden", "astronaut", "obama_partial"):
-        rgb = load_rgb(FIXTURES / f"{name}.jpg")
+        rgb = load_rgb(FACES_DIR / f"{name}.jpg")
         sharp = check_image(rgb, stack)
         blurred = check_image(cv2.GaussianBlur(rgb, (0, 0), 3.0), stack)
         print(

@@ -1,7 +1,7 @@
 """Pedestrian-gate camera frames with a real face photo, for liveness and matching tests.
 
 ``render_gate_sequence`` composites a portrait (a real photograph, e.g. from
-tests/fixtures/faces) onto a procedurally drawn gate scene and animates it:
+simulators/faces) onto a procedurally drawn gate scene and animates it:
 
 * ``live=True``: a person standing at the gate. Besides slight head motion, each frame has
   non-rigid changes no flat object can make: the nose shifts against the cheeks (a small

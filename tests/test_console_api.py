@@ -7,7 +7,6 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import cv2
 import httpx
@@ -21,6 +20,7 @@ from hub.console.users import LoginError, UserStore
 from hub.service import Hub
 from models.messages import Kind
 from recognition.face.detector import load_rgb
+from simulators.faces import FACES_DIR
 from tests.browser.support import (
     FAST_ARGON2,
     PASSWORDS,
@@ -34,8 +34,6 @@ from tests.browser.support import (
     until,
 )
 from tests.mosquitto import MosquittoBroker
-
-FACES = Path(__file__).parent / "fixtures" / "faces"
 
 # One hub, broker and console for the module (argon2 hashing and start-up cost seconds);
 # each test uses its own events, plates and users.
@@ -241,7 +239,7 @@ async def test_a_guard_sees_only_their_community(console: Console) -> None:
 async def test_face_alarm_shows_its_face_crop_to_its_community_only(console: Console) -> None:
     edge = console.edge
     assert edge is not None
-    face = cv2.cvtColor(load_rgb(FACES / "biden.jpg"), cv2.COLOR_RGB2BGR)
+    face = cv2.cvtColor(load_rgb(FACES_DIR / "biden.jpg"), cv2.COLOR_RGB2BGR)
     crop = face_evidence(cv2.cvtColor(face[40:260, 60:260], cv2.COLOR_BGR2RGB))
     assert crop is not None and len(crop) < 20_000  # a thumbnail, not a photo
     alarm = edge.face_alarm("lakeside", crop)

@@ -11,13 +11,13 @@ from typer.testing import CliRunner
 from anju_cli.face import face_app
 from hub.pedestrian_gate.store import FaceStore
 from models.face_bundle import generate_key
+from simulators.faces import FACES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "faces"
 runner = CliRunner()
 
 
 def img(name: str) -> str:
-    return str(FIXTURES / f"{name}.jpg")
+    return str(FACES_DIR / f"{name}.jpg")
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from face_recognition import api as fr_api
 from recognition.face.detector import FaceStack, load_rgb
 from recognition.face.resnet_onnx import BLOCKS, ModelFormatError, OnnxFaceEncoder, parse_model
 from recognition.face.settings import DetectorSettings
+from simulators.faces import FACES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "faces"
 MODEL = Path(face_recognition_models.face_recognition_model_location())
 PEOPLE = ("obama", "obama2", "biden", "astronaut")
 
@@ -43,7 +43,7 @@ def test_parser_reads_every_layer_of_the_shipped_model():
 
 @pytest.mark.parametrize("name", PEOPLE)
 def test_onnx_descriptor_equals_dlibs_on_real_photos(encoder, name):
-    chip, reference = dlib_reference(load_rgb(FIXTURES / f"{name}.jpg"))
+    chip, reference = dlib_reference(load_rgb(FACES_DIR / f"{name}.jpg"))
     ours = encoder.encode_chips(chip)[0]
     assert ours.shape == (128,)
     # Same-person distances here are 0.35-0.42 and different people 0.75 or more; the two
@@ -52,7 +52,7 @@ def test_onnx_descriptor_equals_dlibs_on_real_photos(encoder, name):
 
 
 def test_batch_of_chips_gives_one_descriptor_each(encoder):
-    chips = np.stack([dlib_reference(load_rgb(FIXTURES / f"{n}.jpg"))[0] for n in PEOPLE[:3]])
+    chips = np.stack([dlib_reference(load_rgb(FACES_DIR / f"{n}.jpg"))[0] for n in PEOPLE[:3]])
     batch = encoder.encode_chips(chips)
     singles = np.stack([encoder.encode_chips(chip)[0] for chip in chips])
     assert batch.shape == (3, 128)
@@ -61,7 +61,7 @@ def test_batch_of_chips_gives_one_descriptor_each(encoder):
 
 
 def test_face_stack_encodes_the_same_with_either_encoder():
-    rgb = load_rgb(FIXTURES / "obama2.jpg")
+    rgb = load_rgb(FACES_DIR / "obama2.jpg")
     fast = FaceStack(DetectorSettings(min_face_px=120)).observe(rgb, max_faces=1)[0]
     slow = FaceStack(DetectorSettings(min_face_px=120, encoder="dlib")).observe(rgb, max_faces=1)
     assert fast.box == slow[0].box

@@ -1,10 +1,9 @@
-"""The face stack on real photographs (tests/fixtures/faces, see its README): same person
+"""The face stack on real photographs (simulators/faces, see its README): same person
 accepted, different people refused, live sequence accepted, photo attack refused."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,9 +17,9 @@ from recognition.face.liveness import LivenessChecker
 from recognition.face.matcher import FaceMatcher
 from recognition.face.quality import assess, check_image
 from recognition.face.settings import DetectorSettings, MatchSettings
+from simulators.faces import FACES_DIR
 from simulators.people import empty_gate_frame, render_gate_sequence
 
-FIXTURES = Path(__file__).parent / "fixtures" / "faces"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 DIRECTORY = GateDirectory(site="lakeside", key=b"k" * 32)
 
@@ -31,7 +30,7 @@ def photo():
 
     def load(name: str) -> np.ndarray:
         if name not in cache:
-            cache[name] = load_rgb(FIXTURES / f"{name}.jpg")
+            cache[name] = load_rgb(FACES_DIR / f"{name}.jpg")
         return cache[name]
 
     return load

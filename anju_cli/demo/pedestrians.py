@@ -44,11 +44,11 @@ from models.messages import GatePosition
 from models.passes import issue_pass
 from recognition.face.detector import load_rgb
 from recognition.face.quality import check_image, enrolment_stack
+from simulators.faces import FACES_DIR
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 
 log = logging.getLogger(__name__)
 
-FACES_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
 DEMO_OPERATOR = "demo-operator"
 DEMO_PURPOSE = "demo"
 

@@ -20,11 +20,11 @@ from edge.pedestrian_gate.pipeline import face_evidence
 from hub.console import start_console
 from models.plate import PlateColor
 from recognition.face.detector import load_rgb
+from simulators.faces import FACES_DIR
 from tests.browser.support import Console, SimEdge, now
 from tests.mosquitto import MosquittoBroker
 
 CHROMIUM = Path("/usr/bin/chromium")
-FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 ARGS = [
     "--headless",
@@ -128,7 +128,7 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     assert await thumb.evaluate("img => img.complete && img.naturalWidth > 0")
 
     # a blacklisted person at the pedestrian gate: the alarm shows their face (alarms only)
-    face = face_evidence(load_rgb(FACES / "biden.jpg")[30:270, 50:270])
+    face = face_evidence(load_rgb(FACES_DIR / "biden.jpg")[30:270, 50:270])
     edge.face_alarm("lakeside", face)
     face_thumb = page.locator("#event-rows tr[data-kind='alarm'] img.thumb").first
     await face_thumb.wait_for(timeout=15_000)
