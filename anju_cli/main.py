@@ -78,24 +78,54 @@ def check_config(paths: list[Path] = typer.Argument(..., help="site config files
         raise typer.Exit(2)
 
 
+CaFileOption = typer.Option(None, "--ca-file", help="CA certificate of the broker (MQTT TLS)")
+CertOption = typer.Option(None, "--cert", help="client certificate (MQTT TLS, if the broker asks)")
+KeyOption = typer.Option(None, "--key", help="client key for --cert")
+
+
+def _tls(ca_file: Path | None, cert: Path | None, key: Path | None) -> Any:
+    """TLS settings from the command line, or None (an ``mqtts://`` URL alone uses the
+    system CAs)."""
+    from transport import TlsSettings
+
+    if ca_file is None and cert is None and key is None:
+        return None
+    return TlsSettings(ca_file=ca_file, cert_file=cert, key_file=key)
+
+
 @app.command()
 def hub(
     site: list[Path] = typer.Option([EXAMPLE_SITE], "--site", help="site config (repeatable)"),
     broker: str = BrokerOption,
     data: Path = DataOption,
+    ca_file: Path | None = CaFileOption,
+    cert: Path | None = CertOption,
+    key: Path | None = KeyOption,
     console_host: str = typer.Option("127.0.0.1", "--console-host"),
     console_port: int = typer.Option(8080, "--console-port", help="web console port"),
     no_console: bool = typer.Option(False, "--no-console", help="do not serve the web console"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Run the hub: ingest events, store them, raise violations, serve the console."""
-    _setup_logging(verbose)
-    from anju_cli.hub_runner import run_hub_with_console
+    """Run the hub: ingest events, store them, raise violations, serve the console.
 
-    console = None if no_console else (console_host, console_port)
+    Broker login: ANJU_HUB_USERNAME (default anju-hub) with ANJU_HUB_PASSWORD or
+    ANJU_HUB_PASSWORD_FILE, or user:pass@ in --broker; none means anonymous."""
+    _setup_logging(verbose)
+    from hub.app import ConsoleOptions, HubApp
+    from models.site import load_site_config
+    from transport import AddressError, Credentials
+
     try:
-        asyncio.run(run_hub_with_console(site, broker, data, console))
-    except ConfigError as exc:
+        app_ = HubApp(
+            [load_site_config(path) for path in site],
+            broker_url=broker,
+            data_dir=data,
+            credentials=Credentials.from_env("ANJU_HUB", default_username="anju-hub"),
+            tls=_tls(ca_file, cert, key),
+            console=None if no_console else ConsoleOptions(console_host, console_port),
+        )
+        asyncio.run(app_.run_forever())
+    except (ConfigError, AddressError, ConnectionError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
@@ -110,11 +140,18 @@ def edge(
     simulate: bool = typer.Option(
         False, "--simulate", help="simulated camera/relay/sensors instead of hardware"
     ),
+    ca_file: Path | None = CaFileOption,
+    cert: Path | None = CertOption,
+    key: Path | None = KeyOption,
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Run one edge agent (gate control, recognition, outbox to the hub)."""
+    """Run one edge agent (gate control, recognition, outbox to the hub).
+
+    Broker login: the edge's ``credentials`` in the site config (password from the
+    environment variable or file it names, never from the YAML)."""
     _setup_logging(verbose)
     from edge.agent import run_edge
+    from transport import AddressError
 
     hardware = None
     if simulate:
@@ -122,8 +159,9 @@ def edge(
 
         hardware = simulated_factories
     try:
-        asyncio.run(run_edge(site, device, broker, data, hardware))
-    except ConfigError as exc:
+        tls = _tls(ca_file, cert, key)
+        asyncio.run(run_edge(site, device, broker, data, hardware, tls=tls))
+    except (ConfigError, AddressError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         pass

@@ -50,6 +50,7 @@ from models.messages import (
     VehicleList,
 )
 from models.site import ConfigError, GateConfig, GateType, SiteConfig, load_site_config
+from transport import Credentials, TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class EdgeAgent:
         bus_options: dict[str, Any] | None = None,
         pipeline_options: dict[str, Any] | None = None,
         services: Sequence[ServiceFactory] = (),
+        tls: TlsSettings | None = None,
     ) -> None:
         self.site = site_config
         self.edge = site_config.edge(edge_id)
@@ -95,6 +97,7 @@ class EdgeAgent:
         self.bus_options = bus_options or {}
         self.pipeline_options = pipeline_options or {}
         self.services = list(services)
+        self.tls = tls
         self.gates = {g.id: g for g in site_config.gates_of(edge_id)}
         self.controls: dict[str, GateControl] = {}
         self.pipelines: dict[str, GatePipeline] = {}
@@ -123,17 +126,18 @@ class EdgeAgent:
             self._lists = LocalLists.from_vehicle_list(cached)
         log.info("edge %s: deciding with lists version %s", self.edge_id, self._lists.version)
 
-        username = password = None
+        credentials = None
         if self.edge.credentials is not None:
-            username = self.edge.credentials.username
-            password = self.edge.credentials.password()
+            credentials = Credentials(
+                self.edge.credentials.username, self.edge.credentials.password()
+            )
         self.bus = MqttBus(
             self.site.site.id,
             self.edge_id,
             self.broker_url,
             self.outbox,
-            username=username,
-            password=password,
+            credentials=credentials,
+            tls=self.tls,
             **self.bus_options,
         )
         self.bus.on_command(self._on_command)
@@ -409,6 +413,8 @@ async def run_edge(
     broker_url: str,
     data_dir: Path | str,
     hardware: Callable[[SiteConfig, str], HardwareFactories] | None = None,
+    *,
+    tls: TlsSettings | None = None,
 ) -> None:
     """``anju edge``: run one edge until cancelled (Ctrl-C). ``hardware(site, edge_id)`` builds
     the drivers; default: the real ones (``anju edge --simulate`` passes the simulators')."""
@@ -422,6 +428,7 @@ async def run_edge(
         camera_factory=camera,
         relay_factory=relay,
         sensor_factory=sensor,
+        tls=tls,
     )
     # systemd stops services with SIGTERM: stop cleanly (barrier down, "offline" published).
     loop = asyncio.get_running_loop()

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,12 +21,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from hub.batcher import BatchWriter
 from hub.car_park.rules import shortest_limit_s
-from hub.ingest import MqttIngest
+from hub.ingest import Ingest
 from hub.recorder import Recorder
 from hub.store import Store, from_iso, iso
 from hub.validate import Checked, Validator
@@ -43,7 +40,8 @@ from models.messages import (
     make_message,
     utcnow,
 )
-from models.site import SiteConfig, load_site_config
+from models.site import SiteConfig
+from transport import BrokerAddress, Credentials, MqttClient, PublishError, TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +93,8 @@ class Hub:
         broker_url: str,
         data_dir: Path | str,
         client_id: str = "anju-hub",
-        username: str | None = None,
-        password: str | None = None,
+        credentials: Credentials | None = None,
+        tls: TlsSettings | None = None,
         watchdog_interval_s: float | None = None,
         batch_rows: int = 100,
         batch_delay_s: float = 0.05,
@@ -106,11 +104,10 @@ class Hub:
         self.sites = {s.site.id: s for s in sites}
         if len(self.sites) != len(sites):
             raise ValueError("two site configs share one site id")
-        self.broker_url = broker_url
+        self.broker = BrokerAddress.parse(broker_url).with_credentials(credentials)
         self.data_dir = Path(data_dir)
         self.client_id = client_id
-        self._username = username
-        self._password = password
+        self._tls = tls
         shortest = min(s.rules.device_offline_after_s for s in sites)
         parking_limit = shortest_limit_s(self.sites)  # fire lane timed to ~1/5 of its limit
         shortest = min(shortest, parking_limit) if parking_limit else shortest
@@ -119,12 +116,11 @@ class Hub:
         self.store: Store | None = None
         self.recorder: Recorder | None = None
         self._writer: BatchWriter[Checked] | None = None
-        self._ingest: MqttIngest | None = None
+        self._ingest: Ingest | None = None
+        self.mqtt: MqttClient | None = None
         self._watchdog: asyncio.Task[None] | None = None
-        self._face_sync: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._retained: dict[str, bytes] = {}  # sync lists by topic, (re)published on connect
-        self._stopping = asyncio.Event()
         self.watching_since: datetime | None = None
         self.started = False
 
@@ -146,27 +142,22 @@ class Hub:
                 await self.store.expire_commands(utcnow(), actor="hub")
             for site_id in self.sites:
                 await self._prepare_vehicle_list(site_id)
-            from hub.pedestrian_gate.sync import (
-                start_face_sync,  # face bundles, if a face key is set
-            )
-
-            self._face_sync = await start_face_sync(self)
             self._writer = BatchWriter(self._handle_batch, **self._batch)
             self._writer.start()
-            self._ingest = MqttIngest(
-                broker_url=self.broker_url,
-                client_id=self.client_id,
-                validator=Validator(list(self.sites.values())),
-                loop=loop,
-                deliver=self._writer.put_nowait,
-                username=self._username,
-                password=self._password,
-                on_connected=self._publish_retained,
+            self._ingest = Ingest(
+                Validator(list(self.sites.values())), loop, self._writer.put_nowait
             )
-            await self._ingest.start(connect_timeout_s)
+            self.mqtt = MqttClient(
+                self.broker,
+                client_id=self.client_id,
+                tls=self._tls,
+                manual_ack=True,
+                subscriptions=[(w.value, 1) for w in topics.hub_subscriptions()],
+            )
+            self.mqtt.on_message_thread = self._ingest.on_message
+            self.mqtt.on_connect_thread = self._publish_retained
+            await self.mqtt.start(connect_timeout_s)
         except BaseException:
-            if self._face_sync:
-                self._face_sync.cancel()
             if self._writer:
                 await self._writer.stop()
             await self.store.close()
@@ -181,35 +172,19 @@ class Hub:
         if not self.started:
             return
         self.started = False
-        assert self._writer and self._ingest and self.store
-        for task in (self._watchdog, self._face_sync):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        assert self._writer and self.mqtt and self.store
+        if self._watchdog:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         await self._writer.flush()  # commit and acknowledge while still connected
-        await asyncio.to_thread(self._ingest.stop)
+        await self.mqtt.stop()
         await self._writer.stop()  # stragglers: stored, redelivered later, de-duplicated
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(RuntimeError("the hub stopped"))
         await self.store.close()
         log.info("hub stopped")
-
-    async def run_forever(self) -> None:
-        """Start, run until SIGINT/SIGTERM (or ``request_stop``), stop cleanly."""
-        await self.start()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._stopping.set)
-        try:
-            await self._stopping.wait()
-        finally:
-            await self.stop()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
     async def flush(self) -> None:
         """Wait until every message received so far is stored (for tests and summaries)."""
@@ -222,15 +197,15 @@ class Hub:
 
     @property
     def connected(self) -> bool:
-        return bool(self._ingest and self._ingest.connected)
+        return bool(self.mqtt and self.mqtt.ready)
 
     # ------------------------------------------------------------------ ingestion
 
     async def _handle_batch(self, batch: list[Checked]) -> None:
-        assert self.recorder and self._ingest
+        assert self.recorder and self.mqtt
         await self.recorder.record(batch)
         for item in batch:  # acknowledge only what is committed, in arrival order
-            self._ingest.ack(item.mid, item.qos)
+            self.mqtt.ack(item.mid, item.qos)
 
     async def _watch(self) -> None:
         assert self.recorder and self.watching_since
@@ -255,10 +230,7 @@ class Hub:
             payload=snapshot.payload,
             ts=snapshot.ts,
         )
-        topic = str(topics.sync(snapshot.site, CARPARK))
-        self._retained[topic] = message.to_json()
-        if self._ingest is not None and self._ingest.connected:
-            self._ingest.client.publish(topic, self._retained[topic], qos=1, retain=True)
+        self.publish_retained(str(topics.sync(snapshot.site, CARPARK)), message.to_json())
 
     # ------------------------------------------------------------------ sync lists
 
@@ -296,15 +268,22 @@ class Hub:
         if site not in self.sites:
             raise ValueError(f"unknown site {site!r}")
         version = await self._prepare_vehicle_list(site, extra_passes)
-        if self._ingest is not None and self._ingest.connected:
-            topic = str(topics.sync(site, VEHICLES))
-            self._ingest.client.publish(topic, self._retained[topic], qos=1, retain=True)
-        return version  # when disconnected, _publish_retained sends it on reconnect
+        topic = str(topics.sync(site, VEHICLES))
+        self.publish_retained(topic, self._retained[topic])
+        return version
 
-    def _publish_retained(self, client: mqtt.Client) -> None:
-        # network thread, on every (re)connect
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish a hub -> edges list retained (QoS 1) and keep it, so it goes out again on
+        every reconnect (while disconnected, only then)."""
+        self._retained[topic] = payload
+        if self.mqtt is not None and self.mqtt.connected:
+            self.mqtt.publish(topic, payload, retain=True)
+
+    def _publish_retained(self, _session_present: bool) -> None:
+        # network thread, on every (re)connect, before any message of the new connection
+        assert self.mqtt is not None
         for topic, payload in list(self._retained.items()):
-            client.publish(topic, payload, qos=1, retain=True)
+            self.mqtt.publish(topic, payload, retain=True)
 
     # ------------------------------------------------------------------ gate commands
 
@@ -324,7 +303,7 @@ class Hub:
         a command that cannot be sent as asked; otherwise returns the outcome:
         acknowledged (with the edge's result), failed (not published) or timeout.
         """
-        assert self.store and self._ingest, "start the hub first"
+        assert self.store and self.mqtt, "start the hub first"
         message = self._gate_command(site, device, gate, action, reason, operator, timeout_s)
         command: GateCommand = message.payload  # type: ignore[attr-defined]
         sent_at = utcnow()
@@ -343,15 +322,15 @@ class Hub:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[message.id] = future
         try:
-            if not self._ingest.connected:
+            if not self.mqtt.connected:
                 return await self._command_failed(row, sent_at, "not connected to the broker")
             async with self.store.transaction():
                 await self.store.insert_command(row, at=sent_at)
             topic = str(topics.command(site, device, "gate"))
-            info = self._ingest.client.publish(topic, message.to_json(), qos=1)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                detail = f"publish failed: {mqtt.error_string(info.rc)}"
-                return await self._finish(message.id, CommandStatus.FAILED, detail)
+            try:
+                self.mqtt.publish(topic, message.to_json())
+            except PublishError as exc:
+                return await self._finish(message.id, CommandStatus.FAILED, str(exc))
             try:
                 acked = await asyncio.wait_for(asyncio.shield(future), timeout_s)
                 return CommandOutcome.from_row(acked)
@@ -428,36 +407,3 @@ class Hub:
         future = self._pending.get(command_id)
         if future is not None and not future.done():
             future.set_result(row)
-
-
-HUB_USERNAME = "anju-hub"  # the hub's broker account in config/mosquitto/anju.acl
-
-
-async def run_hub(
-    site_paths: Sequence[Path | str],
-    broker_url: str,
-    data_dir: Path | str,
-    *,
-    client_id: str = "anju-hub",
-    username: str | None = None,
-    password: str | None = None,
-) -> None:
-    """CLI entry: load the site configs and run the hub until SIGINT/SIGTERM.
-
-    Broker credentials, when not given: ``ANJU_HUB_PASSWORD`` (and optionally
-    ``ANJU_HUB_USERNAME``, default ``anju-hub``) from the environment; none means anonymous.
-    """
-    sites = [load_site_config(path) for path in site_paths]
-    if password is None:
-        password = os.environ.get("ANJU_HUB_PASSWORD")
-    if username is None and password is not None:
-        username = os.environ.get("ANJU_HUB_USERNAME", HUB_USERNAME)
-    hub = Hub(
-        sites,
-        broker_url=broker_url,
-        data_dir=data_dir,
-        client_id=client_id,
-        username=username,
-        password=password,
-    )
-    await hub.run_forever()

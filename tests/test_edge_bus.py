@@ -19,7 +19,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.bus import BrokerAddress, MqttBus
+from edge.bus import MqttBus
 from edge.outbox import Outbox
 from models import topics
 from models.messages import (
@@ -31,6 +31,7 @@ from models.messages import (
     make_message,
 )
 from tests.mosquitto import MosquittoBroker, durable_mosquitto
+from transport import Credentials
 
 FAST = {"reconnect_min_s": 1, "reconnect_max_s": 1, "keepalive": 5}
 
@@ -124,17 +125,6 @@ def durable_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     broker = durable_mosquitto(tmp_path)
     yield broker
     broker.stop()
-
-
-def test_broker_address() -> None:
-    assert BrokerAddress.parse("mqtt://127.0.0.1:1999") == BrokerAddress("127.0.0.1", 1999, False)
-    assert BrokerAddress.parse("mqtts://hub.example") == BrokerAddress("hub.example", 8883, True)
-    assert BrokerAddress.parse("localhost") == BrokerAddress("localhost", 1883, False)
-    assert BrokerAddress.parse("mqtt://h:1?protocol=5").mqtt5
-    with pytest.raises(ValueError, match="protocol"):
-        BrokerAddress.parse("mqtt://h:1?protocol=4")
-    with pytest.raises(ValueError, match="scheme"):
-        BrokerAddress.parse("http://x:1")
 
 
 async def test_row_is_marked_delivered_only_when_the_puback_arrives(
@@ -408,8 +398,7 @@ async def test_mqtt5_sees_a_publish_the_broker_acl_refuses(tmp_path: Path) -> No
             "edge-north",
             f"{broker.url}?protocol=5",
             outbox,
-            username="edge-north",
-            password="north-secret",
+            credentials=Credentials("edge-north", "north-secret"),
             **FAST,
         )
         await bus.start()

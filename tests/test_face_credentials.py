@@ -28,7 +28,6 @@ from edge.pedestrian_gate.rules import decide_pedestrian
 from edge.pedestrian_gate.sync import FaceSync
 from hub.pedestrian_gate.store import FaceStore, StoreError
 from hub.pedestrian_gate.sync import face_db, publish_faces, set_gate_credentials
-from hub.service import Hub
 from models import topics
 from models.face_bundle import (
     KEY_ENV,
@@ -41,6 +40,7 @@ from models.face_bundle import (
 from models.messages import Decision, DecisionReason
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker
+from tests.test_hub_support import faces_hub
 
 SITE = "lakeside"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -394,8 +394,9 @@ async def test_pins_and_cards_survive_a_hub_restart(
 ) -> None:
     key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
-    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
-    await hub.start()
+    hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
+    hub = hub_app.hub
+    await hub_app.start()
     with FaceStore(face_db(hub), FaceCipher(key)) as store:
         _enroll(store, "res-face")
     # One resident with a face and a PIN, one who refused face recognition: a card and a PIN.
@@ -403,12 +404,12 @@ async def test_pins_and_cards_survive_a_hub_restart(
         hub, SITE, pins={"2468": "res-face", "13579": "res-no-face"}, cards={"C-42": "res-no-face"}
     )
     assert version == 3 and await publish_faces(hub, SITE) == 3  # one bump per person
-    await hub.stop()
+    await hub_app.stop()
     _clear_retained(mosquitto)
 
-    restarted = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    restarted_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
     bus, sync, outbox = _edge(key, mosquitto, tmp_path / "edge")
-    await restarted.start()
+    await restarted_app.start()
     await bus.start()
     try:
         await _until(lambda: sync.state.version == 3, 20, "the restarted hub's bundle")
@@ -423,7 +424,7 @@ async def test_pins_and_cards_survive_a_hub_restart(
     finally:
         await bus.stop()
         outbox.close()
-        await restarted.stop()
+        await restarted_app.stop()
 
 
 async def test_cli_changes_reach_the_running_hubs_edges(
@@ -433,9 +434,10 @@ async def test_cli_changes_reach_the_running_hubs_edges(
     notices the new store version and republishes; the edge opens, then refuses."""
     key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
-    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
+    hub = hub_app.hub
     bus, sync, outbox = _edge(key, mosquitto, tmp_path / "edge")
-    await hub.start()
+    await hub_app.start()
     await bus.start()
     db = ("--site", SITE, "--db", str(face_db(hub)))
     try:
@@ -457,7 +459,7 @@ async def test_cli_changes_reach_the_running_hubs_edges(
     finally:
         await bus.stop()
         outbox.close()
-        await hub.stop()
+        await hub_app.stop()
 
 
 # ---------------------------------------------------------------- console

@@ -1,25 +1,15 @@
-"""The MQTT callback side of the hub, without a broker: URL parsing, the rate-limited
-warning, and a message callback that never raises."""
+"""The MQTT callback side of the hub, without a broker: the rate-limited warning, and a
+message hook that never raises."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-import paho.mqtt.client as mqtt
-import pytest
-
-from hub.ingest import BrokerAddress, MqttIngest, RateLimitedWarning
+from hub.ingest import Ingest, RateLimitedWarning
 from hub.validate import Accepted, Rejected, Validator
 from tests.test_hub_support import heartbeat, lakeside, topic_for
-
-
-def test_broker_address() -> None:
-    assert BrokerAddress.parse("mqtt://127.0.0.1:18830") == BrokerAddress("127.0.0.1", 18830, False)
-    assert BrokerAddress.parse("mqtts://hub.example") == BrokerAddress("hub.example", 8883, True)
-    assert BrokerAddress.parse("mqtt://broker") == BrokerAddress("broker", 1883, False)
-    with pytest.raises(ValueError, match="mqtt://host:port"):
-        BrokerAddress.parse("http://broker:1883")
+from transport import Received
 
 
 def test_rate_limited_warning_counts_what_it_held_back(caplog) -> None:
@@ -35,26 +25,17 @@ def test_rate_limited_warning_counts_what_it_held_back(caplog) -> None:
     assert caplog.records[-1].getMessage() == "bad 7 (5 similar warnings suppressed)"
 
 
-def _mqtt_message(topic: bytes, payload: bytes, mid: int) -> mqtt.MQTTMessage:
-    msg = mqtt.MQTTMessage(mid=mid, topic=topic)
-    msg.payload = payload
-    msg.qos = 1
-    return msg
+def _received(topic: bytes, payload: bytes, mid: int) -> Received:
+    return Received(topic, payload, qos=1, retain=False, mid=mid)
 
 
 async def test_on_message_never_raises_and_hands_everything_over() -> None:
     delivered: list = []
-    ingest = MqttIngest(
-        broker_url="mqtt://127.0.0.1:1",
-        client_id="t",
-        validator=Validator([lakeside()]),
-        loop=asyncio.get_running_loop(),
-        deliver=delivered.append,
-    )
+    ingest = Ingest(Validator([lakeside()]), asyncio.get_running_loop(), delivered.append)
     good = heartbeat()
-    ingest._on_message(None, None, _mqtt_message(topic_for(good).encode(), good.to_json(), 1))
-    ingest._on_message(None, None, _mqtt_message(b"anju/\xff\xfe/x", b"{}", 2))  # not UTF-8
-    ingest._on_message(None, None, _mqtt_message(topic_for(good).encode(), b"\x00", 3))
+    ingest.on_message(_received(topic_for(good).encode(), good.to_json(), 1))
+    ingest.on_message(_received(b"anju/\xff\xfe/x", b"{}", 2))  # not UTF-8
+    ingest.on_message(_received(topic_for(good).encode(), b"\x00", 3))
     await asyncio.sleep(0.01)  # the hand-over is call_soon_threadsafe
     assert [type(d) for d in delivered] == [Accepted, Rejected, Rejected]
     assert [d.mid for d in delivered] == [1, 2, 3]

@@ -16,12 +16,12 @@ from edge.pedestrian_gate.sync import FaceSync
 from hub.pedestrian_gate.store import FaceStore
 from hub.pedestrian_gate.sync import face_db
 from hub.retention.job import run_retention
-from hub.service import Hub
 from models import topics
 from models.face_bundle import FaceCipher
 from models.messages import parse_message
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker
+from tests.test_hub_support import faces_hub
 
 SITE = "lakeside"
 
@@ -45,7 +45,8 @@ async def test_lapsed_person_leaves_hub_and_edge(
 ) -> None:
     key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
-    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
+    hub = hub_app.hub
     now = datetime.now(UTC)
     _enroll(face_db(hub), key, "lapsing", 1, now + timedelta(hours=1))
     _enroll(face_db(hub), key, "staying", 2, now + timedelta(days=365))
@@ -67,7 +68,7 @@ async def test_lapsed_person_leaves_hub_and_edge(
             await asyncio.sleep(0.1)
         raise AssertionError(f"edge at version {edge.state.version}, not {version}")
 
-    await hub.start()
+    await hub_app.start()
     try:
         await edge_reaches(2)
         assert edge.state.persons == {"lapsing", "staying"}
@@ -85,4 +86,4 @@ async def test_lapsed_person_leaves_hub_and_edge(
     finally:
         client.loop_stop()
         client.disconnect()
-        await hub.stop()
+        await hub_app.stop()

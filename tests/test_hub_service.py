@@ -41,6 +41,7 @@ from tests.test_hub_support import (
     status,
     topic_for,
 )
+from transport import Credentials
 
 pytestmark = pytest.mark.e2e
 
@@ -447,8 +448,7 @@ async def test_hub_under_the_production_acl(secured: MosquittoBroker, tmp_path: 
         [lakeside()],
         broker_url=secured.url,
         data_dir=tmp_path / "hub",
-        username="anju-hub",
-        password="hub-secret",
+        credentials=Credentials("anju-hub", "hub-secret"),
     )
     await hub.start()
     edge_login = {"username": NORTH, "password": "north-secret"}
@@ -474,8 +474,7 @@ async def test_wrong_hub_password_fails_to_start(secured: MosquittoBroker, tmp_p
         [lakeside()],
         broker_url=secured.url,
         data_dir=tmp_path / "hub",
-        username="anju-hub",
-        password="wrong",
+        credentials=Credentials("anju-hub", "wrong"),
     )
     with pytest.raises(ConnectionError):
         await hub.start(connect_timeout_s=1)
@@ -493,8 +492,9 @@ async def test_messages_are_acknowledged_only_after_commit(
         await published(*(edge.send(m) for m in sent))
         await until(lambda: asyncio.sleep(0, crashed._ingest.received >= 20), 10)
         # the process "dies": the connection drops without DISCONNECT and without PUBACKs
-        crashed._ingest.client.socket().shutdown(socket.SHUT_RDWR)
-        await asyncio.to_thread(crashed._ingest.client.loop_stop)
+        paho = crashed.mqtt._client
+        paho.socket().shutdown(socket.SHUT_RDWR)
+        await asyncio.to_thread(paho.loop_stop)
     await crashed.stop()
 
     fresh = make_hub(mosquitto, tmp_path / "fresh")  # same client id, empty database

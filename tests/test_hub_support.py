@@ -161,3 +161,12 @@ class PahoClient:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def faces_hub(broker_url: str, site: SiteConfig, data_dir: Any) -> Any:
+    """A hub with its face sync (what ``anju hub`` runs), without the timers tests don't need."""
+    from hub.app import HubApp
+
+    return HubApp(
+        [site], broker_url=broker_url, data_dir=data_dir, deadlines=False, retention=False
+    )

@@ -28,6 +28,7 @@ from models.site import EXAMPLE_SITE, load_site_config
 from simulators.hardware import simulated_hardware
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 from tests.mosquitto import MosquittoBroker
+from tests.test_hub_support import faces_hub
 
 EDGE, GATE, SITE = "edge-east", "east-pedestrian", "lakeside"
 RESIDENT, BLACKLISTED = DEMO_PEOPLE
@@ -107,14 +108,15 @@ async def community(
     mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
 ) -> AsyncIterator[tuple[Hub, Edge]]:
     site = without_credentials(load_site_config(EXAMPLE_SITE))
-    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
-    await hub.start()
+    hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
+    hub = hub_app.hub
+    await hub_app.start()
     edge = Edge(site, mosquitto.url, tmp_path / "edge")
     try:
         yield hub, edge
     finally:
         await edge.stop()
-        await hub.stop()
+        await hub_app.stop()
 
 
 async def enroll_all(hub: Hub, encodings: dict[str, list[np.ndarray]]) -> int:

@@ -20,7 +20,6 @@ from edge.pedestrian_gate.rules import decide_pedestrian
 from edge.pedestrian_gate.sync import FaceSync
 from hub.pedestrian_gate.store import FaceStore
 from hub.pedestrian_gate.sync import face_db
-from hub.service import Hub
 from models import topics
 from models.face_bundle import (
     FaceCipher,
@@ -35,6 +34,7 @@ from models.messages import Kind, make_message, parse_message
 from models.passes import issue_pass
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker
+from tests.test_hub_support import faces_hub
 
 SITE = "lakeside"
 NOW = datetime.now(UTC)
@@ -139,7 +139,8 @@ async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
     mosquitto: MosquittoBroker, tmp_path: Path, face_key: bytes
 ) -> None:
     site = without_credentials(load_site_config(EXAMPLE_SITE))
-    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
+    hub = hub_app.hub
     _enroll(face_db(hub), face_key, "person-one")
 
     received: list[bytes] = []
@@ -159,7 +160,7 @@ async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
             await asyncio.sleep(0.1)
         raise AssertionError(f"bundle version {version} not received: {await versions()}")
 
-    await hub.start()
+    await hub_app.start()
     try:
         await wait_for(1)
         assert b"person-" not in received[0]  # person ids and templates travel encrypted
@@ -169,7 +170,7 @@ async def test_hub_publishes_at_start_and_after_a_cli_enrolment(
     finally:
         client.loop_stop()
         client.disconnect()
-        await hub.stop()
+        await hub_app.stop()
 
 
 async def test_a_large_community_bundle_reaches_the_edge(
@@ -179,7 +180,8 @@ async def test_a_large_community_bundle_reaches_the_edge(
     256 KiB limit of edge events) travels retained to the edge's bus and is matched there."""
     key = face_key
     site = without_credentials(load_site_config(EXAMPLE_SITE))
-    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub")
+    hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
+    hub = hub_app.hub
     rng = np.random.default_rng(7)
     people = rng.normal(0, 0.1, (3000, 2, 128)).astype(np.float32)
     with FaceStore(face_db(hub), FaceCipher(key)) as store:
@@ -197,7 +199,7 @@ async def test_a_large_community_bundle_reaches_the_edge(
     bus = MqttBus(SITE, "edge-east", mosquitto.url, outbox)
     sync = _sync(key, tmp_path / "edge")
     bus.on_sync(sync.on_sync)
-    await hub.start()
+    await hub_app.start()
     await bus.start()
     try:
         for _ in range(300):
@@ -212,4 +214,4 @@ async def test_a_large_community_bundle_reaches_the_edge(
     finally:
         await bus.stop()
         outbox.close()
-        await hub.stop()
+        await hub_app.stop()

@@ -53,11 +53,17 @@ class Will:
 class Received:
     """One message as it arrived; ``mid``/``qos`` are what ``ack`` needs with manual acks."""
 
-    topic: str
+    raw_topic: bytes
     payload: bytes
     qos: int
     retain: bool
     mid: int
+
+    @property
+    def topic(self) -> str:
+        """The topic as text; raises UnicodeDecodeError for a topic that is not UTF-8 (a
+        broker should refuse those, but the hub must reject, not crash, if one arrives)."""
+        return self.raw_topic.decode("utf-8")
 
 
 class MqttClient:
@@ -290,13 +296,17 @@ class MqttClient:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         received = Received(
-            message.topic, bytes(message.payload), message.qos, bool(message.retain), message.mid
+            bytes(message._topic),  # the topic property would raise on invalid UTF-8 here
+            bytes(message.payload),
+            message.qos,
+            bool(message.retain),
+            message.mid,
         )
         if self.on_message_thread is not None:
             try:
                 self.on_message_thread(received)
             except Exception:  # never out of paho's thread: the message would be lost silently
-                log.exception("%s: message hook failed on %s", self.client_id, received.topic)
+                log.exception("%s: message hook failed on %r", self.client_id, received.raw_topic)
         if self.on_message is not None:
             self._call_on_loop(self.on_message, received)
 

@@ -57,7 +57,8 @@ class Demo:
         self.site = site
         self.broker: EmbeddedBroker | None = None
         self.broker_url = options.broker or ""
-        self.hub: Any = None
+        self.app: Any = None  # hub.app.HubApp
+        self.hub: Any = None  # its core, hub.service.Hub
         self.agents: list[Any] = []
         self.vehicle_gates: list[Any] = []
         self.scenario: ScenarioRunner | None = None
@@ -81,21 +82,7 @@ class Demo:
             self.broker_url = self.broker.url
             console.print(f"[bold]broker[/] embedded amqtt on {self.broker_url}")
         if self.options.with_hub:
-            from hub.service import Hub
-
-            self.hub = Hub([self.site], broker_url=self.broker_url, data_dir=self.options.data)
-            await self.hub.start()
-            console.print(f"[bold]hub[/] database {self.options.data / 'hub.db'}")
-            from hub.supervision.watchdog import start_deadline_watchdog
-
-            # Rectification deadlines pass on their own: overdue cases are marked and escalated.
-            self._tasks.append(start_deadline_watchdog(self.hub.store, [self.site]))
-            from hub.retention.job import start_retention
-
-            # Old snapshots, events, rejects and lapsed face consents: purged hourly.
-            self._tasks.append(start_retention(self.hub.store, [self.site], hub=self.hub))
-            if self.options.console_port is not None:
-                await self._start_console()
+            await self._start_hub()
         for index, edge in enumerate(self.site.edges):
             if not edge.gates:
                 continue  # the car-park edge has no gate pipeline yet
@@ -134,17 +121,27 @@ class Demo:
         self.scenario = ScenarioRunner(self.vehicle_gates, plan, interval_s=self.options.interval_s)
         self._tasks.append(asyncio.create_task(self.scenario.run(), name="scenario"))
 
-    async def _start_console(self) -> None:
+    async def _start_hub(self) -> None:
+        """The same ``HubApp`` as ``anju hub``: core, face sync, supervision deadlines,
+        retention and (if asked) the console; then the demo's console accounts."""
         from anju_cli.demo.users import ensure_demo_users
         from anju_cli.embedded_broker import free_port
-        from hub.console.app import start_console
+        from hub.app import ConsoleOptions, HubApp
 
-        port = self.options.console_port or free_port()
-        accounts = await ensure_demo_users(self.hub.store, [self.site])
-        self.console = await start_console(self.hub, [self.site], port=port)
-        console.print(f"[bold green]console[/] {self.console.url}  (demo accounts below)")
-        for account in accounts:
-            console.print(f"          {account.line()}")
+        port = self.options.console_port
+        options = None if port is None else ConsoleOptions(port=port or free_port())
+        self.app = HubApp(
+            [self.site], broker_url=self.broker_url, data_dir=self.options.data, console=options
+        )
+        await self.app.start()
+        self.hub = self.app.hub
+        console.print(f"[bold]hub[/] database {self.options.data / 'hub.db'}")
+        if self.app.console is not None:
+            accounts = await ensure_demo_users(self.hub.store, [self.site])
+            self.console = self.app.console
+            console.print(f"[bold green]console[/] {self.console.url}  (demo accounts below)")
+            for account in accounts:
+                console.print(f"          {account.line()}")
 
     async def progress(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -175,12 +172,10 @@ class Demo:
             await asyncio.sleep(0.2)
         for agent in self.agents:
             await _bounded(agent.stop(), f"stopping edge {agent.edge_id}")
-        if self.console is not None:
-            await _bounded(self.console.stop(), "stopping the console")
-        if self.hub is not None:
+        if self.app is not None:
             await asyncio.sleep(0.5)  # the last PUBLISHes in flight to the hub
-            await _bounded(self.hub.flush(), "flushing the hub")
-            await _bounded(self.hub.stop(), "stopping the hub")
+            await _bounded(self.app.hub.flush(), "flushing the hub")
+            await _bounded(self.app.stop(), "stopping the hub and its services")
         if self.broker is not None:
             await _bounded(self.broker.stop(), "stopping the embedded broker")
 

@@ -114,11 +114,7 @@ async def publish_faces(hub: Any, site: str, *, key: bytes | None = None) -> int
         raise ValueError(f"unknown site {site!r}")
     key = key or hub_face_key()
     payload = await asyncio.to_thread(_sealed_message, face_db(hub), key, site)
-    topic = str(topics.sync(site, FACES))
-    hub._retained[topic] = payload  # republished by the hub on every (re)connect
-    ingest = hub._ingest
-    if ingest is not None and ingest.connected:
-        ingest.client.publish(topic, payload, qos=1, retain=True)
+    hub.publish_retained(str(topics.sync(site, FACES)), payload)  # again on every reconnect
     version = int(_version_of(payload))
     log.info("faces: published %s bundle version %d", site, version)
     return version
