@@ -7,11 +7,9 @@ bytes into the right typed message or raises ``MessageError`` with a reason.
 
 from __future__ import annotations
 
-import operator
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import reduce
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -339,23 +337,130 @@ class EnvelopeBase(Strict):
         return self.model_dump_json(by_alias=True).encode()
 
 
-def _envelope(kind: Kind, payload_type: type[Strict]) -> type[EnvelopeBase]:
-    name = "".join(part.title() for part in kind.value.split("_")) + "Message"
-    return type(
-        name,
-        (EnvelopeBase,),
-        {
-            "__annotations__": {"kind": Literal[kind.value], "payload": payload_type},  # type: ignore[valid-type]
-            "__module__": __name__,
-            "__doc__": f"Envelope carrying a {payload_type.__name__}.",
-        },
-    )
+class PlateReadMessage(EnvelopeBase):
+    """Envelope carrying a PlateRead."""
+
+    kind: Literal[Kind.PLATE_READ]
+    payload: PlateRead
 
 
-MESSAGE_TYPES: dict[Kind, type[EnvelopeBase]] = {k: _envelope(k, p) for k, p in PAYLOADS.items()}
+class FaceMatchMessage(EnvelopeBase):
+    """Envelope carrying a FaceMatch."""
+
+    kind: Literal[Kind.FACE_MATCH]
+    payload: FaceMatch
+
+
+class GateDecisionMessage(EnvelopeBase):
+    """Envelope carrying a GateDecision."""
+
+    kind: Literal[Kind.GATE_DECISION]
+    payload: GateDecision
+
+
+class GateStateMessage(EnvelopeBase):
+    """Envelope carrying a GateState."""
+
+    kind: Literal[Kind.GATE_STATE]
+    payload: GateState
+
+
+class SlotStateMessage(EnvelopeBase):
+    """Envelope carrying a SlotState."""
+
+    kind: Literal[Kind.SLOT_STATE]
+    payload: SlotState
+
+
+class HeartbeatMessage(EnvelopeBase):
+    """Envelope carrying a Heartbeat."""
+
+    kind: Literal[Kind.HEARTBEAT]
+    payload: Heartbeat
+
+
+class DeviceStatusMessage(EnvelopeBase):
+    """Envelope carrying a DeviceStatus."""
+
+    kind: Literal[Kind.DEVICE_STATUS]
+    payload: DeviceStatus
+
+
+class AlarmMessage(EnvelopeBase):
+    """Envelope carrying a Alarm."""
+
+    kind: Literal[Kind.ALARM]
+    payload: Alarm
+
+
+class GateCommandMessage(EnvelopeBase):
+    """Envelope carrying a GateCommand."""
+
+    kind: Literal[Kind.GATE_COMMAND]
+    payload: GateCommand
+
+
+class CommandAckMessage(EnvelopeBase):
+    """Envelope carrying a CommandAck."""
+
+    kind: Literal[Kind.COMMAND_ACK]
+    payload: CommandAck
+
+
+class VehicleListMessage(EnvelopeBase):
+    """Envelope carrying a VehicleList."""
+
+    kind: Literal[Kind.VEHICLE_LIST]
+    payload: VehicleList
+
+
+class CarparkSnapshotMessage(EnvelopeBase):
+    """Envelope carrying a CarParkSnapshot."""
+
+    kind: Literal[Kind.CARPARK_SNAPSHOT]
+    payload: CarParkSnapshot
+
+
+class FaceBundleMessage(EnvelopeBase):
+    """Envelope carrying a FaceBundle."""
+
+    kind: Literal[Kind.FACE_BUNDLE]
+    payload: FaceBundle
+
+
+AnyMessage = (
+    PlateReadMessage
+    | FaceMatchMessage
+    | GateDecisionMessage
+    | GateStateMessage
+    | SlotStateMessage
+    | HeartbeatMessage
+    | DeviceStatusMessage
+    | AlarmMessage
+    | GateCommandMessage
+    | CommandAckMessage
+    | VehicleListMessage
+    | CarparkSnapshotMessage
+    | FaceBundleMessage
+)
+MESSAGE_TYPES: dict[Kind, type[AnyMessage]] = {
+    Kind.PLATE_READ: PlateReadMessage,
+    Kind.FACE_MATCH: FaceMatchMessage,
+    Kind.GATE_DECISION: GateDecisionMessage,
+    Kind.GATE_STATE: GateStateMessage,
+    Kind.SLOT_STATE: SlotStateMessage,
+    Kind.HEARTBEAT: HeartbeatMessage,
+    Kind.DEVICE_STATUS: DeviceStatusMessage,
+    Kind.ALARM: AlarmMessage,
+    Kind.GATE_COMMAND: GateCommandMessage,
+    Kind.COMMAND_ACK: CommandAckMessage,
+    Kind.VEHICLE_LIST: VehicleListMessage,
+    Kind.CARPARK_SNAPSHOT: CarparkSnapshotMessage,
+    Kind.FACE_BUNDLE: FaceBundleMessage,
+}
 # The discriminated union of every message type: pydantic picks the class by ``kind``.
-Message = Annotated[reduce(operator.or_, MESSAGE_TYPES.values()), Field(discriminator="kind")]  # type: ignore[valid-type]
-MESSAGE_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+Message = Annotated[AnyMessage, Field(discriminator="kind")]
+MESSAGE_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(Message)
 
 
 class MessageError(ValueError):
@@ -367,9 +472,10 @@ class MessageError(ValueError):
 
 
 def make_message(
-    kind: Kind, *, site: str, device: str, payload: Strict | dict, **envelope: Any
-) -> EnvelopeBase:
-    """Build a typed envelope for ``kind`` (payload validated)."""
+    kind: Kind, *, site: str, device: str, payload: Strict | dict[str, Any], **envelope: Any
+) -> AnyMessage:
+    """Build the typed envelope for ``kind`` (payload validated). Narrow the result with
+    ``isinstance(message, PlateReadMessage)`` to reach a typed ``payload``."""
     check_segment(site, "site")
     check_segment(device, "device")
     cls = MESSAGE_TYPES[kind]
@@ -380,7 +486,7 @@ def make_message(
     )
 
 
-def parse_message(data: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> EnvelopeBase:
+def parse_message(data: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> AnyMessage:
     """Validate raw bytes into a typed message; raise MessageError(reason) otherwise.
     ``max_bytes``: MAX_SYNC_BYTES for what arrives on a sync topic (face bundles)."""
     if len(data) > max_bytes:

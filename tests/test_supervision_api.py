@@ -7,19 +7,37 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 
 from anju_cli.demo.supervision import simulate_device_faults
 from hub.store import Store
 from hub.supervision.api import router
+from hub.supervision.domain import Principal
 from hub.supervision.periods import TZ, Period
 from hub.supervision.repo import SupervisionRepo
+from hub.supervision.workflow import Role
 from models.site import load_site_config
 
-REGULATOR = {"X-Anju-User": "li.jian", "X-Anju-Role": "regulator"}
-COMPANY = {"X-Anju-User": "gl.manager", "X-Anju-Role": "company", "X-Anju-Sites": "lakeside"}
-STRANGER = {"X-Anju-User": "x", "X-Anju-Role": "company", "X-Anju-Sites": "elsewhere"}
+# The console authenticates by session (tests/test_console_api.py); here a test double maps a
+# token to a principal, so the API's own rules are tested without the login pages.
+PRINCIPALS = {
+    "regulator": Principal("li.jian", Role.REGULATOR, None),
+    "company": Principal("gl.manager", Role.COMPANY, frozenset({"lakeside"})),
+    "stranger": Principal("x", Role.COMPANY, frozenset({"elsewhere"})),
+}
+REGULATOR = {"Authorization": "Test regulator"}
+COMPANY = {"Authorization": "Test company"}
+STRANGER = {"Authorization": "Test stranger"}
+
+
+async def token_principal(request: Request) -> Principal:
+    scheme, _, name = request.headers.get("authorization", "").partition(" ")
+    if scheme != "Test" or name not in PRINCIPALS:
+        raise HTTPException(401, "log in first")
+    return PRINCIPALS[name]
+
+
 PERIOD = Period.of(datetime.now(TZ))  # the API acts "now", so use the current half year
 
 
@@ -37,6 +55,7 @@ def client(tmp_path: Path):
         await store.close()
 
     app = FastAPI(lifespan=lifespan)
+    app.state.authenticate = token_principal
     app.include_router(router)
     with TestClient(app) as client:
         yield client

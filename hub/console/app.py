@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pwdlib import PasswordHash
@@ -26,6 +25,9 @@ from hub.console.web import (
     state_of,
 )
 from hub.service import Hub
+from hub.supervision import api as supervision_api
+from hub.supervision.domain import Principal
+from hub.supervision.repo import SupervisionRepo
 from models.site import SiteConfig
 
 log = logging.getLogger(__name__)
@@ -101,35 +103,20 @@ def create_app(
 
 
 def _mount_supervision(app: FastAPI) -> None:
-    """Include the supervision REST router (``/api/supervision``) when it exists, with the
-    logged-in user's principal in place of its placeholder identity and the console's
-    repo in place of its ``app.state`` lookup."""
-    try:
-        module = importlib.import_module("hub.supervision.api")
-    except ImportError as exc:
-        log.info("supervision API not mounted: %s", exc)
-        return
-    router = getattr(module, "router", None)
-    placeholder = getattr(module, "get_principal", None)
-    if router is None or placeholder is None:
-        log.warning("hub.supervision.api lacks router/get_principal; not mounted")
-        return
+    """The supervision REST router (``/api/supervision``) under the console's login: the
+    session's user is the principal, the console's repo holds the records."""
 
-    async def principal(request: Request):  # type: ignore[no-untyped-def]
+    async def authenticate(request: Request) -> Principal:
         return (await api_user(request)).principal()
 
-    async def repo(request: Request):  # type: ignore[no-untyped-def]
+    async def repo_of(request: Request) -> SupervisionRepo | None:
         state = await state_of(request).ready()
-        if state.supervision is None or state.supervision.repo is None:
-            raise HTTPException(503, "supervision records are not available")
-        return state.supervision.repo
+        return state.supervision.repo if state.supervision is not None else None
 
-    app.dependency_overrides[placeholder] = principal
-    if hasattr(module, "get_repo"):
-        app.dependency_overrides[module.get_repo] = repo
-    app.include_router(router)
-    app.state.supervision_api = router.prefix
-    log.info("supervision API mounted at %s", router.prefix)
+    app.state.authenticate = authenticate
+    app.state.supervision_repo_of = repo_of
+    app.include_router(supervision_api.router)
+    app.state.supervision_api = supervision_api.router.prefix
 
 
 class _Server(uvicorn.Server):

@@ -1,15 +1,12 @@
 """REST API for supervision records, the workflow, ratings and the report (FastAPI router).
 
-Mount it with ``app.include_router(router)`` and set, at start-up::
+The app that includes ``router`` says who is calling and where the records are::
 
-    app.state.supervision_repo = await SupervisionRepo.open(store)
+    app.state.authenticate = async def (request) -> Principal   # e.g. the console session
+    app.state.supervision_repo = repo          # or app.state.supervision_repo_of(request)
     app.state.scoring_standard = load_standard()          # optional, v1 by default
 
-Who is calling: ``get_principal`` is a placeholder until the console issue adds logins. It
-reads ``X-Anju-User``, ``X-Anju-Role`` (guard|company|regulator|admin) and ``X-Anju-Sites``
-(comma-separated; empty or absent means all) and trusts them, so it must not be exposed
-beyond a trusted network. The console replaces it with
-``app.dependency_overrides[get_principal] = its_own_dependency``.
+Without ``authenticate`` every call is refused (503): there is no default identity.
 
 Scores are exact decimals and come back as strings ("76.00").
 """
@@ -23,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
@@ -50,30 +47,22 @@ router = APIRouter(prefix="/api/supervision", tags=["supervision"])
 # ------------------------------------------------------------------------------ dependencies
 
 
-def get_principal(
-    x_anju_user: Annotated[str | None, Header()] = None,
-    x_anju_role: Annotated[str | None, Header()] = None,
-    x_anju_sites: Annotated[str | None, Header()] = None,
-) -> Principal:
-    """Placeholder identity from headers (see the module docstring); replaced by the console."""
-    if not x_anju_user or not x_anju_role:
-        raise HTTPException(401, "X-Anju-User and X-Anju-Role headers are required")
-    try:
-        role = Role(x_anju_role)
-    except ValueError:
-        raise HTTPException(401, f"unknown role {x_anju_role!r}") from None
-    if role is Role.SYSTEM:
-        raise HTTPException(401, "the system role is not for callers")
-    sites = (
-        frozenset(s.strip() for s in x_anju_sites.split(",") if s.strip()) if x_anju_sites else None
-    )
-    if role in (Role.GUARD, Role.COMPANY) and not sites:
-        raise HTTPException(401, "guard and company users must name their communities")
-    return Principal(x_anju_user, role, sites)
+async def get_principal(request: Request) -> Principal:
+    """Who is calling, as the including app's ``authenticate`` says (it raises 401/403)."""
+    authenticate = getattr(request.app.state, "authenticate", None)
+    if authenticate is None:
+        raise HTTPException(503, "no authentication is configured for the supervision API")
+    principal: Principal = await authenticate(request)
+    if principal.role is Role.SYSTEM:
+        raise HTTPException(403, "the system role is not for callers")
+    return principal
 
 
-def get_repo(request: Request) -> SupervisionRepo:
-    repo = getattr(request.app.state, "supervision_repo", None)
+async def get_repo(request: Request) -> SupervisionRepo:
+    state = request.app.state
+    repo = getattr(state, "supervision_repo", None)
+    if repo is None and (repo_of := getattr(state, "supervision_repo_of", None)) is not None:
+        repo = await repo_of(request)
     if repo is None:
         raise HTTPException(503, "supervision records are not available")
     return repo
