@@ -15,9 +15,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from models import topics
+from models.site import PROJECT_ROOT
 from tests.mosquitto import MosquittoBroker
 
-ACL = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "anju.acl"
+ACL = PROJECT_ROOT / "config" / "mosquitto" / "anju.acl"
 USERS = {"anju-hub": "hub-secret", "edge-north": "north-secret", "edge-south": "south-secret"}
 
 

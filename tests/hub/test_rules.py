@@ -17,7 +17,7 @@ from hub.rules import (
     silent_devices,
 )
 from models.messages import AlarmType, Severity
-from tests.test_hub_support import (
+from tests.support import (
     EAST,
     NORTH,
     NORTH_GATE,

@@ -29,12 +29,12 @@ from models.messages import (
     VehicleList,
     make_message,
 )
-from models.site import EXAMPLE_SITE, ConfigError, SiteConfig, load_yaml
+from models.site import EXAMPLE_SITE, PROJECT_ROOT, ConfigError, SiteConfig, load_yaml
 from recognition.lpr import PlateReader
 from simulators.gate import SimulatedVehicleGate
 from simulators.hardware import simulated_factories
+from tests.edge.test_bus import FAST, Subscriber, unique_site, wait_until
 from tests.mosquitto import MosquittoBroker
-from tests.test_edge_bus import FAST, Subscriber, unique_site, wait_until
 
 EDGE, GATE = "edge-north", "north-vehicle"
 
@@ -350,7 +350,7 @@ def secured_broker(tmp_path: Path):
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
     workdir = tmp_path / "secured"
     workdir.mkdir()
-    acl = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "anju.acl"
+    acl = PROJECT_ROOT / "config" / "mosquitto" / "anju.acl"
     broker = MosquittoBroker(
         workdir, extra_config=f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}"
     )

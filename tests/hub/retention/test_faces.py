@@ -21,7 +21,7 @@ from models.face_bundle import FaceCipher
 from models.messages import parse_message
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker
-from tests.test_hub_support import faces_hub
+from tests.support import faces_hub
 
 SITE = "lakeside"
 

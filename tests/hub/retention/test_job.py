@@ -26,7 +26,7 @@ from hub.validate import Accepted, Rejected
 from models.face_bundle import FaceCipher, generate_key, parse_key
 from models.messages import EnvelopeBase, Kind, Severity
 from models.site import EXAMPLE_SITE, ConfigError, Retention, SiteConfig, load_site_config
-from tests.test_hub_support import NORTH, SITE, heartbeat, message, plate_read, topic_for
+from tests.support import NORTH, SITE, heartbeat, message, plate_read, topic_for
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CROP = base64.b64encode(b"\xff\xd8\xff\xe0 a tiny jpeg \xff\xd9").decode()

@@ -30,6 +30,7 @@ from models.messages import (
     Kind,
     make_message,
 )
+from models.site import PROJECT_ROOT
 from tests.mosquitto import MosquittoBroker, durable_mosquitto
 from transport import Credentials
 
@@ -236,7 +237,7 @@ def test_last_will_marks_a_killed_edge_offline(mosquitto: MosquittoBroker, tmp_p
     proc = subprocess.Popen(
         [sys.executable, "-c", BUS_PROCESS, site, mosquitto.url, str(tmp_path / "o.db")],
         stdout=subprocess.PIPE,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=PROJECT_ROOT,
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
@@ -356,7 +357,7 @@ def test_anju_edge_stops_cleanly_on_sigterm(mosquitto: MosquittoBroker, tmp_path
     cli = [sys.executable, "-m", "anju_cli.main", "edge", "--device", "edge-east"]
     proc = subprocess.Popen(
         [*cli, "--simulate", "--broker", mosquitto.url, "--data", str(tmp_path)],
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -382,7 +383,7 @@ async def test_mqtt5_sees_a_publish_the_broker_acl_refuses(tmp_path: Path) -> No
     passwd.touch()
     for user, password in {"anju-hub": "hub-secret", "edge-north": "north-secret"}.items():
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
-    acl = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "anju.acl"
+    acl = PROJECT_ROOT / "config" / "mosquitto" / "anju.acl"
     workdir = tmp_path / "broker"
     workdir.mkdir()
     broker = MosquittoBroker(

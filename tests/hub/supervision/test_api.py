@@ -19,7 +19,7 @@ from hub.supervision.repo import SupervisionRepo
 from hub.supervision.workflow import Role
 from models.site import load_site_config
 
-# The console authenticates by session (tests/test_console_api.py); here a test double maps a
+# The console authenticates by session (tests/hub/console/test_api.py); here a test double maps a
 # token to a principal, so the API's own rules are tested without the login pages.
 PRINCIPALS = {
     "regulator": Principal("li.jian", Role.REGULATOR, None),

@@ -34,7 +34,7 @@ from models.messages import Kind, make_message, parse_message
 from models.passes import issue_pass
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker
-from tests.test_hub_support import faces_hub
+from tests.support import faces_hub
 
 SITE = "lakeside"
 NOW = datetime.now(UTC)

@@ -28,7 +28,7 @@ from models.site import EXAMPLE_SITE, load_site_config
 from simulators.hardware import simulated_hardware
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 from tests.mosquitto import MosquittoBroker
-from tests.test_hub_support import faces_hub
+from tests.support import faces_hub
 
 EDGE, GATE, SITE = "edge-east", "east-pedestrian", "lakeside"
 RESIDENT, BLACKLISTED = DEMO_PEOPLE

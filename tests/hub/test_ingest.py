@@ -8,7 +8,7 @@ import logging
 
 from hub.ingest import Ingest, RateLimitedWarning
 from hub.validate import Accepted, Rejected, Validator
-from tests.test_hub_support import heartbeat, lakeside, topic_for
+from tests.support import heartbeat, lakeside, topic_for
 from transport import Received
 
 

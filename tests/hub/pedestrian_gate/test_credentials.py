@@ -40,7 +40,7 @@ from models.face_bundle import (
 from models.messages import Decision, DecisionReason
 from models.site import EXAMPLE_SITE, load_site_config
 from tests.mosquitto import MosquittoBroker
-from tests.test_hub_support import faces_hub
+from tests.support import faces_hub
 
 SITE = "lakeside"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -26,9 +26,9 @@ from models.messages import (
     make_message,
     parse_message,
 )
-from models.site import SiteConfig, Vehicles
+from models.site import PROJECT_ROOT, SiteConfig, Vehicles
 from tests.mosquitto import MosquittoBroker
-from tests.test_hub_support import (
+from tests.support import (
     EAST,
     NORTH,
     NORTH_GATE,
@@ -423,7 +423,7 @@ async def test_start_fails_clearly_without_a_broker(tmp_path: Path) -> None:
         await hub.start(connect_timeout_s=0.5)
 
 
-ACL = Path(__file__).resolve().parents[1] / "config" / "mosquitto" / "anju.acl"
+ACL = PROJECT_ROOT / "config" / "mosquitto" / "anju.acl"
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hub.validate import Accepted, Ignored, Rejected, Validator
 from models.messages import MAX_PAYLOAD_BYTES, Kind, make_message
-from tests.test_hub_support import (
+from tests.support import (
     EAST,
     NORTH,
     SITE,

@@ -17,7 +17,7 @@ from hub.schema import apply_migrations
 from hub.store import HubStore, Store, iso
 from hub.validate import Accepted, Rejected
 from models.messages import EnvelopeBase
-from tests.test_hub_support import (
+from tests.support import (
     EAST,
     NORTH,
     NORTH_GATE,
