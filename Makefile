@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: all venv system-deps demo test test-fast lint format bench schema clean
+.PHONY: all venv venv-edge lock system-deps demo test test-fast lint format bench schema clean
 
 all: test
 
@@ -17,14 +17,30 @@ system-deps:
 
 $(STAMP): pyproject.toml requirements.lock | system-deps
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip "setuptools<82" wheel
-	# --no-deps: the lock is complete; face-recognition would otherwise pull and compile dlib.
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	# The lock is complete and hashed (make lock); --no-deps because face-recognition
+	# declares dlib, which would be compiled for 15+ minutes (dlib-bin provides it).
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -c "import cv2, dlib, face_recognition, rapidocr, paho.mqtt, amqtt, aiosqlite"
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Regenerate the hashed locks from pyproject.toml (the dev set, and an edge device's set).
+lock: venv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--override requirements-overrides.txt --no-header -q -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra edge --generate-hashes --python-version 3.11 \
+		--override requirements-overrides.txt --no-header -q -o requirements-edge.lock
+
+# An edge device's install (requirements-edge.lock): no web, database or report libraries.
+EDGE_VENV ?= .venv-edge
+venv-edge:
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(EDGE_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements-edge.lock
+	$(EDGE_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation .
 
 demo: venv
 	$(VENV)/bin/anju demo $(DEMO_ARGS)
@@ -35,6 +51,8 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff format .
@@ -50,4 +68,4 @@ bench: venv
 	$(PY) bench/hub_ingest.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache test-output
+	rm -rf $(VENV) $(EDGE_VENV) data .pytest_cache test-output

@@ -18,7 +18,9 @@ from hub.console.users import UserStore
 from hub.store import Store
 from models.site import EXAMPLE_SITE, ConfigError, load_site_config
 
-console_app = typer.Typer(no_args_is_help=True, help="Console accounts (guards, managers, ...).")
+console_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Console accounts (guards, managers, ...)."
+)
 
 DataOption = typer.Option(Path("data/hub"), "--data", help="the hub's data directory")
 SiteOption = typer.Option([EXAMPLE_SITE], "--site", help="site config (repeatable)")

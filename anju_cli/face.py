@@ -371,7 +371,9 @@ credential_app.command("remove")(credential_remove_main)
 credential_app.command("list")(credential_list_main)
 credential_app.command("import")(credential_import_main)
 
-face_app = typer.Typer(help="Face enrolment, erasure and identification.", no_args_is_help=True)
+face_app = typer.Typer(
+    add_completion=False, help="Face enrolment, erasure and identification.", no_args_is_help=True
+)
 face_app.command("enroll")(enroll_main)
 face_app.command("delete")(delete_main)
 face_app.command("identify")(identify_main)

@@ -15,10 +15,12 @@ from typing import Any
 
 import typer
 
+from anju_cli.lazy import LazyGroup
 from models.site import EXAMPLE_SITE, ConfigError
 
 app = typer.Typer(
     name="anju",
+    cls=LazyGroup,  # lpr, face, report, supervision, console, retention: loaded on first use
     help="Anju (安居): edge-to-hub security controller for residential communities.",
     no_args_is_help=True,
     add_completion=False,
@@ -234,31 +236,6 @@ def _run_community(verbose: bool, **options: Any) -> None:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(summary, ensure_ascii=False))
 
-
-def _register_subcommands() -> None:
-    """Commands implemented next to their domain (LPR, faces, supervision, console)."""
-    from anju_cli.console import console_app
-    from anju_cli.face import face_app
-    from anju_cli.lpr import lpr_main
-    from anju_cli.retention import retention_app
-    from anju_cli.supervision import app as supervision_app
-    from anju_cli.supervision import report_main
-
-    app.command("lpr", help="Read licence plates in images (like `alpr -j`).")(lpr_main)
-    app.add_typer(
-        face_app, name="face", help="Face enrolment (with consent), identify, erase; PINs, cards."
-    )
-    app.command(
-        "report", help="Write the half-year credit disclosure (HTML, PDF, CSV) for a period."
-    )(report_main)
-    app.add_typer(
-        supervision_app, name="supervision", help="Complaints, orders, ratings (监管记录)."
-    )
-    app.add_typer(console_app, name="console", help="Console accounts (guards, managers, ...).")
-    app.add_typer(retention_app, name="retention", help="Purge old evidence, events, face data.")
-
-
-_register_subcommands()
 
 if __name__ == "__main__":
     app()

@@ -48,5 +48,7 @@ def run_main(
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 
-retention_app = typer.Typer(help="Bounded retention of evidence, events and face data.")
+retention_app = typer.Typer(
+    add_completion=False, help="Bounded retention of evidence, events and face data."
+)
 retention_app.command("run")(run_main)
