@@ -54,7 +54,7 @@ def load(name: str, spec: LazyCommand) -> click.Command:
             raise
         return _missing(name, spec, str(exc.name))
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        command = typer.main.get_group(target)  # a group even with one subcommand
     else:
         single = typer.Typer(add_completion=False)
         single.command(name, help=spec.help)(target)

@@ -37,11 +37,11 @@ from models.messages import (
     AckResult,
     Alarm,
     AlarmType,
+    AnyMessage,
     CommandAck,
     Credential,
     Decision,
     DecisionReason,
-    EnvelopeBase,
     GateAction,
     GateCommand,
     GateDecision,
@@ -190,9 +190,8 @@ class EdgeAgent:
     def _recogniser(self) -> tuple[Any, Callable[[], VoterLike]]:
         reader, voter_factory = self.reader, self.voter_factory
         if reader is None or voter_factory is None:
-            from recognition import (
-                lpr,
-            )  # heavy (onnxruntime models): only when a vehicle gate exists
+            # heavy (onnxruntime models): only when a vehicle gate exists
+            from recognition import lpr
 
             reader = reader or lpr.PlateReader(home_province=self.site.site.home_province)
             voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))
@@ -283,18 +282,18 @@ class EdgeAgent:
 
     # ------------------------------------------------------------------ hub -> edge
 
-    async def _on_sync(self, message: EnvelopeBase) -> None:
+    async def _on_sync(self, message: AnyMessage) -> None:
         assert self.store is not None
         if message.kind != Kind.VEHICLE_LIST:
             return
-        lists: VehicleList = message.payload  # type: ignore[attr-defined]
+        lists: VehicleList = message.payload
         if lists.version <= self._lists.version:
             return
         if await asyncio.to_thread(self.store.save_vehicle_list, lists):
             self._lists = LocalLists.from_vehicle_list(lists)
             log.info("edge %s: vehicle lists now version %d", self.edge_id, lists.version)
 
-    async def _on_command(self, message: EnvelopeBase) -> None:
+    async def _on_command(self, message: AnyMessage) -> None:
         assert self.store is not None and self.ctx is not None
         command_id = message.id
         if message.kind != Kind.GATE_COMMAND:
@@ -302,7 +301,7 @@ class EdgeAgent:
         if await asyncio.to_thread(self.store.command_result, command_id) is not None:
             log.info("edge %s: command %s already handled, ignored", self.edge_id, command_id)
             return
-        command: GateCommand = message.payload  # type: ignore[attr-defined]
+        command: GateCommand = message.payload
         control = self.controls.get(command.gate)
         if command.expires_at <= self.ctx.now():
             result, detail = AckResult.EXPIRED, f"expired at {command.expires_at.isoformat()}"

@@ -9,7 +9,7 @@ from datetime import datetime
 from edge.interfaces import Bus
 from edge.vehicle_gate.decisions import CapacityCheck, LocalLists
 from models import topics
-from models.messages import EnvelopeBase, Kind, Strict, make_message, utcnow
+from models.messages import AnyMessage, Kind, Strict, make_message, utcnow
 
 
 @dataclass
@@ -21,12 +21,12 @@ class EdgeContext:
     now: Callable[[], datetime] = utcnow
     capacity: CapacityCheck | None = None  # set by the car-park pipeline (edge/car_park)
 
-    def message(self, kind: Kind, payload: Strict, **envelope: object) -> EnvelopeBase:
+    def message(self, kind: Kind, payload: Strict, **envelope: object) -> AnyMessage:
         return make_message(kind, site=self.site, device=self.device, payload=payload, **envelope)
 
     async def emit(
         self, kind: Kind, payload: Strict, *, droppable: bool = False, **envelope: object
-    ) -> EnvelopeBase:
+    ) -> AnyMessage:
         """An event (not retained), durable through the outbox; returns the envelope sent."""
         message = self.message(kind, payload, ts=self.now(), **envelope)
         await self.bus.publish(
@@ -34,7 +34,7 @@ class EdgeContext:
         )
         return message
 
-    async def set_state(self, kind: Kind, payload: Strict) -> EnvelopeBase:
+    async def set_state(self, kind: Kind, payload: Strict) -> AnyMessage:
         """Last known state (retained), durable through the outbox."""
         message = self.message(kind, payload, ts=self.now())
         await self.bus.publish(

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from models.messages import EnvelopeBase, GatePosition
+from models.messages import AnyMessage, EnvelopeBase, GatePosition
 from models.site import GateConfig
 
 
@@ -74,7 +74,7 @@ class CredentialReader(Protocol):
     def poll(self) -> QrAttempt | PinAttempt | CardAttempt | None: ...
 
 
-MessageHandler = Callable[[EnvelopeBase], Awaitable[None]]
+MessageHandler = Callable[[AnyMessage], Awaitable[None]]
 
 
 @runtime_checkable

@@ -151,7 +151,7 @@ class Outbox:
             (count,) = self._db.execute(
                 "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL"
             ).fetchone()
-        return count
+        return int(count)
 
     def stats(self) -> OutboxStats:
         with self._lock:

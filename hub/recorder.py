@@ -28,14 +28,12 @@ from hub.rules import (
 from hub.store import DeviceUpdate, HubStore
 from hub.validate import Accepted, Checked, Ignored, Rejected
 from models.messages import (
-    CarParkSnapshot,
-    CommandAck,
-    EnvelopeBase,
-    GateDecision,
+    AnyMessage,
+    CarParkSnapshotMessage,
+    CommandAckMessage,
+    GateDecisionMessage,
     Heartbeat,
-    Kind,
-    SlotState,
-    make_message,
+    SlotStateMessage,
     parse_message,
     utcnow,
 )
@@ -44,7 +42,7 @@ from models.site import SiteConfig
 log = logging.getLogger(__name__)
 
 AckCallback = Callable[[str, dict[str, Any]], None]
-SnapshotCallback = Callable[[EnvelopeBase], None]
+SnapshotCallback = Callable[[CarParkSnapshotMessage], None]
 
 
 class RejectBudget:
@@ -83,7 +81,7 @@ class Recorder:
         self._open_keys: set[str] = set()
         self.on_carpark_snapshot = on_carpark_snapshot
         self.parking = ParkingState()
-        self._snapshots: dict[str, EnvelopeBase] = {}  # newest car-park snapshot per site
+        self._snapshots: dict[str, CarParkSnapshotMessage] = {}  # newest car-park snapshot per site
 
     async def load(self) -> None:
         """Know the configured devices and the violations still open from earlier runs."""
@@ -101,7 +99,7 @@ class Recorder:
         if not hasattr(self.store, "events"):
             return  # a store without an event query (test doubles): start empty
         for kind in ("gate_decision", "slot_state"):
-            rows = await self.store.events(kind=kind, limit=5000)  # type: ignore[attr-defined]
+            rows = await self.store.events(kind=kind, limit=5000)
             for row in sorted(rows, key=lambda r: r["ts"]):
                 site = self.sites.get(row["site"])
                 if site is None:
@@ -125,25 +123,17 @@ class Recorder:
         return dict(Counter(site for site, _ in self.parking.visitors))
 
     @staticmethod
-    def _relayed(message: EnvelopeBase, visitors: int) -> EnvelopeBase:
+    def _relayed(message: CarParkSnapshotMessage, visitors: int) -> CarParkSnapshotMessage:
         """The snapshot as relayed to the gates: with the visitors the hub counts inside."""
-        payload = message.payload.model_copy(update={"visitors_inside": visitors})  # type: ignore[attr-defined]
-        return make_message(
-            Kind.CARPARK_SNAPSHOT,
-            site=message.site,
-            device=message.device,
-            payload=payload,
-            id=message.id,
-            ts=message.ts,
-        )
+        payload = message.payload.model_copy(update={"visitors_inside": visitors})
+        return message.model_copy(update={"payload": payload})
 
     def _parking_effects(
-        self, message: EnvelopeBase, site: SiteConfig, open_keys: frozenset[str]
+        self, message: AnyMessage, site: SiteConfig, open_keys: frozenset[str]
     ) -> list[Effect]:
-        payload = message.payload  # type: ignore[attr-defined]
-        if isinstance(payload, SlotState):
+        if isinstance(message, SlotStateMessage):
             return on_slot_state(message, site, self.parking, open_keys)
-        if isinstance(payload, GateDecision):
+        if isinstance(message, GateDecisionMessage):
             return on_gate_decision(message, site, self.parking, open_keys)
         return []
 
@@ -190,13 +180,15 @@ class Recorder:
                     await self._apply(effect, open_keys)
                 for effect in self._parking_effects(item.message, site, frozenset(open_keys)):
                     await self._apply(effect, open_keys)
-                if isinstance(item.message.payload, CarParkSnapshot):  # type: ignore[attr-defined]
-                    newest = self._snapshots.get(item.message.site)
-                    if newest is None or newest.ts <= item.message.ts:
-                        self._snapshots[item.message.site] = item.message
-                        relay.add(item.message.site)
-                is_ack = isinstance(item.message.payload, CommandAck)  # type: ignore[attr-defined]
-                if is_ack and (row := await self._ack(item)):
+                message = item.message
+                if isinstance(message, CarParkSnapshotMessage):
+                    newest = self._snapshots.get(message.site)
+                    if newest is None or newest.ts <= message.ts:
+                        self._snapshots[message.site] = message
+                        relay.add(message.site)
+                if isinstance(message, CommandAckMessage) and (
+                    row := await self._ack(message, item.received_at)
+                ):
                     acks.append(row)
             # a failed commit raises, and record() reloads the keys from the database
             self._open_keys = open_keys
@@ -219,9 +211,8 @@ class Recorder:
             await self.store.resolve_violation(effect)
             open_keys.discard(effect.open_key)
 
-    async def _ack(self, item: Accepted) -> dict[str, Any] | None:
-        msg = item.message
-        ack: CommandAck = msg.payload  # type: ignore[attr-defined]
+    async def _ack(self, msg: CommandAckMessage, received_at: datetime) -> dict[str, Any] | None:
+        ack = msg.payload
         command = await self.store.command_in_tx(ack.command_id)
         if command is None or (command["site"], command["device"]) != (msg.site, msg.device):
             # an ack for nothing we sent, or from a device that was not the addressee
@@ -234,11 +225,11 @@ class Recorder:
             ack.command_id,
             status=status,
             actor=f"{msg.site}/{msg.device}",
-            at=item.received_at,
+            at=received_at,
             only_if_sent=False,
             ack_result=ack.result.value,
             ack_detail=ack.detail,
-            acked_at=item.received_at,
+            acked_at=received_at,
         )
 
     # ---------------------------------------------------------------------- watchdog
@@ -285,7 +276,7 @@ def _device_updates(new: Sequence[Accepted]) -> list[DeviceUpdate]:
         key = (msg.site, msg.device)
         prev = latest.get(key)
         if is_offline_status(msg):
-            reason = msg.payload.reason or "offline"  # type: ignore[attr-defined]
+            reason = msg.payload.reason or "offline"
             latest[key] = DeviceUpdate(
                 *key,
                 online=False,
@@ -297,7 +288,7 @@ def _device_updates(new: Sequence[Accepted]) -> list[DeviceUpdate]:
             )
             continue
         seen = seen_at(msg, item.received_at)
-        heartbeat = seen if isinstance(msg.payload, Heartbeat) else None  # type: ignore[attr-defined]
+        heartbeat = seen if isinstance(msg.payload, Heartbeat) else None
         if prev:
             seen = max(seen, prev.last_seen) if prev.last_seen else seen
             if prev.last_heartbeat:

@@ -23,17 +23,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeGuard
 
 from models.messages import (
     Alarm,
     AlarmType,
+    AnyMessage,
     Credential,
     Decision,
     DecisionReason,
-    DeviceStatus,
-    EnvelopeBase,
+    DeviceStatusMessage,
     GateDecision,
-    Kind,
     Severity,
 )
 
@@ -110,30 +110,28 @@ def offline_key(site: str, device: str) -> str:
     return f"{ViolationType.DEVICE_OFFLINE}:{site}:{device}"
 
 
-def is_offline_status(message: EnvelopeBase) -> bool:
-    payload = getattr(message, "payload", None)
-    return isinstance(payload, DeviceStatus) and not payload.online
+def is_offline_status(message: AnyMessage) -> TypeGuard[DeviceStatusMessage]:
+    return isinstance(message, DeviceStatusMessage) and not message.payload.online
 
 
-def seen_at(message: EnvelopeBase, received_at: datetime) -> datetime:
+def seen_at(message: AnyMessage, received_at: datetime) -> datetime:
     """When a message proves its device was alive: its own time, never later than arrival."""
     return min(message.ts, received_at)
 
 
-def evaluate(message: EnvelopeBase, received_at: datetime, ctx: RuleContext) -> list[Effect]:
+def evaluate(message: AnyMessage, received_at: datetime, ctx: RuleContext) -> list[Effect]:
     """Effects of one newly stored event, in order."""
     effects: list[Effect] = []
     effects.extend(_liveness(message, received_at, ctx))
-    kind = Kind(message.kind)  # type: ignore[attr-defined]
-    payload = message.payload  # type: ignore[attr-defined]
-    if kind is Kind.GATE_DECISION:
+    payload = message.payload
+    if isinstance(payload, GateDecision):
         effects.extend(_decision(message, payload, ctx))
-    elif kind is Kind.ALARM:
+    elif isinstance(payload, Alarm):
         effects.append(_alarm(message, payload))
     return effects
 
 
-def _liveness(message: EnvelopeBase, received_at: datetime, ctx: RuleContext) -> list[Effect]:
+def _liveness(message: AnyMessage, received_at: datetime, ctx: RuleContext) -> list[Effect]:
     """Any message but an offline status proves the device is back: resolve its offline
     violation. An offline status (the LWT) opens nothing by itself; the watchdog opens the
     violation once the device has stayed offline beyond the site's limit."""
@@ -144,13 +142,13 @@ def _liveness(message: EnvelopeBase, received_at: datetime, ctx: RuleContext) ->
         ResolveViolation(
             open_key=key,
             at=seen_at(message, received_at),
-            detail=f"device back: {message.kind} received",  # type: ignore[attr-defined]
+            detail=f"device back: {message.kind} received",
             evidence=(message.id,),
         )
     ]
 
 
-def _decision(message: EnvelopeBase, decision: GateDecision, ctx: RuleContext) -> list[Effect]:
+def _decision(message: AnyMessage, decision: GateDecision, ctx: RuleContext) -> list[Effect]:
     if decision.decision is not Decision.REFUSE:
         return []
     if decision.reason is DecisionReason.BLACKLISTED:
@@ -187,7 +185,7 @@ def _decision(message: EnvelopeBase, decision: GateDecision, ctx: RuleContext) -
     ]
 
 
-def _alarm(message: EnvelopeBase, alarm: Alarm) -> OpenViolation:
+def _alarm(message: AnyMessage, alarm: Alarm) -> OpenViolation:
     kind = ViolationType(AlarmType(alarm.type).value)
     detail = alarm.detail or f"{kind} alarm"
     return OpenViolation(

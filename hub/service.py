@@ -112,7 +112,7 @@ class Hub:
         parking_limit = shortest_limit_s(self.sites)  # fire lane timed to ~1/5 of its limit
         shortest = min(shortest, parking_limit) if parking_limit else shortest
         self.watchdog_interval_s = watchdog_interval_s or min(max(shortest / 5, 0.1), 10.0)
-        self._batch = {"max_rows": batch_rows, "max_delay_s": batch_delay_s}
+        self._batch_rows, self._batch_delay_s = batch_rows, batch_delay_s
         self.store: Store | None = None
         self.recorder: Recorder | None = None
         self._writer: BatchWriter[Checked] | None = None
@@ -142,7 +142,9 @@ class Hub:
                 await self.store.expire_commands(utcnow(), actor="hub")
             for site_id in self.sites:
                 await self._prepare_vehicle_list(site_id)
-            self._writer = BatchWriter(self._handle_batch, **self._batch)
+            self._writer = BatchWriter(
+                self._handle_batch, max_rows=self._batch_rows, max_delay_s=self._batch_delay_s
+            )
             self._writer.start()
             self._ingest = Ingest(
                 Validator(list(self.sites.values())), loop, self._writer.put_nowait
@@ -305,7 +307,7 @@ class Hub:
         """
         assert self.store and self.mqtt, "start the hub first"
         message = self._gate_command(site, device, gate, action, reason, operator, timeout_s)
-        command: GateCommand = message.payload  # type: ignore[attr-defined]
+        command: GateCommand = message.payload
         sent_at = utcnow()
         row = {
             "id": message.id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models.messages import MAX_PAYLOAD_BYTES, EnvelopeBase, Kind, MessageError, parse_message
+from models.messages import MAX_PAYLOAD_BYTES, AnyMessage, Kind, MessageError, parse_message
 from models.site import SiteConfig
 from models.topics import Channel, Topic, TopicError, parse_topic
 
@@ -38,7 +38,7 @@ PAYLOAD_HEAD_BYTES = 200  # how much of a rejected payload is kept for diagnosis
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    message: EnvelopeBase
+    message: AnyMessage
     topic: str
     received_at: datetime
     retained: bool = False
@@ -110,7 +110,7 @@ class Validator:
             )
         return Accepted(reason_or_message, topic, received_at, retained, mid, qos)
 
-    def _check(self, topic_text: str, payload: bytes) -> EnvelopeBase | str:
+    def _check(self, topic_text: str, payload: bytes) -> AnyMessage | str:
         try:
             topic = parse_topic(topic_text)
         except TopicError as exc:
@@ -123,8 +123,8 @@ class Validator:
             return f"payload: {exc.reason}"
         return self._check_routing(topic, message) or message
 
-    def _check_routing(self, topic: Topic, message: EnvelopeBase) -> str | None:
-        kind = Kind(message.kind)  # type: ignore[attr-defined]
+    def _check_routing(self, topic: Topic, message: AnyMessage) -> str | None:
+        kind = Kind(message.kind)
         if message.site != topic.site:
             return f"envelope site {message.site!r} does not match topic site {topic.site!r}"
         if message.device != topic.device:
@@ -139,7 +139,7 @@ class Validator:
         gates = devices.get(message.device)
         if gates is None:
             return f"device {message.device!r} is not configured for site {topic.site!r}"
-        gate = getattr(message.payload, "gate", None)  # type: ignore[attr-defined]
+        gate = getattr(message.payload, "gate", None)
         if gate is not None and gate not in gates:
             return f"gate {gate!r} does not belong to device {message.device!r}"
         return None

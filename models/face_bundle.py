@@ -180,7 +180,8 @@ def seal_directory(
 
 def open_directory(cipher: FaceCipher, sealed: str, *, site: str, version: int) -> dict[str, Any]:
     plain = cipher.open(base64.b64decode(sealed), _directory_context(site, version))
-    return json.loads(plain)
+    directory: dict[str, Any] = json.loads(plain)
+    return directory
 
 
 def bundle_payload(sealed_bundle: bytes, directory: str | None) -> FaceBundle:

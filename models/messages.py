@@ -414,7 +414,7 @@ class VehicleListMessage(EnvelopeBase):
     payload: VehicleList
 
 
-class CarparkSnapshotMessage(EnvelopeBase):
+class CarParkSnapshotMessage(EnvelopeBase):
     """Envelope carrying a CarParkSnapshot."""
 
     kind: Literal[Kind.CARPARK_SNAPSHOT]
@@ -440,7 +440,7 @@ AnyMessage = (
     | GateCommandMessage
     | CommandAckMessage
     | VehicleListMessage
-    | CarparkSnapshotMessage
+    | CarParkSnapshotMessage
     | FaceBundleMessage
 )
 MESSAGE_TYPES: dict[Kind, type[AnyMessage]] = {
@@ -455,7 +455,7 @@ MESSAGE_TYPES: dict[Kind, type[AnyMessage]] = {
     Kind.GATE_COMMAND: GateCommandMessage,
     Kind.COMMAND_ACK: CommandAckMessage,
     Kind.VEHICLE_LIST: VehicleListMessage,
-    Kind.CARPARK_SNAPSHOT: CarparkSnapshotMessage,
+    Kind.CARPARK_SNAPSHOT: CarParkSnapshotMessage,
     Kind.FACE_BUNDLE: FaceBundleMessage,
 }
 # The discriminated union of every message type: pydantic picks the class by ``kind``.

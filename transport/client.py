@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -104,14 +106,14 @@ class MqttClient:
 
         if address.mqtt5:
             client = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
+                CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 protocol=mqtt.MQTTv5,
                 manual_ack=manual_ack,
             )
         else:
             client = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
+                CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 clean_session=not persistent,
                 protocol=mqtt.MQTTv311,
@@ -146,7 +148,7 @@ class MqttClient:
         self._loop = asyncio.get_running_loop()
         self._arm_will()
         if self.address.mqtt5:
-            session = Properties(PacketTypes.CONNECT)
+            session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             session.SessionExpiryInterval = SESSION_EXPIRY_S if self.persistent else 0
             self._client.connect_async(
                 self.address.host,
@@ -200,9 +202,9 @@ class MqttClient:
         """Drop the TCP connection without DISCONNECT, as a cable cut would (the broker then
         publishes the Last Will); paho reconnects by itself. For tests and diagnostics."""
         sock = self._client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
-                sock.shutdown(2)
+                sock.shutdown(socket.SHUT_RDWR)
 
     def reconnect(self) -> None:
         """Drop and re-establish the connection: the broker then resends every unacknowledged

@@ -80,7 +80,8 @@ class SensorOccupancy:
         dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
         self._last_t = t
         if self._baseline is None:
-            if len(self._recent) < self._recent.maxlen:  # warm-up: one reading may be a spike
+            warming_up = len(self._recent) < (self._recent.maxlen or 0)
+            if warming_up:  # one reading may be a spike
                 return SensorObservation(False, 0.0, 0.0)
             self._baseline = value.copy()
         offset = value - self._baseline
@@ -120,7 +121,8 @@ def _median3(recent: deque[np.ndarray]) -> np.ndarray:
     if len(recent) < 3:
         return recent[-1].copy()
     a, b, c = recent
-    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    median: np.ndarray = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    return median
 
 
 class MagReadingLike(Protocol):

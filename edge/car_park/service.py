@@ -38,8 +38,8 @@ from edge.context import EdgeContext
 from edge.interfaces import Camera
 from edge.vehicle_gate.decisions import Entrant
 from models.messages import (
+    AnyMessage,
     CarParkSnapshot,
-    EnvelopeBase,
     Kind,
     SlotState,
     ZoneCounts,
@@ -229,9 +229,9 @@ class SnapshotCapacity:
             return False
         return snap.visitor_free > 0 or snap.unknown > 0
 
-    async def on_sync(self, message: EnvelopeBase) -> None:
-        if message.kind == Kind.CARPARK_SNAPSHOT:  # type: ignore[attr-defined]
-            self.update(message.payload, message.ts)  # type: ignore[attr-defined]
+    async def on_sync(self, message: AnyMessage) -> None:
+        if message.kind == Kind.CARPARK_SNAPSHOT:
+            self.update(message.payload, message.ts)
 
 
 def capacity_service(

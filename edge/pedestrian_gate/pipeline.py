@@ -37,7 +37,7 @@ from models.face_bundle import FaceCipher, FaceKeyError, load_face_key
 from models.messages import (
     Alarm,
     AlarmType,
-    EnvelopeBase,
+    AnyMessage,
     GateDecision,
     GatePosition,
     Kind,
@@ -92,7 +92,7 @@ class PedestrianGatePipeline(GatePipeline):
         self.sync: FaceSync | None = None
         self.key_error: str | None = None
         self.decisions = 0
-        self._unkeyed_bundle: EnvelopeBase | None = None
+        self._unkeyed_bundle: AnyMessage | None = None
         self.reader: PassageFaceReader | None = None
         self.door: DoorMonitor | None = None
         if devices.door is not None and gate.door is not None:
@@ -118,7 +118,7 @@ class PedestrianGatePipeline(GatePipeline):
         self.key_error = None
         return True
 
-    async def _on_sync(self, message: EnvelopeBase) -> None:
+    async def _on_sync(self, message: AnyMessage) -> None:
         if self.sync is not None:
             await self.sync.on_sync(message)
         elif message.kind == Kind.FACE_BUNDLE:

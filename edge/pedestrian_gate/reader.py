@@ -115,13 +115,13 @@ class GateFaceReader:
         verdict = self.liveness.update(face.landmarks, rgb)
         first = not self._encodings
         if first:
-            self._encodings.append(self.stack.encode(rgb, face).encoding)
+            self._encodings.append(self.stack.encoding(rgb, face))
         match = self._match()
         done = verdict.live or match.role == BLACKLIST or self._frames >= self.max_frames
         if not done:
             return None
         if not first:  # the deciding frame: the face that proved live is the one matched
-            self._encodings.append(self.stack.encode(rgb, face).encoding)
+            self._encodings.append(self.stack.encoding(rgb, face))
             match = self._match()
         self._reported = True
         attempt = FaceAttempt(match.person, match.role, match.distance, verdict.live)

@@ -72,12 +72,21 @@ class PedestrianDecision:
 
 
 def _refuse(
-    credential: Credential, reason: DecisionReason, subject: str, **kw
+    credential: Credential,
+    reason: DecisionReason,
+    subject: str,
+    *,
+    suspicious: bool = False,
+    alarm: AlarmType | None = None,
 ) -> PedestrianDecision:
-    return PedestrianDecision(Decision.REFUSE, reason, credential, subject, **kw)
+    return PedestrianDecision(
+        Decision.REFUSE, reason, credential, subject, alarm=alarm, suspicious=suspicious
+    )
 
 
-def _by_person(credential: Credential, person: str | None, roles: Mapping[str, str]):
+def _by_person(
+    credential: Credential, person: str | None, roles: Mapping[str, str]
+) -> PedestrianDecision:
     """Decision for a card or PIN that names a person."""
     role = roles.get(person) if person else None
     if person is None or role is None:

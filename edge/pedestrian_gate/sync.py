@@ -29,7 +29,7 @@ from models.face_bundle import (
     pass_key,
     sealed_bundle,
 )
-from models.messages import EnvelopeBase, FaceBundle, Kind
+from models.messages import AnyMessage, FaceBundle, Kind
 from recognition.face.matcher import FaceMatcher
 from recognition.face.settings import MatchSettings
 
@@ -70,7 +70,13 @@ class FaceSync:
         self.state = self._state(None, [], {}, {})
         self._lock = asyncio.Lock()
 
-    def _state(self, version, persons, pins, cards) -> FaceState:
+    def _state(
+        self,
+        version: int | None,
+        persons: list[dict[str, Any]],
+        pins: dict[str, str],
+        cards: dict[str, str],
+    ) -> FaceState:
         matcher = FaceMatcher.from_bundle({"persons": persons}, self.match)
         roles = {p["id"]: p["role"] for p in persons}
         directory = GateDirectory(self.site, self.key, roles, cards, pins)
@@ -107,11 +113,11 @@ class FaceSync:
         for listener in self.listeners:
             listener(self.state)
 
-    async def on_sync(self, message: EnvelopeBase) -> None:
+    async def on_sync(self, message: AnyMessage) -> None:
         """Bus handler for ``anju/{site}/sync/+``: takes ``face_bundle`` messages only."""
         if message.kind != Kind.FACE_BUNDLE:
             return
-        payload: FaceBundle = message.payload  # type: ignore[attr-defined]
+        payload: FaceBundle = message.payload
         async with self._lock:
             current = self.state.version
             if payload.site != self.site or (current is not None and payload.version < current):
@@ -131,7 +137,7 @@ class FaceSync:
         blob = sealed_bundle(payload)
         bundle = open_bundle(self.cipher, blob)
         site, version = bundle_header(blob)
-        directory = {"pins": {}, "cards": {}}
+        directory: dict[str, Any] = {"pins": {}, "cards": {}}
         if payload.directory:
             directory = open_directory(self.cipher, payload.directory, site=site, version=version)
             self._write_atomic(

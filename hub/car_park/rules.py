@@ -27,10 +27,9 @@ from hub.rules import Effect, OpenViolation, ResolveViolation, ViolationType
 from models.messages import (
     Decision,
     DecisionReason,
-    EnvelopeBase,
-    GateDecision,
+    GateDecisionMessage,
     Severity,
-    SlotState,
+    SlotStateMessage,
 )
 from models.site import CarPark, SiteConfig, ZoneKind
 
@@ -102,11 +101,11 @@ def _fmt(t: datetime) -> str:
 
 
 def on_slot_state(
-    message: EnvelopeBase, site: SiteConfig, state: ParkingState, open_keys: frozenset[str]
+    message: SlotStateMessage, site: SiteConfig, state: ParkingState, open_keys: frozenset[str]
 ) -> list[Effect]:
     """Remember the slot's new state; a freed slot resolves its open violations, a reserved
     bay taken by a known, non-assigned plate opens one."""
-    payload: SlotState = message.payload  # type: ignore[attr-defined]
+    payload = message.payload
     key = (message.site, payload.slot)
     previous = state.slots.get(key)
     if previous is not None and previous.since > payload.since:
@@ -209,12 +208,12 @@ def due_violations(
             )
         )
     for visit in state.visitors.values():
-        key = overstay_key(visit.site, visit.plate, visit.entered)
-        if now <= visit.valid_until or key in open_keys:
+        overstay = overstay_key(visit.site, visit.plate, visit.entered)
+        if now <= visit.valid_until or overstay in open_keys:
             continue
         over = (now - visit.valid_until).total_seconds()
         parked = [f.slot for f in state.slots.values() if f.occupied and f.plate == visit.plate]
-        where = f", parked in {parked[0]}" if parked else ""
+        parked_in = f", parked in {parked[0]}" if parked else ""
         found.append(
             OpenViolation(
                 type=ViolationType.VISITOR_OVERSTAY,
@@ -227,10 +226,10 @@ def due_violations(
                 detail=(
                     f"visitor {visit.plate} entered {_fmt(visit.entered)} on pass"
                     f" {visit.pass_id}, valid until {_fmt(visit.valid_until)}; still inside"
-                    f" {over / 60:.1f} min later{where}"
+                    f" {over / 60:.1f} min later{parked_in}"
                 ),
                 evidence=(visit.event_id,),
-                open_key=key,
+                open_key=overstay,
             )
         )
     return found
@@ -244,11 +243,11 @@ def _pass_until(site: SiteConfig, plate: str, at: datetime) -> tuple[str, dateti
 
 
 def on_gate_decision(
-    message: EnvelopeBase, site: SiteConfig, state: ParkingState, open_keys: frozenset[str]
+    message: GateDecisionMessage, site: SiteConfig, state: ParkingState, open_keys: frozenset[str]
 ) -> list[Effect]:
     """Track visitors in and out. An entry is an ``open`` for a visitor pass; an exit is a
     later decision for the same plate at an ``out`` gate or at a ``both`` gate."""
-    decision: GateDecision = message.payload  # type: ignore[attr-defined]
+    decision = message.payload
     key = (message.site, decision.subject)
     visit = state.visitors.get(key)
     direction = next((g.direction for g in site.gates if g.id == decision.gate), "both")

@@ -379,7 +379,9 @@ class PassIn(BaseModel):
 
 
 @router.post("/passes")
-async def new_pass(request: Request, body: PassIn, user: ConsoleUser = Depends(api_user)) -> dict:
+async def new_pass(
+    request: Request, body: PassIn, user: ConsoleUser = Depends(api_user)
+) -> dict[str, Any]:
     require(user, Permission.CREATE_PASS)
     config = pick_site(request, user, body.site)
     try:
@@ -430,7 +432,9 @@ async def users(request: Request, user: ConsoleUser = Depends(api_user)) -> dict
 
 
 @router.post("/users")
-async def set_user(request: Request, body: UserIn, user: ConsoleUser = Depends(api_user)) -> dict:
+async def set_user(
+    request: Request, body: UserIn, user: ConsoleUser = Depends(api_user)
+) -> dict[str, Any]:
     """Create an account or reset its password and role (ends its sessions)."""
     require(user, Permission.MANAGE_USERS)
     state = await state_of(request).ready()

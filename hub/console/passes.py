@@ -91,7 +91,9 @@ async def console_passes(store: Store, site: str) -> list[dict[str, Any]]:
         return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
 
 
-def all_passes(config: SiteConfig, console_rows: list[dict[str, Any]], now: datetime) -> list[dict]:
+def all_passes(
+    config: SiteConfig, console_rows: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
     """Passes from the site config and from the console, newest first, with validity."""
     rows = [
         {

@@ -91,7 +91,7 @@ def sites_for(
     if role in (ConsoleRole.REGULATOR, ConsoleRole.ADMIN):
         return None
     if role is ConsoleRole.GUARD:
-        if scope not in companies:
+        if scope is None or scope not in companies:
             raise ScopeError(f"a guard needs one configured community, not {scope!r}")
         return frozenset({scope})
     managed = frozenset(site for site, company in companies.items() if company == scope)

@@ -71,7 +71,11 @@ async def set_gate_credentials(
             version = store.version(site)
             for person, given in wanted.items():
                 version = store.set_credentials(
-                    site=site, person=person, operator=operator, **given
+                    site=site,
+                    person=person,
+                    operator=operator,
+                    pin=given.get("pin"),
+                    card=given.get("card"),
                 )
             return version
 
@@ -121,10 +125,11 @@ async def publish_faces(hub: Any, site: str, *, key: bytes | None = None) -> int
 
 
 def _version_of(payload: bytes) -> int:
-    from models.messages import MAX_SYNC_BYTES, parse_message
+    from models.messages import MAX_SYNC_BYTES, FaceBundleMessage, parse_message
 
     message = parse_message(payload, max_bytes=MAX_SYNC_BYTES)
-    return message.payload.version  # type: ignore[attr-defined]
+    assert isinstance(message, FaceBundleMessage)
+    return message.payload.version
 
 
 def _store_versions(db: Path, sites: Sequence[str]) -> dict[str, int]:

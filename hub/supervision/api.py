@@ -115,17 +115,17 @@ def _see(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/communities", summary="Communities (小区) and their managing company")
-async def communities(who: Who, repo: Repo) -> list[dict]:
+async def communities(who: Who, repo: Repo) -> list[dict[str, Any]]:
     return await repo.sites(who)
 
 
 @router.get("/companies", summary="Property-management companies")
-async def companies(who: Who, repo: Repo) -> list[dict]:
+async def companies(who: Who, repo: Repo) -> list[dict[str, Any]]:
     return await repo.companies()
 
 
 @router.get("/devices", summary="Devices and their outages in a half year (service faults)")
-async def devices(who: Who, repo: Repo, period: str | None = None) -> list[dict]:
+async def devices(who: Who, repo: Repo, period: str | None = None) -> list[dict[str, Any]]:
     chosen = _period(period) or Period.of(utcnow())
     return await repo.devices(who, chosen)
 
@@ -141,17 +141,17 @@ async def violations(
     period: str | None = None,
     type: str | None = None,
     limit: int = Query(1000, ge=1, le=10000),
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     return await repo.violations(who, site=site, period=_period(period), type=type, limit=limit)
 
 
 @router.get("/violations/{vid}")
-async def violation(vid: str, who: Who, repo: Repo) -> dict:
+async def violation(vid: str, who: Who, repo: Repo) -> dict[str, Any]:
     return _see(who, await _call(repo.case("violation", vid)))
 
 
 @router.post("/violations/{vid}/actions", summary="Triage, rectify, verify, ... a violation")
-async def violation_action(vid: str, step: ActionIn, who: Who, repo: Repo) -> dict:
+async def violation_action(vid: str, step: ActionIn, who: Who, repo: Repo) -> dict[str, Any]:
     return await _call(repo.act(who, "violation", vid, step))
 
 
@@ -165,22 +165,22 @@ async def complaints(
     site: str | None = None,
     status: str | None = None,
     period: str | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     return await repo.complaints(who, site=site, status=status, period=_period(period))
 
 
 @router.post("/complaints", status_code=201)
-async def add_complaint(data: ComplaintIn, who: Who, repo: Repo) -> dict:
+async def add_complaint(data: ComplaintIn, who: Who, repo: Repo) -> dict[str, Any]:
     return shield_reporter(who, await _call(repo.add_complaint(who, data)))
 
 
 @router.get("/complaints/{cid}")
-async def complaint(cid: int, who: Who, repo: Repo) -> dict:
+async def complaint(cid: int, who: Who, repo: Repo) -> dict[str, Any]:
     return shield_reporter(who, _see(who, await _call(repo.complaint(cid))))
 
 
 @router.post("/complaints/{cid}/actions")
-async def complaint_action(cid: int, step: ActionIn, who: Who, repo: Repo) -> dict:
+async def complaint_action(cid: int, step: ActionIn, who: Who, repo: Repo) -> dict[str, Any]:
     return shield_reporter(who, await _call(repo.act(who, "complaint", cid, step)))
 
 
@@ -190,17 +190,17 @@ async def complaint_action(cid: int, step: ActionIn, who: Who, repo: Repo) -> di
 @router.get("/inspections", summary="Open inspections, unannounced visits, spot checks")
 async def inspections(
     who: Who, repo: Repo, site: str | None = None, period: str | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     return await repo.inspections(who, site=site, period=_period(period))
 
 
 @router.post("/inspections", status_code=201)
-async def add_inspection(data: InspectionIn, who: Who, repo: Repo) -> dict:
+async def add_inspection(data: InspectionIn, who: Who, repo: Repo) -> dict[str, Any]:
     return await _call(repo.add_inspection(who, data))
 
 
 @router.get("/inspections/{iid}")
-async def inspection(iid: int, who: Who, repo: Repo) -> dict:
+async def inspection(iid: int, who: Who, repo: Repo) -> dict[str, Any]:
     return _see(who, await _call(repo.inspection(iid)))
 
 
@@ -214,22 +214,22 @@ async def orders(
     site: str | None = None,
     status: str | None = None,
     period: str | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     return await repo.orders(who, site=site, status=status, period=_period(period))
 
 
 @router.post("/orders", status_code=201)
-async def issue_order(data: OrderIn, who: Who, repo: Repo) -> dict:
+async def issue_order(data: OrderIn, who: Who, repo: Repo) -> dict[str, Any]:
     return await _call(repo.issue_order(who, data))
 
 
 @router.get("/orders/{oid}")
-async def order(oid: int, who: Who, repo: Repo) -> dict:
+async def order(oid: int, who: Who, repo: Repo) -> dict[str, Any]:
     return _see(who, await _call(repo.order(oid)))
 
 
 @router.post("/orders/{oid}/actions")
-async def order_action(oid: int, step: ActionIn, who: Who, repo: Repo) -> dict:
+async def order_action(oid: int, step: ActionIn, who: Who, repo: Repo) -> dict[str, Any]:
     return await _call(repo.act(who, "order", oid, step))
 
 
@@ -239,18 +239,18 @@ async def order_action(oid: int, step: ActionIn, who: Who, repo: Repo) -> dict:
 @router.get("/commendations", summary="Good credit information (表扬)")
 async def commendations(
     who: Who, repo: Repo, site: str | None = None, period: str | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     rows = await repo.commendations(site=site, period=_period(period))
     return [r for r in rows if who.may_see(r["site"])]
 
 
 @router.post("/commendations", status_code=201)
-async def add_commendation(data: CommendationIn, who: Who, repo: Repo) -> dict:
+async def add_commendation(data: CommendationIn, who: Who, repo: Repo) -> dict[str, Any]:
     return await _call(repo.add_commendation(who, data))
 
 
 @router.get("/audit/{kind}/{ref}", summary="Every change of one record: who, when, before/after")
-async def audit(kind: str, ref: str, who: Who, repo: Repo) -> list[dict]:
+async def audit(kind: str, ref: str, who: Who, repo: Repo) -> list[dict[str, Any]]:
     if kind not in ("violation", "complaint", "order", "inspection", "commendation"):
         raise HTTPException(404, f"no records of kind {kind!r}")
     if who.role not in (Role.REGULATOR, Role.ADMIN):
@@ -269,7 +269,7 @@ async def audit(kind: str, ref: str, who: Who, repo: Repo) -> list[dict]:
 
 
 @router.post("/tick", summary="Run the deadline watchdog now (admin)")
-async def tick(who: Who, repo: Repo) -> dict:
+async def tick(who: Who, repo: Repo) -> dict[str, Any]:
     if who.role is not Role.ADMIN:
         raise HTTPException(403, "admin only")
     return {"moved": await repo.tick()}
@@ -279,14 +279,14 @@ async def tick(who: Who, repo: Repo) -> dict:
 
 
 @router.get("/standard", summary="The scoring standard in force")
-async def standard(standard: Standard) -> dict:
+async def standard(standard: Standard) -> dict[str, Any]:
     return standard.model_dump(mode="json")
 
 
 @router.get("/ratings/{period}", summary="Half-year scores, levels and ranking")
 async def ratings(
     period: str, who: Who, repo: Repo, standard: Standard, as_of: datetime | None = None
-) -> dict:
+) -> dict[str, Any]:
     rating = await compute_rating(repo, _require_period(period), standard, as_of)
     return {
         "period": str(rating.period),
@@ -304,7 +304,7 @@ async def ratings(
 
 
 @router.get("/ratings/{period}/published", summary="The rating as published (frozen)")
-async def published(period: str, who: Who, repo: Repo) -> list[dict]:
+async def published(period: str, who: Who, repo: Repo) -> list[dict[str, Any]]:
     return await repo.published_ratings(_require_period(period))
 
 
@@ -316,7 +316,7 @@ async def company_rating(
     repo: Repo,
     standard: Standard,
     as_of: datetime | None = None,
-) -> dict:
+) -> dict[str, Any]:
     rating = await compute_rating(repo, _require_period(period), standard, as_of)
     if company not in rating.scores:
         raise HTTPException(404, f"no company {company!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -77,7 +78,7 @@ def _p(text: str, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
 
-def _table(rows: list[list], widths: list[float], header_rows: int = 1) -> Table:
+def _table(rows: list[list[Any]], widths: list[float], header_rows: int = 1) -> Table:
     table = Table(rows, colWidths=[w * mm for w in widths], repeatRows=header_rows)
     table.setStyle(
         TableStyle(
@@ -105,7 +106,7 @@ def _level(label: str, level: str, st: ParagraphStyle) -> Paragraph:
 
 
 def _items(items: list[ItemRow], st: dict[str, ParagraphStyle]) -> Table:
-    rows: list[list] = [
+    rows: list[list[Any]] = [
         [
             _p(h, st["small"])
             for h in ("事项 Item", "分值 Points", "依据记录 Records", "设备证据 Evidence")
@@ -148,7 +149,7 @@ def write_pdf(data: ReportData, path: Path) -> None:
         subject=TITLE_EN,
     )
     doc.anju_period = data.period
-    story: list = [
+    story: list[Any] = [
         _p(TITLE_ZH, st["title"]),
         _p(TITLE_EN, st["subtitle"]),
         _p(
@@ -160,7 +161,7 @@ def write_pdf(data: ReportData, path: Path) -> None:
         ),
         _p("一、信用等级排名 / Ranking", st["h2"]),
     ]
-    rows: list[list] = [
+    rows: list[list[Any]] = [
         [
             _p(h, st["small"])
             for h in (

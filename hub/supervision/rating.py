@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from hub.supervision.periods import Period
 from hub.supervision.repo import SupervisionRepo
@@ -21,7 +22,7 @@ class Rating:
     previous: dict[str, CompanyScore]
     ranking: list[Ranking]
     records: dict[str, Record]  # this period's records by id: what every item points to
-    companies: dict[str, dict]  # id -> {id, name, sites}
+    companies: dict[str, dict[str, Any]]  # id -> {id, name, sites}
 
 
 async def compute_rating(

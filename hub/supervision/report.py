@@ -107,7 +107,7 @@ def _item_row(item: ScoreItem, rating: Rating) -> ItemRow:
     )
 
 
-def _companies(rating: Rating, commendations: list[dict]) -> list[CompanyRow]:
+def _companies(rating: Rating, commendations: list[dict[str, Any]]) -> list[CompanyRow]:
     rows = []
     for r in rating.ranking:
         score = rating.scores[r.company]
@@ -145,11 +145,11 @@ def _community(
     site: dict[str, Any],
     period: Period,
     rating: Rating,
-    violations: list[dict],
-    complaints: list[dict],
-    inspections: list[dict],
-    orders: list[dict],
-    devices: list[dict],
+    violations: list[dict[str, Any]],
+    complaints: list[dict[str, Any]],
+    inspections: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+    devices: list[dict[str, Any]],
 ) -> CommunityRow:
     months = period.months()
     counts: Counter[tuple[str, str]] = Counter(
@@ -190,7 +190,11 @@ def _community(
 
 
 def _open_items(
-    site: str, as_of: datetime, violations: list[dict], complaints: list[dict], orders: list[dict]
+    site: str,
+    as_of: datetime,
+    violations: list[dict[str, Any]],
+    complaints: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
 ) -> list[dict[str, str]]:
     """Rectifications not yet verified: orders, and cases assigned without an order."""
     items = []

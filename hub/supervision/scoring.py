@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -271,7 +272,7 @@ def _capped(items: list[ScoreItem], cap: float) -> list[ScoreItem]:
     return out
 
 
-def _violations(records: list[Record], std: ScoringStandard, unscored: list[str]) -> list:
+def _violations(records: list[Record], std: ScoringStandard, unscored: list[str]) -> list[Any]:
     items = []
     for r in records:
         if r.kind is not RecordKind.VIOLATION or not r.counts or r.type == "device_offline":
@@ -293,9 +294,11 @@ def outage_hours(r: Record, period: Period, as_of: datetime) -> float:
     return max((end - start).total_seconds() / 3600, 0.0)
 
 
-def _downtime(records: list[Record], std: ScoringStandard, period: Period, as_of: datetime):
+def _downtime(
+    records: list[Record], std: ScoringStandard, period: Period, as_of: datetime
+) -> list[ScoreItem]:
     rule = std.service.device_offline
-    items = []
+    items: list[ScoreItem] = []
     for r in records:
         if r.kind is not RecordKind.VIOLATION or not r.counts or r.type != "device_offline":
             continue
@@ -310,7 +313,7 @@ def _downtime(records: list[Record], std: ScoringStandard, period: Period, as_of
     return items
 
 
-def _late_repairs(records: list[Record], std: ScoringStandard, as_of: datetime) -> list:
+def _late_repairs(records: list[Record], std: ScoringStandard, as_of: datetime) -> list[Any]:
     items = []
     for r in records:
         hours = std.service.repair_deadline_hours.get(r.type)
@@ -331,7 +334,7 @@ def _late_repairs(records: list[Record], std: ScoringStandard, as_of: datetime) 
     return items
 
 
-def _complaints(records: list[Record], std: ScoringStandard) -> list:
+def _complaints(records: list[Record], std: ScoringStandard) -> list[Any]:
     items = []
     for r in records:
         if r.kind is not RecordKind.COMPLAINT or not r.counts:
@@ -342,7 +345,7 @@ def _complaints(records: list[Record], std: ScoringStandard) -> list:
     return items
 
 
-def _failed_items(records: list[Record], std: ScoringStandard) -> list:
+def _failed_items(records: list[Record], std: ScoringStandard) -> list[Any]:
     items = []
     for r in records:
         if r.kind is not RecordKind.INSPECTION or not r.counts:
@@ -372,7 +375,7 @@ def _is_repair_type(r: Record, std: ScoringStandard) -> bool:
     return r.kind is RecordKind.VIOLATION and r.type in std.service.repair_deadline_hours
 
 
-def _overdue(records: list[Record], std: ScoringStandard, as_of: datetime) -> list:
+def _overdue(records: list[Record], std: ScoringStandard, as_of: datetime) -> list[Any]:
     rules = std.overdue
     items = []
     for r in records:
@@ -393,7 +396,7 @@ def _overdue(records: list[Record], std: ScoringStandard, as_of: datetime) -> li
     return items
 
 
-def _repeats(records: list[Record], std: ScoringStandard) -> list:
+def _repeats(records: list[Record], std: ScoringStandard) -> list[Any]:
     """The n-th occurrence of one problem at one community, past the threshold, costs extra."""
     seen: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     items = []
@@ -418,7 +421,7 @@ def _costs_points(r: Record, std: ScoringStandard) -> bool:
     return r.kind is RecordKind.COMPLAINT
 
 
-def _bonuses(records: list[Record], std: ScoringStandard, as_of: datetime) -> list:
+def _bonuses(records: list[Record], std: ScoringStandard, as_of: datetime) -> list[Any]:
     rules = std.bonuses
     commendations = [
         _item(ItemKind.BONUS, "bonuses.commendation", dec(rules.commendation), r)

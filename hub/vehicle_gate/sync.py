@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from models.messages import ListedPass, ListedVehicle, VehicleList
 from models.site import SiteConfig
@@ -36,7 +37,7 @@ def list_digest(lists: VehicleList) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def next_version(stored: dict | None, digest: str) -> tuple[int, bool]:
+def next_version(stored: dict[str, Any] | None, digest: str) -> tuple[int, bool]:
     """(version to publish, whether it changed) given the stored {version, digest} row."""
     if stored is None:
         return 1, True

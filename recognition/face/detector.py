@@ -112,17 +112,21 @@ class FaceStack:
 
     def encode(self, rgb: np.ndarray, face: FaceObservation) -> FaceObservation:
         """``face`` (observed without encoding) with its encoding, from its landmarks."""
+        return FaceObservation(face.box, face.score, face.landmarks, self.encoding(rgb, face))
+
+    def encoding(self, rgb: np.ndarray, face: FaceObservation) -> np.ndarray:
+        """The 128-d encoding of an observed face, from its landmarks."""
         x, y, w, h = face.box
         rect = dlib.rectangle(x, y, x + w - 1, y + h - 1)
         parts = [dlib.point(round(float(px)), round(float(py))) for px, py in face.landmarks]
-        shape = dlib.full_object_detection(rect, parts)
-        return FaceObservation(face.box, face.score, face.landmarks, self._encode(rgb, shape))
+        return self._encode(rgb, dlib.full_object_detection(rect, parts))
 
     def _encode(self, image: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
         if self._onnx is not None:
             # The same aligned chip dlib's compute_face_descriptor cuts (150 px, 0.25 pad).
             chip = dlib.get_face_chip(image, shape, INPUT_SIZE, CHIP_PADDING)
-            return self._onnx.encode_chips(chip)[0]  # float32 already
+            encoding: np.ndarray = self._onnx.encode_chips(chip)[0]  # float32 already
+            return encoding
         with DLIB_LOCK:
             descriptor = fr_api.face_encoder.compute_face_descriptor(
                 image, shape, self.settings.jitters

@@ -125,7 +125,10 @@ class _Reference:
         (cx, cy), span = points.mean(0), np.ptp(points, axis=0)
         w = max(span[0], 10.0) * 1.4
         h = max(w * 0.6, span[1] * 1.3)
-        clip = lambda v: int(min(max(v, 0), CANONICAL_SIZE))  # noqa: E731
+
+        def clip(v: float) -> int:
+            return int(min(max(v, 0), CANONICAL_SIZE))
+
         return slice(clip(cy - h / 2), clip(cy + h / 2)), slice(clip(cx - w / 2), clip(cx + w / 2))
 
     def cut(self, gray: np.ndarray, to_canonical: np.ndarray) -> list[np.ndarray]:

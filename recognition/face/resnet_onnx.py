@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -184,8 +185,8 @@ def build_onnx(weights: ResnetWeights) -> bytes:
     """
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes: list = []
-    inits: list = []
+    nodes: list[Any] = []
+    inits: list[Any] = []
     counter = iter(range(10_000))
 
     def name(prefix: str) -> str:
@@ -196,7 +197,7 @@ def build_onnx(weights: ResnetWeights) -> bytes:
         inits.append(numpy_helper.from_array(np.asarray(array), tensor_name))
         return tensor_name
 
-    def node(op: str, inputs: list[str], **attrs) -> str:
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
         out = name(op.lower())
         nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
@@ -256,7 +257,8 @@ def build_onnx(weights: ResnetWeights) -> bytes:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 class OnnxFaceEncoder:
@@ -284,4 +286,7 @@ class OnnxFaceEncoder:
             chips = chips[None]
         if chips.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3) or chips.dtype != np.uint8:
             raise ValueError(f"expected (N, 150, 150, 3) uint8 chips, got {chips.shape}")
-        return self._session.run(["descriptors"], {"chips": np.ascontiguousarray(chips)})[0]
+        out: np.ndarray = self._session.run(
+            ["descriptors"], {"chips": np.ascontiguousarray(chips)}
+        )[0]
+        return out

@@ -7,6 +7,7 @@ its per-frame confidence; the decision is taken once enough frames agree.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.plate import PlateColor, is_valid_plate
@@ -48,7 +49,7 @@ class PlateVoter:
     def frames_seen(self) -> int:
         return self._frames
 
-    def add(self, detections: list[PlateDetection]) -> None:
+    def add(self, detections: Sequence[PlateDetection]) -> None:
         self._frames += 1
         if detections:
             self._reads.append(detections[0])

@@ -216,7 +216,8 @@ class SlotOccupancyDetector:
         a restart while bays are occupied must not take parked cars for background."""
         if self._bg is None:
             raise RuntimeError("nothing learned yet")
-        np.savez_compressed(path, ids=np.array(self.ids), **self._bg)
+        # numpy's stubs take **arrays for its allow_pickle flag; the arrays are named here
+        np.savez_compressed(path, ids=np.array(self.ids), **self._bg)  # type: ignore[arg-type]
 
     def load_background(self, path: str | Path) -> None:
         """Load backgrounds saved for the same slot list and patch size."""
@@ -233,7 +234,8 @@ class SlotOccupancyDetector:
         """A copy of the slot's empty-bay log-luminance patch (after ``calibrate``)."""
         if self._bg is None:
             raise RuntimeError("no background yet: calibrate or feed a frame first")
-        return self._bg["log"][self.ids.index(slot_id)].copy()
+        patch: np.ndarray = self._bg["log"][self.ids.index(slot_id)].copy()
+        return patch
 
     @property
     def last_features(self) -> np.ndarray | None:
@@ -246,7 +248,8 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = b - b.mean(axis=1, keepdims=True)
     num = (a * b).sum(axis=1)
     den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1)) + 1e-6
-    return num / den
+    ncc: np.ndarray = num / den
+    return ncc
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:

@@ -28,7 +28,7 @@ class SlotLike(Protocol):
 def slot_quad(polygon: Sequence[Point]) -> np.ndarray:
     """Four corners (float32, 4x2): p0->p1 is a short side (across the bay), p0->p3 a long
     side (along it). A polygon that is not a quad is replaced by its minimum-area rectangle."""
-    pts = np.float32(polygon).reshape(-1, 2)
+    pts = np.asarray(polygon, dtype=np.float32).reshape(-1, 2)
     if len(pts) != 4:
         pts = cv2.boxPoints(cv2.minAreaRect(pts)).astype(np.float32)
     start = int(np.argmin(pts[:, 1] * 10000 + pts[:, 0]))  # top-most corner: stable order
@@ -40,14 +40,16 @@ def slot_quad(polygon: Sequence[Point]) -> np.ndarray:
 
 def unit_to_quad(quad: np.ndarray) -> np.ndarray:
     """Homography from the unit square (u across, v along) onto ``quad``."""
-    return cv2.getPerspectiveTransform(np.float32([[0, 0], [1, 0], [1, 1], [0, 1]]), quad)
+    unit = np.asarray([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float32)
+    homography: np.ndarray = cv2.getPerspectiveTransform(unit, quad)
+    return homography
 
 
 def bounding_box(
     polygon: Sequence[Point], frame_size: tuple[int, int], margin: float = 0.15
 ) -> Box:
     """Evidence crop box around a polygon, grown by ``margin`` and clipped to the frame."""
-    x, y, w, h = cv2.boundingRect(np.int32(polygon))
+    x, y, w, h = cv2.boundingRect(np.asarray(polygon, dtype=np.int32))
     dx, dy = int(w * margin), int(h * margin)
     fw, fh = frame_size
     x0, y0 = max(0, x - dx), max(0, y - dy - h // 3)  # cars rise above their bay
