@@ -95,6 +95,14 @@ def _tls(ca_file: Path | None, cert: Path | None, key: Path | None) -> Any:
     return TlsSettings(ca_file=ca_file, cert_file=cert, key_file=key)
 
 
+def _console_tls(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None or not cert.is_file() or not key.is_file():
+        raise _fail("--console-cert and --console-key: give both, as existing files")
+    return cert, key
+
+
 @app.command()
 def hub(
     site: list[Path] = typer.Option([EXAMPLE_SITE], "--site", help="site config (repeatable)"),
@@ -105,6 +113,11 @@ def hub(
     key: Path | None = KeyOption,
     console_host: str = typer.Option("127.0.0.1", "--console-host"),
     console_port: int = typer.Option(8080, "--console-port", help="web console port"),
+    console_cert: Path | None = typer.Option(None, "--console-cert", help="serve https: cert"),
+    console_key: Path | None = typer.Option(None, "--console-key", help="key for --console-cert"),
+    trusted_proxy: list[str] = typer.Option(
+        [], "--trusted-proxy", help="reverse proxy address whose X-Forwarded-For is believed"
+    ),
     no_console: bool = typer.Option(False, "--no-console", help="do not serve the web console"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
@@ -124,7 +137,14 @@ def hub(
             data_dir=data,
             credentials=Credentials.from_env("ANJU_HUB", default_username="anju-hub"),
             tls=_tls(ca_file, cert, key),
-            console=None if no_console else ConsoleOptions(console_host, console_port),
+            console=None
+            if no_console
+            else ConsoleOptions(
+                console_host,
+                console_port,
+                trusted_proxies=tuple(trusted_proxy),
+                tls=_console_tls(console_cert, console_key),
+            ),
         )
         asyncio.run(app_.run_forever())
     except (ConfigError, AddressError, ConnectionError) as exc:

@@ -66,6 +66,8 @@ class ConsoleOptions:
     port: int = 8080  # 0: any free port
     # Secure cookies unless the console is only on loopback (plain http there)
     secure_cookies: bool | None = None
+    trusted_proxies: tuple[str, ...] = ()  # reverse proxies whose X-Forwarded-For is believed
+    tls: tuple[Path, Path] | None = None  # certificate and key: serve https directly
 
 
 class ConsoleService:
@@ -82,13 +84,15 @@ class ConsoleService:
 
         secure = self.options.secure_cookies
         if secure is None:
-            secure = self.options.host not in LOOPBACK
+            secure = self.options.tls is not None or self.options.host not in LOOPBACK
         self.server = await start_console(
             self.hub,
             self.sites,
             host=self.options.host,
             port=self.options.port,
             secure_cookies=secure,
+            trusted_proxies=self.options.trusted_proxies,
+            tls=self.options.tls,
         )
         log.info("console on %s", self.server.url)
 

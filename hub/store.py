@@ -668,11 +668,18 @@ class Store:
     async def rejected(self, limit: int = 100) -> list[dict[str, Any]]:
         return await self._rows("SELECT * FROM rejected ORDER BY id DESC LIMIT ?", [limit])
 
-    async def audit_log(self, *, target_prefix: str = "", limit: int = 1000) -> list[dict]:
-        rows = await self._rows(
-            "SELECT * FROM audit_log WHERE substr(target, 1, length(?)) = ? ORDER BY id LIMIT ?",
-            [target_prefix, target_prefix, limit],
-        )
+    async def audit_log(
+        self, *, target_prefix: str = "", target: str | None = None, limit: int = 1000
+    ) -> list[dict]:
+        """Audit rows whose target is ``target`` exactly, or starts with ``target_prefix``."""
+        if target is not None:
+            sql, params = "SELECT * FROM audit_log WHERE target = ? ORDER BY id LIMIT ?", [target]
+        else:
+            sql = (
+                "SELECT * FROM audit_log WHERE substr(target, 1, length(?)) = ? ORDER BY id LIMIT ?"
+            )
+            params = [target_prefix, target_prefix]
+        rows = await self._rows(sql, [*params, limit])
         for row in rows:
             for col in ("before", "after"):
                 row[col] = json.loads(row[col]) if row[col] else None

@@ -28,12 +28,20 @@ from hub.console.passes import (
     sync_passes,
 )
 from hub.console.roles import ConsoleRole, ConsoleUser, Permission, ScopeError
-from hub.console.web import ConsoleState, api_user, pick_site, require, state_of
+from hub.console.web import (
+    SESSION_COOKIE,
+    ConsoleState,
+    api_user,
+    pick_site,
+    require,
+    state_of,
+)
 from hub.service import CommandError, CommandOutcome, CommandStatus
 from models.messages import GateAction, utcnow
 
 router = APIRouter(prefix="/api")
 KEEPALIVE_S = 15.0
+SESSION_RECHECK_S = 2.0  # a disabled or logged-out user's open stream ends this soon
 
 
 def _sites(request: Request, user: ConsoleUser, site: str | None) -> list[str]:
@@ -108,10 +116,22 @@ async def stream(
     if start is None:
         start = await last_seq(state.store)
 
+    token = request.cookies.get(SESSION_COOKIE, "")
+
+    async def still_allowed() -> bool:
+        assert state.users is not None
+        session = await state.users.session(token)
+        return session is not None and session.user == user
+
     async def feed() -> AsyncIterator[str]:
-        seq, quiet_since = start, time.monotonic()
+        seq, quiet_since, checked = start, time.monotonic(), time.monotonic()
         yield f"retry: 2000\nevent: hello\ndata: {json.dumps({'after': seq})}\n\n"
         while not await request.is_disconnected():
+            if time.monotonic() - checked >= SESSION_RECHECK_S:
+                checked = time.monotonic()
+                if not await still_allowed():  # disabled, logged out, expired, role changed
+                    yield "event: logout\ndata: {}\n\n"
+                    return
             try:
                 rows = await events_after(state.store, sites, seq, kind=kind, gate=gate)
             except (RuntimeError, HTTPException):  # the hub stopped: end the stream

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import uvicorn
@@ -16,6 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from pwdlib import PasswordHash
 
 from hub.console import api, pages
+from hub.console.limits import DEFAULT_MAX_BYTES, BodyLimit
+from hub.console.roles import ConsoleUser
 from hub.console.web import (
     ConsoleState,
     LoginRequired,
@@ -31,6 +34,9 @@ from hub.supervision.repo import SupervisionRepo
 from models.site import SiteConfig
 
 log = logging.getLogger(__name__)
+
+# Paths that take photos (rectification evidence, enrolment) may send more than a form.
+UPLOAD_LIMITS: dict[str, int] = {"/api/supervision/": 12 * 1024 * 1024}
 STATIC = Path(__file__).parent / "static"
 
 SECURITY_HEADERS = {
@@ -64,7 +70,7 @@ def create_app(
         dependencies=[Depends(csrf_guard)],
         docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",  # published for integrators (no CDN docs page)
+        openapi_url=None,  # served below, to logged-in users only
     )
     app.state.console = ConsoleState(
         hub=hub,
@@ -79,6 +85,11 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    async def openapi(user: ConsoleUser = Depends(api_user)) -> dict[str, Any]:
+        """The API's description for integrators, behind the login like the API itself."""
+        return app.openapi()
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
@@ -99,6 +110,7 @@ def create_app(
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    app.add_middleware(BodyLimit, max_bytes=DEFAULT_MAX_BYTES, per_path=UPLOAD_LIMITS)
     return app
 
 
@@ -129,20 +141,34 @@ class ConsoleServer:
     """uvicorn in the running event loop: ``await start()``, ``url``, ``await stop()``."""
 
     def __init__(
-        self, app: FastAPI, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        log_level: str = "warning",
+        *,
+        trusted_proxies: Sequence[str] = (),
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
+        # X-Forwarded-For is believed only from the reverse proxies named here (uvicorn
+        # would otherwise trust it from 127.0.0.1: anyone on the box could pick their
+        # address for the login throttle and the audit log).
         config = uvicorn.Config(
             app, host=host, port=port, log_level=log_level, lifespan="off",
             timeout_graceful_shutdown=1, access_log=False,
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies) if trusted_proxies else None,
+            ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
         )  # fmt: skip
         self.server = _Server(config)
+        self.scheme = "https" if tls else "http"
         self.host = host
         self.port = port  # the bound port once started (port 0: a free one)
         self._task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.server.serve(), name="console-http")
@@ -189,6 +215,8 @@ async def start_console(
     host: str = "127.0.0.1",
     port: int = 8080,
     secure_cookies: bool = False,
+    trusted_proxies: Sequence[str] = (),
+    tls: tuple[Path, Path] | None = None,
 ) -> ConsoleServer:
     """For ``anju hub`` / ``anju demo``: serve the console of a started hub in this loop.
 
@@ -203,6 +231,6 @@ async def start_console(
     await app.state.console.ready()
     for config in configs:
         await sync_passes(hub, config.site.id, utcnow())
-    server = ConsoleServer(app, host, port)
+    server = ConsoleServer(app, host, port, trusted_proxies=trusted_proxies, tls=tls)
     await server.start()
     return server

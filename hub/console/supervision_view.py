@@ -11,6 +11,7 @@ from typing import Any
 
 from hub.console.roles import ConsoleUser
 from hub.store import Store, from_iso
+from hub.supervision.domain import company_sites, visible_companies
 from models.messages import utcnow
 from models.site import SiteConfig
 
@@ -32,14 +33,6 @@ def deadline_state(deadline: datetime | None, status: str, now: datetime) -> str
     if deadline <= now:
         return "overdue"
     return "due_soon" if deadline - now <= DUE_SOON else ""
-
-
-def company_sites(info: dict[str, Any]) -> set[str]:
-    """The repo lists a company's communities as a comma-separated text (or a list)."""
-    sites = info.get("sites") or []
-    if isinstance(sites, str):
-        sites = sites.split(",")
-    return {s.strip() for s in sites if s.strip()}
 
 
 ACTION_LABELS = {
@@ -151,9 +144,7 @@ class Supervision:
         period = Period.of(now)
         rating = await compute_rating(self.repo, period, self.standard, now)
         companies = rating.companies
-        visible = set(companies) if all_companies else {
-            c for c, info in companies.items() if user.sites and company_sites(info) & user.sites
-        }  # fmt: skip
+        visible = visible_companies(user.principal(), companies, all_companies=all_companies)
         periods = [period]
         for _ in range(TREND_PERIODS - 1):
             periods.insert(0, periods[0].previous())

@@ -7,6 +7,7 @@ lock-out (see ``lockout``). Every change is written to the hub's audit log.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import secrets
@@ -16,7 +17,7 @@ from typing import Any
 
 from pwdlib import PasswordHash
 
-from hub.console.lockout import LockoutPolicy, locked_until
+from hub.console.lockout import ACCOUNT, CLIENT, PAIR, backoff_until, latest, locked_until
 from hub.console.roles import ConsoleRole, ConsoleUser, sites_for
 from hub.store import Store, from_iso, iso
 from models.messages import utcnow
@@ -72,7 +73,9 @@ CONSOLE_MIGRATIONS: list[str] = [
 
 SESSION_TTL = timedelta(hours=12)  # one guard-room shift
 # One client (address) trying many user names: a wider limit than one account's.
-CLIENT_POLICY = LockoutPolicy(max_failures=20)
+# At most this many password hashes (argon2id, 64 MiB each) are computed at once, in worker
+# threads: the event loop keeps serving the gates while someone hammers the login form.
+HASH_SLOTS = 2
 FAILURES_KEPT = timedelta(days=1)
 DEFAULT_HASHER = PasswordHash.recommended()  # argon2id, 64 MiB, t=3 (pwdlib's defaults)
 
@@ -113,13 +116,12 @@ class UserStore:
         self,
         store: Store,
         companies: dict[str, str],
-        policy: LockoutPolicy = LockoutPolicy(),
         hasher: PasswordHash = DEFAULT_HASHER,
     ) -> None:
         self.store = store
         self.companies = companies  # site id -> company id
-        self.policy = policy
         self.hasher = hasher  # argon2id; tests pass cheaper parameters
+        self._hash_slots = asyncio.Semaphore(HASH_SLOTS)
 
     @classmethod
     async def open(cls, store: Store, companies: dict[str, str], **kw: Any) -> UserStore:
@@ -155,7 +157,8 @@ class UserStore:
             raise ValueError("passwords have at least 10 characters")
         user = ConsoleUser(username, role, scope, sites_for(role, scope, self.companies))
         now = utcnow()
-        encoded = hash_password(password, self.hasher)
+        async with self._hash_slots:
+            encoded = await asyncio.to_thread(hash_password, password, self.hasher)
         async with self.store.transaction():
             before = await self._rows(
                 "SELECT username, role, scope, disabled FROM console_users WHERE username = ?",
@@ -185,33 +188,43 @@ class UserStore:
 
     # ------------------------------------------------------------------ login
 
-    async def _failures(self, username: str, now: datetime) -> list[datetime]:
-        """This account's failures since its last login or password reset (in the window)."""
-        since = iso(now - self.policy.window - self.policy.lock_for)
+    async def _failures(self, username: str, now: datetime) -> list[tuple[datetime, str]]:
+        """This account's failures (time, client) since its last login or password reset."""
+        since = iso(now - PAIR.window - PAIR.lock_for)
         rows = await self._rows(
-            "SELECT at FROM console_login_failures WHERE username = ? AND at >= ? AND at >"
+            "SELECT at, client FROM console_login_failures WHERE username = ? AND at >= ? AND at >"
             " coalesce((SELECT max(coalesce(last_login_at, ''), password_set_at)"
             "           FROM console_users WHERE username = ?), '')"
             " ORDER BY at",
             [username, since, username],
         )
-        return [from_iso(r["at"]) for r in rows]  # type: ignore[misc]
+        return [(datetime.fromisoformat(r["at"]), r["client"] or "") for r in rows]
 
     async def _client_failures(self, client: str, now: datetime) -> list[datetime]:
-        since = iso(now - CLIENT_POLICY.window - CLIENT_POLICY.lock_for)
+        since = iso(now - CLIENT.window - CLIENT.lock_for)
         rows = await self._rows(
             "SELECT at FROM console_login_failures WHERE client = ? AND at >= ? ORDER BY at",
             [client, since],
         )
-        return [from_iso(r["at"]) for r in rows]  # type: ignore[misc]
+        return [datetime.fromisoformat(r["at"]) for r in rows]
 
     async def _locked(self, username: str, client: str, now: datetime) -> datetime | None:
-        until = locked_until(await self._failures(username, now), now, self.policy)
+        """When this client may next try this account (None: now). See ``lockout``."""
+        failures = await self._failures(username, now)
+        pair = locked_until([at for at, by in failures if by == client], now, PAIR)
+        account = backoff_until([at for at, _ in failures], now, ACCOUNT)
+        by_client = None
         if client:
-            by_client = locked_until(await self._client_failures(client, now), now, CLIENT_POLICY)
-            if by_client and (until is None or by_client > until):
-                until = by_client
-        return until
+            by_client = locked_until(await self._client_failures(client, now), now, CLIENT)
+        return latest(pair, account, by_client)
+
+    async def _verify(self, password: str, encoded: str | None) -> tuple[bool, str | None]:
+        """argon2 off the event loop; ``encoded`` None (no such user) checks a dummy hash, so
+        the time taken does not tell whether the user name exists."""
+        async with self._hash_slots:
+            return await asyncio.to_thread(
+                self.hasher.verify_and_update, password, encoded or _dummy_hash(self.hasher)
+            )
 
     async def login(self, username: str, password: str, *, client: str = "") -> Session:
         """Check the password and open a session; LoginError when refused (audited)."""
@@ -220,12 +233,10 @@ class UserStore:
         until = await self._locked(username, client, now)
         if until is not None:
             await self._audit_login(username, "console.login.locked", client, now, until)
-            raise LoginError("account locked after repeated failures", until)
+            raise LoginError("too many failed attempts: try again later", until)
         rows = await self._rows("SELECT * FROM console_users WHERE username = ?", [username])
         row = rows[0] if rows and not rows[0]["disabled"] else None
-        valid, new_hash = self.hasher.verify_and_update(
-            password, row["password_hash"] if row else _dummy_hash(self.hasher)
-        )
+        valid, new_hash = await self._verify(password, row["password_hash"] if row else None)
         if row is None or not valid:
             async with self.store.transaction():
                 await self.store.db.execute(

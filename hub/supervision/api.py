@@ -33,6 +33,7 @@ from hub.supervision.domain import (
     OrderIn,
     Principal,
     shield_reporter,
+    visible_companies,
 )
 from hub.supervision.periods import Period, PeriodError
 from hub.supervision.rating import compute_rating
@@ -80,6 +81,12 @@ Repo = Annotated[SupervisionRepo, Depends(get_repo)]
 Standard = Annotated[ScoringStandard, Depends(get_standard)]
 
 
+def _companies_for(who: Principal, companies: dict[str, dict[str, Any]]) -> set[str]:
+    """As in the console: the regulator and admins see every company, others the companies
+    managing the communities they see."""
+    return visible_companies(who, companies, all_companies=who.role in (Role.REGULATOR, Role.ADMIN))
+
+
 def _period(text: str | None) -> Period | None:
     if text is None:
         return None
@@ -121,7 +128,9 @@ async def communities(who: Who, repo: Repo) -> list[dict[str, Any]]:
 
 @router.get("/companies", summary="Property-management companies")
 async def companies(who: Who, repo: Repo) -> list[dict[str, Any]]:
-    return await repo.companies()
+    rows = await repo.companies()
+    visible = _companies_for(who, {r["id"]: r for r in rows})
+    return [r for r in rows if r["id"] in visible]
 
 
 @router.get("/devices", summary="Devices and their outages in a half year (service faults)")
@@ -279,7 +288,7 @@ async def tick(who: Who, repo: Repo) -> dict[str, Any]:
 
 
 @router.get("/standard", summary="The scoring standard in force")
-async def standard(standard: Standard) -> dict[str, Any]:
+async def standard(who: Who, standard: Standard) -> dict[str, Any]:
     return standard.model_dump(mode="json")
 
 
@@ -288,6 +297,7 @@ async def ratings(
     period: str, who: Who, repo: Repo, standard: Standard, as_of: datetime | None = None
 ) -> dict[str, Any]:
     rating = await compute_rating(repo, _require_period(period), standard, as_of)
+    visible = _companies_for(who, rating.companies)
     return {
         "period": str(rating.period),
         "as_of": rating.as_of.isoformat(),
@@ -299,6 +309,7 @@ async def ratings(
                 "name": rating.companies.get(r.company, {}).get("name", r.company),
             }
             for r in rating.ranking
+            if r.company in visible
         ],
     }
 
@@ -318,11 +329,14 @@ async def company_rating(
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
     rating = await compute_rating(repo, _require_period(period), standard, as_of)
-    if company not in rating.scores:
-        raise HTTPException(404, f"no company {company!r}")
+    if company not in rating.scores or company not in _companies_for(who, rating.companies):
+        raise HTTPException(404, f"no company {company!r}")  # another's: as if it did not exist
     score = rating.scores[company].model_dump(mode="json")
     used = {rid for item in rating.scores[company].items for rid in item.record_ids}
-    score["records"] = {rid: rating.records[rid].model_dump(mode="json") for rid in sorted(used)}
+    score["records"] = {
+        rid: shield_reporter(who, rating.records[rid].model_dump(mode="json"))
+        for rid in sorted(used)
+    }
     return score
 
 
@@ -330,6 +344,10 @@ async def company_rating(
 async def report(period: str, fmt: str, who: Who, repo: Repo, standard: Standard) -> FileResponse:
     from hub.supervision.report import build_report
 
+    if who.role not in (Role.REGULATOR, Role.ADMIN):
+        # before publication the disclosure is the regulator's; companies see their own
+        # score (ratings/{period}/{company}) and the published rating
+        raise HTTPException(403, "only the regulator writes the disclosure")
     if fmt not in ("html", "pdf", "csv"):
         raise HTTPException(404, "formats: html, pdf, csv")
     data = await build_report(repo, _require_period(period), standard)

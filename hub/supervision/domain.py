@@ -5,6 +5,7 @@ These are what the API and CLI accept; stored rows come back as plain dicts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -34,6 +35,29 @@ class Principal:
 
 
 SYSTEM = Principal("hub.supervision", Role.SYSTEM)
+
+
+def company_sites(info: Mapping[str, Any]) -> set[str]:
+    """The repo lists a company's communities as a comma-separated text (or a list)."""
+    sites = info.get("sites") or []
+    if isinstance(sites, str):
+        sites = sites.split(",")
+    return {s.strip() for s in sites if s.strip()}
+
+
+def visible_companies(
+    principal: Principal, companies: Mapping[str, Mapping[str, Any]], *, all_companies: bool
+) -> set[str]:
+    """The companies whose scores and records ``principal`` may see: every one for the
+    regulator and admins (``all_companies``), else those managing a community they see."""
+    if all_companies:
+        return set(companies)
+    return {
+        c
+        for c, info in companies.items()
+        if principal.sites and company_sites(info) & principal.sites
+    }
+
 
 # Who reported a problem is never shown to the company it was reported about.
 REPORTER_FIELDS = ("reporter", "contact")

@@ -748,7 +748,7 @@ class SupervisionRepo:
         return done
 
     async def audit_trail(self, kind: str, ref: str | int) -> list[dict[str, Any]]:
-        return await self.store.audit_log(target_prefix=f"supervision/{kind}/{ref}")
+        return await self.store.audit_log(target=f"supervision/{kind}/{ref}")
 
     # ------------------------------------------------------------------ scoring input
 

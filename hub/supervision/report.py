@@ -8,7 +8,6 @@ and month (a chart), and the rectifications still open. Labels are Chinese and E
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import Counter
 from datetime import datetime
@@ -16,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hub.export import SafeWriter
 from hub.store import from_iso
 from hub.supervision import labels
 from hub.supervision.periods import TZ, Period, month_of
@@ -343,7 +343,7 @@ def ensure_charts(data: ReportData) -> None:
 def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
     # utf-8-sig: spreadsheet programs then read the Chinese text correctly
     with companies_csv.open("w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
+        w = SafeWriter(fh)
         w.writerow(
             [
                 "期间 period",
@@ -384,7 +384,7 @@ def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
                 ]
             )
     with items_csv.open("w", newline="", encoding="utf-8-sig") as fh:
-        w = csv.writer(fh)
+        w = SafeWriter(fh)
         w.writerow(
             [
                 "期间 period",

@@ -179,13 +179,18 @@ class Console:
 
 
 async def start_console(
-    hub: Hub, sites: list[SiteConfig], *, timeout_s: float = 10.0, secure: bool = False
+    hub: Hub,
+    sites: list[SiteConfig],
+    *,
+    timeout_s: float = 10.0,
+    secure: bool = False,
+    trusted_proxies: tuple[str, ...] = (),
 ) -> Console:
     app = create_app(
         hub, sites, secure_cookies=secure, command_timeout_s=timeout_s, poll_s=0.1,
         password_hasher=FAST_ARGON2,
     )  # fmt: skip
-    server = ConsoleServer(app, "127.0.0.1", 0)
+    server = ConsoleServer(app, "127.0.0.1", 0, trusted_proxies=trusted_proxies)
     await server.start()
     return Console(hub, server, sites)
 

@@ -95,6 +95,8 @@ function startLive() {
     source = new EventSource("/api/events/stream?" + s);
     source.addEventListener("hello", () => { badge.textContent = label("stream.on"); badge.className = "badge on"; });
     source.addEventListener("event", (m) => add(JSON.parse(m.data), true));
+    // the server ends the stream when the session is gone (disabled, logged out, expired)
+    source.addEventListener("logout", () => { source.close(); window.location.assign("/login"); });
     source.onerror = () => { badge.textContent = label("stream.off"); badge.className = "badge off"; };
   }
   gateSel.addEventListener("change", load);

@@ -605,7 +605,8 @@ async def test_password_reset_unlocks_an_account(console: Console) -> None:
 
 
 async def test_openapi_is_published_for_integrators(console: Console) -> None:
-    spec = (await console.client().get("/api/openapi.json")).json()
+    assert (await console.client().get("/api/openapi.json")).status_code == 401
+    spec = (await (await console.login("regulator")).get("/api/openapi.json")).json()
     paths = set(spec["paths"])
     assert "/api/passes" in paths
     assert any(p.startswith("/api/supervision/") for p in paths)

@@ -21,7 +21,7 @@ from hub.console.carpark import (
 from hub.console.charts import Series, line_chart
 from hub.console.events import event_view
 from hub.console.i18n import LABELS, label, zh_en
-from hub.console.lockout import LockoutPolicy, locked_until
+from hub.console.lockout import ACCOUNT, PAIR, LockoutPolicy, backoff_until, locked_until
 from hub.console.passes import PassError, check_pass, qr_payload, qr_svg
 from hub.console.roles import ConsoleRole, ConsoleUser, Permission, ScopeError, sites_for
 from hub.console.supervision_view import allowed_actions, deadline_state
@@ -233,3 +233,19 @@ def test_every_label_is_bilingual() -> None:
     assert zh_en("live") == "实时 / Live"
     assert str(label("live")) == '<span class="zh">实时</span> <span class="en">Live</span>'
     assert zh_en("no-such-key") == "no-such-key / no-such-key"
+
+
+T0H = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+
+
+def test_lockout_rules_pure() -> None:
+    fails = [T0H + timedelta(seconds=10 * i) for i in range(5)]
+    assert locked_until(fails, fails[-1]) == fails[-1] + PAIR.lock_for
+    assert backoff_until(fails, fails[-1]) is None  # 5 failures: no back-off yet
+    many = [T0H + timedelta(seconds=i) for i in range(ACCOUNT.after + 3)]
+    assert backoff_until(many, many[-1]) == many[-1] + ACCOUNT.first_delay * 8
+    assert backoff_until(many, many[-1] + ACCOUNT.first_delay * 8) is None
+    endless = [T0H + timedelta(seconds=i) for i in range(200)]
+    assert backoff_until(endless, endless[-1]) == endless[-1] + ACCOUNT.max_delay
+    old = [T0H - ACCOUNT.window - timedelta(minutes=1)] * 50  # forgotten after the window
+    assert backoff_until(old, T0H) is None

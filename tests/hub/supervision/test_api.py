@@ -151,6 +151,10 @@ def test_report_download(client: TestClient) -> None:
     assert csv.status_code == 200 and "greenleaf-pm" in csv.content.decode("utf-8-sig")
     pdf = client.get(f"/api/supervision/reports/{PERIOD}.pdf", headers=REGULATOR)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    html = client.get(f"/api/supervision/reports/{PERIOD}.html", headers=COMPANY)
+    html = client.get(f"/api/supervision/reports/{PERIOD}.html", headers=REGULATOR)
     assert html.status_code == 200 and "<svg" in html.text and "绿叶物业" in html.text
-    assert client.get(f"/api/supervision/reports/{PERIOD}.doc", headers=COMPANY).status_code == 404
+    assert (
+        client.get(f"/api/supervision/reports/{PERIOD}.doc", headers=REGULATOR).status_code == 404
+    )
+    # before it is published, the disclosure is the regulator's alone
+    assert client.get(f"/api/supervision/reports/{PERIOD}.html", headers=COMPANY).status_code == 403
