@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: all venv venv-edge lock system-deps demo test test-fast lint format bench schema clean
+.PHONY: all tree venv venv-edge lock system-deps demo test test-fast lint format bench schema clean
 
 all: test
 
@@ -69,3 +69,5 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) data .pytest_cache test-output
+tree:
+	@$(PY) scripts/tree.py

@@ -1,0 +1,2 @@
+"""The ``anju`` command (``main``) and its subcommands, and ``demo``: a whole simulated
+community on one machine."""

@@ -1,0 +1,2 @@
+"""Vehicle gates: loop, camera, plate reader, vote, decision from the cached lists, barrier;
+tailgating watch."""
