@@ -44,6 +44,7 @@ class Accepted:
     retained: bool = False
     mid: int = 0  # MQTT packet id, acknowledged once the message is committed
     qos: int = 0
+    epoch: int = 0  # the MQTT connection it arrived on (Received.epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Rejected:
     payload_head: str
     mid: int = 0
     qos: int = 0
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class Ignored:
     reason: str
     mid: int = 0
     qos: int = 0
+    epoch: int = 0
 
 
 Checked = Accepted | Rejected | Ignored
@@ -91,9 +94,10 @@ class Validator:
         retained: bool = False,
         mid: int = 0,
         qos: int = 0,
+        epoch: int = 0,
     ) -> Checked:
         if not payload and retained:
-            return Ignored(topic, "empty retained payload (cleared)", mid, qos)
+            return Ignored(topic, "empty retained payload (cleared)", mid, qos, epoch)
         try:
             reason_or_message = self._check(topic, payload)
         except Exception as exc:  # a bug here must never stop ingestion
@@ -107,8 +111,9 @@ class Validator:
                 payload_head(payload),
                 mid,
                 qos,
+                epoch,
             )
-        return Accepted(reason_or_message, topic, received_at, retained, mid, qos)
+        return Accepted(reason_or_message, topic, received_at, retained, mid, qos, epoch)
 
     def _check(self, topic_text: str, payload: bytes) -> AnyMessage | str:
         try:
