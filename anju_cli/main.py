@@ -119,14 +119,22 @@ def hub(
         [], "--trusted-proxy", help="reverse proxy address whose X-Forwarded-For is believed"
     ),
     no_console: bool = typer.Option(False, "--no-console", help="do not serve the web console"),
+    ops_host: str = typer.Option(
+        "127.0.0.1", "--ops-host", help="address of /metrics, /healthz, /readyz"
+    ),
+    ops_port: int = typer.Option(9108, "--ops-port", help="port of /metrics, /healthz, /readyz"),
+    no_ops: bool = typer.Option(False, "--no-ops", help="no /metrics, /healthz, /readyz"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run the hub: ingest events, store them, raise violations, serve the console.
 
+    /metrics (Prometheus), /healthz and /readyz are served on --ops-host:--ops-port
+    (loopback by default), whether the console runs or not.
+
     Broker login: ANJU_HUB_USERNAME (default anju-hub) with ANJU_HUB_PASSWORD or
     ANJU_HUB_PASSWORD_FILE, or user:pass@ in --broker; none means anonymous."""
     _setup_logging(verbose)
-    from hub.app import ConsoleOptions, HubApp
+    from hub.app import ConsoleOptions, HubApp, OpsOptions
     from models.site import load_site_config
     from transport import AddressError, Credentials
 
@@ -145,6 +153,7 @@ def hub(
                 trusted_proxies=tuple(trusted_proxy),
                 tls=_console_tls(console_cert, console_key),
             ),
+            ops=None if no_ops else OpsOptions(ops_host, ops_port),
         )
         asyncio.run(app_.run_forever())
     except (ConfigError, AddressError, ConnectionError) as exc:

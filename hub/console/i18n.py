@@ -41,6 +41,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "offline": ("离线", "offline"),
     "never": ("未连接", "never seen"),
     "last_heartbeat": ("最后心跳", "Last heartbeat"),
+    "rejected_24h": ("拒收消息(24小时)", "Rejected (24 h)"),
     "tamper": ("摄像头遮挡", "camera tamper"),
     "open": ("开闸", "Open"),
     "close": ("关闸", "Close"),
