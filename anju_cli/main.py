@@ -199,6 +199,61 @@ def edge(
 
 
 @app.command()
+def loadgen(
+    devices: int = typer.Option(10, "--devices", min=1, help="virtual edge devices"),
+    rate: float = typer.Option(1000.0, "--rate", min=0.1, help="events per second, all devices"),
+    duration: float = typer.Option(
+        10.0, "--duration", min=0.0, help="seconds of publishing (0: only send what is queued)"
+    ),
+    broker: str = BrokerOption,
+    site: Path | None = typer.Option(
+        None, "--site", help="site config whose edges to play (default: a synthetic site)"
+    ),
+    data: Path = typer.Option(Path("data/loadgen"), "--data", help="the devices' outboxes"),
+    processes: int = typer.Option(2, "--processes", min=1, help="publisher processes"),
+    drain_timeout: float = typer.Option(
+        60.0, "--drain-timeout", help="seconds to wait for the outboxes to empty"
+    ),
+    seed: int = typer.Option(1, "--seed"),
+    write_site: Path | None = typer.Option(
+        None, "--write-site", help="only write the synthetic site config (for the hub) and exit"
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Publish a realistic mix (plate reads with crops, decisions, slot states, heartbeats)
+    from virtual edges through the real edge outbox; print a JSON summary.
+
+    Without --site, the hub must run with the synthetic site: `anju loadgen --write-site
+    site.yaml --devices N`, then `anju hub --site site.yaml`."""
+    _setup_logging(verbose)
+    from anju_cli import loadgen as lg
+
+    if write_site is not None:
+        typer.echo(str(lg.write_site(write_site, devices)))
+        return
+    try:
+        config, path = lg.load_plan_site(site, devices, data)
+        plan = lg.LoadPlan(
+            broker=broker,
+            site=config,
+            devices=devices,
+            rate=rate,
+            duration_s=duration,
+            data_dir=data,
+            processes=processes,
+            seed=seed,
+            drain_timeout_s=drain_timeout,
+        )
+        summary = lg.run_load(plan)
+    except (ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    summary["site_config"] = str(path)
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+    if summary["undelivered"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def sim(
     site: Path = SiteOption,
     broker: str = BrokerOption,

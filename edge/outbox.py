@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +114,33 @@ class Outbox:
             seq = cur.lastrowid
         assert seq is not None
         return seq
+
+    def add_many(
+        self, rows: Sequence[tuple[str, bytes, bool]], *, qos: int = 1, now: float | None = None
+    ) -> list[int]:
+        """Commit several messages (topic, payload, droppable) in one transaction, in order;
+        returns their sequence numbers. Durable on return, like ``add``."""
+        created = time.time() if now is None else now
+        seqs: list[int] = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for topic, payload, droppable in rows:
+                    self._pending_bytes += len(payload)
+                    if self._pending_bytes > self.limits.max_pending_bytes:
+                        self._make_room(len(payload), droppable)
+                    cur = self._db.execute(
+                        "INSERT INTO outbox (topic, payload, qos, retain, droppable, created)"
+                        " VALUES (?, ?, ?, 0, ?, ?)",
+                        (topic, payload, qos, int(droppable), created),
+                    )
+                    assert cur.lastrowid is not None
+                    seqs.append(cur.lastrowid)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return seqs
 
     def _count_pending_bytes(self) -> int:
         (total,) = self._db.execute(
