@@ -170,7 +170,7 @@ def test_disk_full_loses_nothing_and_recovers_by_itself(tmp_path: Path, site: Pa
             filler = small / "filler"
             _fill(filler)  # the disk is full from here on
             assert wait_for(lambda: hub.readyz()[0] == 503, 30), hub.log()
-            status, body = hub.readyz()
+            _status, body = hub.readyz()
             fault = body["storage_fault"]
             assert isinstance(fault, dict) and fault["code"] == "hub_storage_fault"
             time.sleep(scale(3, 30))
