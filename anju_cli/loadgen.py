@@ -161,6 +161,7 @@ class WorkerResult:
     undelivered: int = 0
     publish_seconds: float = 0.0
     drained_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the worker processes' CPU time, summed
 
 
 def run_worker(plan: WorkerPlan) -> WorkerResult:
@@ -218,6 +219,7 @@ async def _worker(plan: WorkerPlan) -> WorkerResult:
     for bus in buses:
         await bus.stop()
         bus.outbox.close()
+    result.cpu_seconds = time.process_time()
     return result
 
 
@@ -273,6 +275,7 @@ def run_load(plan: LoadPlan) -> dict[str, Any]:
             total.by_kind[k] = total.by_kind.get(k, 0) + v
         total.publish_seconds = max(total.publish_seconds, r.publish_seconds)
         total.drained_seconds = max(total.drained_seconds, r.drained_seconds)
+        total.cpu_seconds += r.cpu_seconds
     summary = asdict(total)
     summary.update(
         site=plan.site.site.id,

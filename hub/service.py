@@ -240,7 +240,7 @@ class Hub:
         is queued in memory: it stays unacknowledged and the broker resends it after the
         recovery (``_request_redelivery``), so a long fault cannot exhaust the hub's memory."""
         assert self._writer is not None
-        if self.health.storage_fault is not None:
+        if self.health.storage_fault is not None and item.qos > 0:  # QoS 0 is never resent
             self.health.storage_fault.held += 1
             self._abandoned += 1
             return

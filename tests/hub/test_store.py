@@ -59,7 +59,7 @@ async def test_schema_is_idempotent_wal_and_shared(tmp_path: Path) -> None:
     store = await Store.open(tmp_path)  # opening again applies nothing twice
     try:
         rows = await store._rows("SELECT component, version FROM schema_version")
-        assert rows == [{"component": "hub", "version": 1}]
+        assert rows == [{"component": "hub", "version": v} for v in (1, 2)]
         mode = await store._rows("PRAGMA journal_mode")
         assert mode[0]["journal_mode"] == "wal"
         # another module adds its own tables to the same database, also idempotently
