@@ -34,6 +34,7 @@ STATE_KINDS = frozenset({Kind.GATE_STATE, Kind.SLOT_STATE, Kind.CARPARK_SNAPSHOT
 AVAILABLE_KINDS = frozenset({Kind.DEVICE_STATUS})
 
 PAYLOAD_HEAD_BYTES = 200  # how much of a rejected payload is kept for diagnosis
+TOPIC_CACHE_SIZE = 10_000  # parsed topics kept (devices x kinds); cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,9 @@ class Validator:
         self._devices: dict[str, dict[str, frozenset[str]]] = {
             site.site.id: {edge.id: frozenset(edge.gates) for edge in site.edges} for site in sites
         }
+        # Parsing a topic cost as much as validating the payload (profiled); a site has few
+        # distinct topics, so each is parsed once. Only called from one thread (paho's).
+        self._topics: dict[str, Topic | str] = {}
 
     def check(
         self,
@@ -116,10 +120,17 @@ class Validator:
         return Accepted(reason_or_message, topic, received_at, retained, mid, qos, epoch)
 
     def _check(self, topic_text: str, payload: bytes) -> AnyMessage | str:
-        try:
-            topic = parse_topic(topic_text)
-        except TopicError as exc:
-            return f"topic: {exc}"
+        topic = self._topics.get(topic_text)
+        if topic is None:
+            try:
+                topic = parse_topic(topic_text)
+            except TopicError as exc:
+                topic = f"topic: {exc}"
+            if len(self._topics) >= TOPIC_CACHE_SIZE:
+                self._topics.clear()
+            self._topics[topic_text] = topic
+        if isinstance(topic, str):
+            return topic
         if len(payload) > MAX_PAYLOAD_BYTES:
             return f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         try:
@@ -144,7 +155,8 @@ class Validator:
         gates = devices.get(message.device)
         if gates is None:
             return f"device {message.device!r} is not configured for site {topic.site!r}"
-        gate = getattr(message.payload, "gate", None)
+        # the field's value, not getattr: pydantic's __getattr__ for a missing one is slow
+        gate = vars(message.payload).get("gate")
         if gate is not None and gate not in gates:
             return f"gate {gate!r} does not belong to device {message.device!r}"
         return None
