@@ -66,7 +66,7 @@ async def test_schema_is_idempotent_wal_and_shared(tmp_path: Path) -> None:
         faces = ["CREATE TABLE faces_demo (id TEXT PRIMARY KEY)"]
         assert await store.apply_migrations("faces", faces) == 1
         assert await store.apply_migrations("faces", faces) == 1
-        assert await apply_migrations(store.db, "hub", []) == 1
+        assert await apply_migrations(store.db, "hub", []) == 2
     finally:
         await store.close()
 
