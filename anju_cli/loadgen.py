@@ -158,6 +158,7 @@ class WorkerPlan:
 class WorkerResult:
     produced: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0  # heartbeats the outbox bound dropped (the edge's policy)
     undelivered: int = 0
     publish_seconds: float = 0.0
     drained_seconds: float = 0.0
@@ -216,6 +217,7 @@ async def _worker(plan: WorkerPlan) -> WorkerResult:
         await asyncio.sleep(0.1)
     result.undelivered = sum([await bus.pending() for bus in buses])
     result.drained_seconds = time.monotonic() - started
+    result.dropped = sum([(await asyncio.to_thread(bus.outbox.stats)).dropped for bus in buses])
     for bus in buses:
         await bus.stop()
         bus.outbox.close()
@@ -271,6 +273,7 @@ def run_load(plan: LoadPlan) -> dict[str, Any]:
     for r in results:
         total.produced += r.produced
         total.undelivered += r.undelivered
+        total.dropped += r.dropped
         for k, v in r.by_kind.items():
             total.by_kind[k] = total.by_kind.get(k, 0) + v
         total.publish_seconds = max(total.publish_seconds, r.publish_seconds)
