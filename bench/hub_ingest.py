@@ -224,7 +224,9 @@ def bench_bare(args: Any, rate: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="1000,5000,max", help="offered events/s; max: all")
+    parser.add_argument(
+        "--rates", default="1000,5000,max", help="offered events/s ('max': --max-rate; 'none')"
+    )
     parser.add_argument("--max-rate", type=float, default=10000, help="what max offers")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
     parser.add_argument("--devices", type=int, default=24)
@@ -240,7 +242,7 @@ def main() -> None:
     print(f"store only      : {rate:9,.0f} heartbeats/s (Recorder, batches of {args.batch})")
     if args.store_only:
         return
-    for text in args.rates.split(","):
+    for text in [] if args.rates == "none" else args.rates.split(","):
         offered = args.max_rate if text == "max" else float(text)
         r = asyncio.run(bench_hub(args, offered))
         label = "max" if text == "max" else f"{offered:,.0f}/s"
