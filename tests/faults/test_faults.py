@@ -156,14 +156,16 @@ def _fill(path: Path) -> None:
 
 def test_disk_full_loses_nothing_and_recovers_by_itself(tmp_path: Path, site: Path, broker) -> None:
     small = tmp_path / "small"
-    why = _mount_small_fs(small, "16m")
+    # the long run's load (90 s) must fit once space is back: a bigger filesystem for it
+    why = _mount_small_fs(small, "16m" if scale(0, 1) == 0 else "1g")
     if why:
         pytest.skip(why)
     try:
         hub = Hub(small, site, broker.url)
         hub.log_path = tmp_path / "hub.log"
         hub.start_ready()
-        load = _load(tmp_path, site, broker, scale(12, 90))
+        load = Load(tmp_path, site, broker.url, devices=DEVICES, rate=scale(300, 500),
+                    duration=scale(12, 90))  # fmt: skip
         load.start()
         try:
             time.sleep(scale(2, 10))
