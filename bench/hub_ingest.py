@@ -80,6 +80,110 @@ async def bench_store(n: int, batch: int) -> float:
     return n / elapsed
 
 
+def mix_received(n: int, devices: int = 4) -> list[Any]:
+    """``n`` loadgen-mix messages as the transport hands them over (no MQTT)."""
+    import random
+
+    from anju_cli.loadgen import MixGenerator, plate_crop_b64, plates
+    from transport import Received
+
+    rng = random.Random(1)
+    crop, pool = plate_crop_b64(), plates(rng, 50)
+    gens = [MixGenerator("loadtest", f"lg-{i:04d}", f"lg-{i:04d}-gate", crop, rng, pool)
+            for i in range(devices)]  # fmt: skip
+    out = []
+    for i in range(n):
+        topic, message, _ = gens[i % devices].next()
+        out.append(Received(topic.encode(), message.to_json(), 1, False, i % 65535 + 1, 1))
+    return out
+
+
+async def bench_pipeline(n: int, batch: int) -> tuple[float, float]:
+    """The hub's own path without MQTT: validation in a feeder thread (as paho's), the
+    hand-over, batches, the Recorder and SQLite; returns (events/s, CPU us per event)."""
+    from hub.batcher import BatchWriter
+    from hub.ingest import Ingest
+    from hub.validate import Validator
+
+    site = load_site_config(write_site(Path(tempfile.mkdtemp()) / "site.yaml", 4))
+    messages = mix_received(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await Store.open(tmp)
+        recorder = Recorder(store, [site])
+        await recorder.load()
+        done, count = asyncio.Event(), [0]
+
+        async def handle(items: list[Checked]) -> None:
+            await recorder.record(items)
+            count[0] += len(items)
+            if count[0] >= n:
+                done.set()
+
+        writer: BatchWriter[Checked] = BatchWriter(handle, max_rows=batch)
+        writer.start()
+        ingest = Ingest(Validator([site]), asyncio.get_running_loop(), writer.put_nowait)
+        feeder = threading.Thread(target=lambda: [ingest.on_message(m) for m in messages])
+        cpu, started = time.process_time(), time.perf_counter()
+        feeder.start()
+        await done.wait()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        await writer.stop()
+        await store.close()
+    return n / elapsed, 1e6 * cpu / n
+
+
+def bench_paho_drain(n: int) -> tuple[float, float]:
+    """A bare paho subscriber (manual acks, counts only) draining ``n`` messages queued in
+    its session: what paho itself costs per message; returns (msg/s, CPU us per msg)."""
+    import paho.mqtt.client as mqtt
+
+    messages = mix_received(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = MosquittoBroker(Path(tmp), extra_config=BROKER_CONFIG)
+        broker.start()
+
+        def subscriber() -> mqtt.Client:
+            return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-drain",
+                               clean_session=False, manual_ack=True)  # fmt: skip
+
+        sub = subscriber()
+        sub.connect("127.0.0.1", broker.port)
+        sub.subscribe("anju/+/+/events/+", 1)
+        sub.loop_start()
+        time.sleep(0.3)
+        sub.disconnect()
+        sub.loop_stop()
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-drain-pub")
+        pub.max_inflight_messages_set(1000)
+        pub.max_queued_messages_set(0)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        infos = [pub.publish(m.raw_topic.decode(), m.payload, qos=1) for m in messages]
+        for info in infos:
+            info.wait_for_publish(120)
+        pub.disconnect()
+        pub.loop_stop()
+        got, done = [0], threading.Event()
+
+        def on_message(client: mqtt.Client, _u: Any, message: Any) -> None:
+            client.ack(message.mid, message.qos)
+            got[0] += 1
+            if got[0] >= n:
+                done.set()
+
+        sub = subscriber()
+        sub.on_message = on_message
+        cpu, started = time.process_time(), time.perf_counter()
+        sub.connect("127.0.0.1", broker.port)
+        sub.loop_start()
+        done.wait(300)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        sub.disconnect()
+        sub.loop_stop()
+        broker.stop()
+    return got[0] / elapsed, 1e6 * cpu / n
+
+
 def _plan(broker: MosquittoBroker, site_path: Path, data: Path, args: Any, rate: float) -> LoadPlan:
     return LoadPlan(
         broker=broker.url,
@@ -242,6 +346,12 @@ def main() -> None:
     print(f"store only      : {rate:9,.0f} heartbeats/s (Recorder, batches of {args.batch})")
     if args.store_only:
         return
+    rate, cpu_us = asyncio.run(bench_pipeline(40000, args.batch))
+    print(f"hub pipeline    : {rate:9,.0f} events/s without MQTT ({cpu_us:.0f} us CPU/event:"
+          " validation, hand-over, batches, Recorder, SQLite; the loadgen mix)")  # fmt: skip
+    rate, cpu_us = bench_paho_drain(40000)
+    print(f"bare paho drain : {rate:9,.0f} msg/s ({cpu_us:.0f} us CPU/msg: a paho subscriber"
+          " with manual acks, nothing else, draining its queued session)")  # fmt: skip
     for text in [] if args.rates == "none" else args.rates.split(","):
         offered = args.max_rate if text == "max" else float(text)
         r = asyncio.run(bench_hub(args, offered))
