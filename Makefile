@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: all tree venv venv-edge lock system-deps demo test test-fast lint format bench schema clean
+.PHONY: all tree venv venv-edge lock system-deps demo test test-all faults-long test-fast lint format bench schema clean
 
 all: test
 
@@ -47,6 +47,13 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Everything, with the fault suite's long run (tests/faults/: minutes of load, outages).
+test-all: venv
+	ANJU_FAULTS_LONG=1 $(PY) -m pytest -q -p no:cacheprovider
+
+faults-long: venv
+	ANJU_FAULTS_LONG=1 $(PY) -m pytest -q -p no:cacheprovider -m faults -s tests/faults
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -119,14 +119,22 @@ def hub(
         [], "--trusted-proxy", help="reverse proxy address whose X-Forwarded-For is believed"
     ),
     no_console: bool = typer.Option(False, "--no-console", help="do not serve the web console"),
+    ops_host: str = typer.Option(
+        "127.0.0.1", "--ops-host", help="address of /metrics, /healthz, /readyz"
+    ),
+    ops_port: int = typer.Option(9108, "--ops-port", help="port of /metrics, /healthz, /readyz"),
+    no_ops: bool = typer.Option(False, "--no-ops", help="no /metrics, /healthz, /readyz"),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run the hub: ingest events, store them, raise violations, serve the console.
 
+    /metrics (Prometheus), /healthz and /readyz are served on --ops-host:--ops-port
+    (loopback by default), whether the console runs or not.
+
     Broker login: ANJU_HUB_USERNAME (default anju-hub) with ANJU_HUB_PASSWORD or
     ANJU_HUB_PASSWORD_FILE, or user:pass@ in --broker; none means anonymous."""
     _setup_logging(verbose)
-    from hub.app import ConsoleOptions, HubApp
+    from hub.app import ConsoleOptions, HubApp, OpsOptions
     from models.site import load_site_config
     from transport import AddressError, Credentials
 
@@ -145,6 +153,7 @@ def hub(
                 trusted_proxies=tuple(trusted_proxy),
                 tls=_console_tls(console_cert, console_key),
             ),
+            ops=None if no_ops else OpsOptions(ops_host, ops_port),
         )
         asyncio.run(app_.run_forever())
     except (ConfigError, AddressError, ConnectionError) as exc:
@@ -187,6 +196,61 @@ def edge(
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def loadgen(
+    devices: int = typer.Option(10, "--devices", min=1, help="virtual edge devices"),
+    rate: float = typer.Option(1000.0, "--rate", min=0.1, help="events per second, all devices"),
+    duration: float = typer.Option(
+        10.0, "--duration", min=0.0, help="seconds of publishing (0: only send what is queued)"
+    ),
+    broker: str = BrokerOption,
+    site: Path | None = typer.Option(
+        None, "--site", help="site config whose edges to play (default: a synthetic site)"
+    ),
+    data: Path = typer.Option(Path("data/loadgen"), "--data", help="the devices' outboxes"),
+    processes: int = typer.Option(2, "--processes", min=1, help="publisher processes"),
+    drain_timeout: float = typer.Option(
+        60.0, "--drain-timeout", help="seconds to wait for the outboxes to empty"
+    ),
+    seed: int = typer.Option(1, "--seed"),
+    write_site: Path | None = typer.Option(
+        None, "--write-site", help="only write the synthetic site config (for the hub) and exit"
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose"),
+) -> None:
+    """Publish a realistic mix (plate reads with crops, decisions, slot states, heartbeats)
+    from virtual edges through the real edge outbox; print a JSON summary.
+
+    Without --site, the hub must run with the synthetic site: `anju loadgen --write-site
+    site.yaml --devices N`, then `anju hub --site site.yaml`."""
+    _setup_logging(verbose)
+    from anju_cli import loadgen as lg
+
+    if write_site is not None:
+        typer.echo(str(lg.write_site(write_site, devices)))
+        return
+    try:
+        config, path = lg.load_plan_site(site, devices, data)
+        plan = lg.LoadPlan(
+            broker=broker,
+            site=config,
+            devices=devices,
+            rate=rate,
+            duration_s=duration,
+            data_dir=data,
+            processes=processes,
+            seed=seed,
+            drain_timeout_s=drain_timeout,
+        )
+        summary = lg.run_load(plan)
+    except (ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    summary["site_config"] = str(path)
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+    if summary["undelivered"]:
+        raise typer.Exit(1)
 
 
 @app.command()

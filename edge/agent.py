@@ -29,7 +29,7 @@ from edge.interfaces import (
     RelayFactory,
     SensorFactory,
 )
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxLimits
 from edge.pipeline import GateDevices, GatePipeline, PipelineDeps, VoterLike, pipeline_for
 from edge.store import EdgeStore
 from edge.vehicle_gate.decisions import CapacityCheck, LocalLists
@@ -119,7 +119,10 @@ class EdgeAgent:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(self.data_dir / "outbox.db")
+        self.outbox = Outbox(
+            self.data_dir / "outbox.db",
+            OutboxLimits(max_pending_bytes=int(self.edge.outbox_max_mb * 1024 * 1024)),
+        )
         self.store = EdgeStore(self.data_dir / "state.db")
         cached = await asyncio.to_thread(self.store.load_vehicle_list)
         if cached is not None:
@@ -272,10 +275,14 @@ class EdgeAgent:
     async def _heartbeats(self) -> None:
         assert self.ctx is not None and self.bus is not None
         while True:
+            assert self.outbox is not None
+            pending, oldest_s, dropped = await asyncio.to_thread(self.outbox.depth)
             beat = Heartbeat(
                 uptime_s=round(time.monotonic() - self._started, 3),
-                outbox_pending=await self.bus.pending(),
+                outbox_pending=pending,
                 version=AGENT_VERSION,
+                outbox_oldest_s=None if oldest_s is None else round(oldest_s, 3),
+                outbox_dropped=dropped,
             )
             await self.ctx.emit(Kind.HEARTBEAT, beat, droppable=True)
             await asyncio.sleep(self.heartbeat_s)

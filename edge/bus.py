@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 from edge.interfaces import MessageHandler
 from edge.outbox import Outbox
@@ -131,6 +132,14 @@ class MqttBus:
         )
         self._wake.set()
         return seq
+
+    async def publish_many(self, messages: Sequence[tuple[str, EnvelopeBase, bool]]) -> list[int]:
+        """Commit several (topic, message, droppable) in one outbox transaction (durable on
+        return) and wake the drain task: for what one moment produces at once."""
+        rows = [(topic, message.to_json(), droppable) for topic, message, droppable in messages]
+        seqs = await asyncio.to_thread(self.outbox.add_many, rows)
+        self._wake.set()
+        return seqs
 
     async def pending(self) -> int:
         return await asyncio.to_thread(self.outbox.pending_count)

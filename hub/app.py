@@ -7,6 +7,7 @@ rules, gate commands, vehicle lists), then each service in order, and stops them
     deadlines      supervision deadlines pass on their own (overdue, escalation)
     retention      old evidence, events, rejects and lapsed face consents purged hourly
     console        the web console (when asked for)
+    ops            /metrics, /healthz, /readyz on a listener of their own (when asked for)
 
     app = HubApp(sites, broker_url=..., data_dir=..., console=ConsoleOptions(port=8080))
     await app.start(); ...; await app.stop()      # or: await app.run_forever()
@@ -70,6 +71,36 @@ class ConsoleOptions:
     tls: tuple[Path, Path] | None = None  # certificate and key: serve https directly
 
 
+@dataclass(frozen=True, slots=True)
+class OpsOptions:
+    host: str = "127.0.0.1"
+    port: int = 9108  # 0: any free port
+
+
+class OpsService:
+    name = "ops"
+
+    def __init__(self, hub: Hub, options: OpsOptions) -> None:
+        self.hub = hub
+        self.options = options
+        self.server: Any = None
+
+    async def start(self) -> None:
+        from hub.ops import OpsServer  # uvicorn, prometheus-client: only when served
+
+        self.server = OpsServer(self.hub, self.options.host, self.options.port)
+        await self.server.start()
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url) if self.server is not None else ""
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+
 class ConsoleService:
     name = "console"
 
@@ -117,6 +148,7 @@ class HubApp:
         tls: TlsSettings | None = None,
         client_id: str = "anju-hub",
         console: ConsoleOptions | None = None,
+        ops: OpsOptions | None = None,
         face_sync: bool = True,
         deadlines: bool = True,
         retention: bool = True,
@@ -133,7 +165,10 @@ class HubApp:
             **hub_options,
         )
         self.console = ConsoleService(self.hub, self.sites, console) if console else None
+        self.ops = OpsService(self.hub, ops) if ops else None
         self.services: list[Service] = []
+        if self.ops is not None:
+            self.services.append(self.ops)
         if face_sync:
             self.services.append(BackgroundTask("face-sync", self._face_sync))
         if deadlines:

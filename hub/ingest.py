@@ -75,6 +75,7 @@ class Ingest:
                 retained=message.retain,
                 mid=message.mid,
                 qos=message.qos,
+                epoch=message.epoch,
             )
         except Exception as exc:
             item = Rejected(
@@ -85,6 +86,7 @@ class Ingest:
                 payload_head=payload_head(message.payload),
                 mid=message.mid,
                 qos=message.qos,
+                epoch=message.epoch,
             )
         if isinstance(item, Rejected):
             self._reject_warning.warn("rejected a message on %s: %s", item.topic, item.reason)

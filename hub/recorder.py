@@ -3,6 +3,11 @@
 One batch is one transaction: new events (de-duplicated by envelope id), rejects and
 counters, device liveness, the violations the rules open or resolve, and command acks.
 Rules run only for newly stored events, so a redelivered message changes nothing.
+
+A storage error (disk full, I/O error, database locked) is raised as ``StorageFault`` and
+nothing of the batch is acknowledged: a good message is never turned into a reject because
+the disk failed. Any other failure is retried item by item; a valid event whose rules fail
+is stored without them; only an invalid message becomes a reject (hub/rejects.py).
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from hub.car_park.rules import ParkingState, due_violations, on_gate_decision, on_slot_state
+from hub.rejects import RejectAccounting, RejectBudget, reason_code
 from hub.rules import (
     Effect,
     OpenViolation,
@@ -25,6 +32,7 @@ from hub.rules import (
     seen_at,
     silent_devices,
 )
+from hub.storage_fault import StorageFault, is_storage_error
 from hub.store import DeviceUpdate, HubStore
 from hub.validate import Accepted, Checked, Ignored, Rejected
 from models.messages import (
@@ -45,23 +53,22 @@ AckCallback = Callable[[str, dict[str, Any]], None]
 SnapshotCallback = Callable[[CarParkSnapshotMessage], None]
 
 
-class RejectBudget:
-    """How many rejects per window are stored in full; the rest are only counted, so a
-    device spraying garbage cannot fill the disk."""
+@dataclass
+class Recorded:
+    """What one ``record`` call committed (for metrics and summaries)."""
 
-    def __init__(self, per_window: int = 600, window_s: float = 60.0) -> None:
-        self.per_window = per_window
-        self.window_s = window_s
-        self._window_start = float("-inf")
-        self._used = 0
+    new: list[Accepted] = field(default_factory=list)  # events stored for the first time
+    duplicates: int = 0
+    ignored: int = 0
+    rejects: Counter[str] = field(default_factory=Counter)  # by reason code
+    rules_skipped: int = 0  # events stored without their rules (a rule failed on them)
 
-    def take(self, now: float) -> bool:
-        if now - self._window_start >= self.window_s:
-            self._window_start, self._used = now, 0
-        if self._used >= self.per_window:
-            return False
-        self._used += 1
-        return True
+    def add(self, other: Recorded) -> None:
+        self.new.extend(other.new)
+        self.duplicates += other.duplicates
+        self.ignored += other.ignored
+        self.rejects.update(other.rejects)
+        self.rules_skipped += other.rules_skipped
 
 
 class Recorder:
@@ -78,6 +85,9 @@ class Recorder:
         self.sites = {s.site.id: s for s in sites}
         self.on_command_ack = on_command_ack
         self.reject_budget = reject_budget or RejectBudget()
+        self.rejects = RejectAccounting(
+            frozenset((s.site.id, e.id) for s in sites for e in s.edges)
+        )
         self._open_keys: set[str] = set()
         self.on_carpark_snapshot = on_carpark_snapshot
         self.parking = ParkingState()
@@ -139,24 +149,51 @@ class Recorder:
 
     # ---------------------------------------------------------------------- batches
 
-    async def record(self, batch: Sequence[Checked]) -> None:
-        """Store a batch; if it fails, store item by item so one bad item cannot sink the rest."""
+    async def record(self, batch: Sequence[Checked]) -> Recorded:
+        """Store a batch in one transaction. On a storage error raise ``StorageFault`` (the
+        caller must not acknowledge any of it); on any other error store item by item, so
+        one bad item cannot sink the rest."""
         try:
-            await self._record(batch)
-            return
-        except Exception:
+            return await self._record(batch)
+        except Exception as exc:
+            await self._after_rollback()
+            if is_storage_error(exc):
+                raise StorageFault.of(exc) from exc
             log.exception("batch of %d failed; retrying item by item", len(batch))
-            self._open_keys = await self.store.open_keys()  # the failed transaction rolled back
+        done = Recorded()
         for item in batch:
-            try:
-                await self._record([item])
-            except Exception as exc:
-                log.exception("could not record a message on %s", item.topic)
-                self._open_keys = await self.store.open_keys()
-                if isinstance(item, Accepted):
-                    await self._record([_as_rejected(item, exc)])
+            done.add(await self._record_one(item))
+        return done
 
-    async def _record(self, batch: Sequence[Checked]) -> None:
+    async def _record_one(self, item: Checked) -> Recorded:
+        try:
+            return await self._record([item])
+        except Exception as exc:
+            await self._after_rollback()
+            if is_storage_error(exc):
+                raise StorageFault.of(exc) from exc
+            log.exception("could not record a message on %s", item.topic)
+            if not isinstance(item, Accepted):
+                raise  # a reject or an ignored item that cannot be recorded: a bug
+        try:  # a valid event whose rules failed: keep the event, skip its rules
+            done = await self._record([item], rules=False)
+            done.rules_skipped = len(done.new)
+            return done
+        except Exception as exc:
+            await self._after_rollback()
+            if is_storage_error(exc):
+                raise StorageFault.of(exc) from exc
+            log.exception("could not store %s even without rules", item.message.id)
+            return await self._record([_as_rejected(item, exc)])
+
+    async def _after_rollback(self) -> None:
+        """The failed transaction rolled back: reload what it may have changed in memory."""
+        try:
+            self._open_keys = await self.store.open_keys()
+        except Exception:  # storage down: keep the old keys; the next success reloads them
+            log.warning("could not reload the open violations after a failed batch")
+
+    async def _record(self, batch: Sequence[Checked], *, rules: bool = True) -> Recorded:
         accepted = [c for c in batch if isinstance(c, Accepted)]
         rejected = [c for c in batch if isinstance(c, Rejected)]
         ignored = sum(1 for c in batch if isinstance(c, Ignored))
@@ -166,14 +203,15 @@ class Recorder:
         async with self.store.transaction() as store:
             open_keys = set(self._open_keys)  # copied under the lock: the watchdog writes too
             new = await store.insert_events(accepted)
-            now = time.monotonic()
-            kept = [r for r in rejected if self.reject_budget.take(now)]
-            await store.insert_rejected(kept)
-            await store.bump_counter("rejected_unstored", len(rejected) - len(kept))
+            if rejected:
+                await store.insert_rejected(
+                    self.reject_budget.select(rejected, self.rejects, time.monotonic())
+                )
+                await store.add_reject_counts(self.rejects.counts(rejected))
             await store.bump_counter("duplicates", len(accepted) - len(new))
             await store.bump_counter("ignored", ignored)
             await store.update_devices(_device_updates(new))
-            for item in new:
+            for item in new if rules else ():
                 site = self.sites[item.message.site]
                 ctx = RuleContext(site.rules.unknown_vehicle_is_violation, frozenset(open_keys))
                 for effect in evaluate(item.message, item.received_at, ctx):
@@ -200,6 +238,12 @@ class Recorder:
             for site_id, message in self._snapshots.items():
                 if site_id in relay or visitors.get(site_id) != visitors_before.get(site_id):
                     self.on_carpark_snapshot(self._relayed(message, visitors.get(site_id, 0)))
+        return Recorded(
+            new=new,
+            duplicates=len(accepted) - len(new),
+            ignored=ignored,
+            rejects=Counter(reason_code(r.reason) for r in rejected),
+        )
 
     async def _apply(self, effect: Effect, open_keys: set[str]) -> None:
         if isinstance(effect, OpenViolation):

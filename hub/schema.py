@@ -128,6 +128,25 @@ HUB_MIGRATIONS: list[str] = [
         PRIMARY KEY (site, name)
     );
     """,
+    # 2: every reject counted per (site, device, reason code, minute) (hub/rejects.py); the
+    # rejects of earlier versions are carried over as reason 'legacy' (their device unknown)
+    """
+    CREATE TABLE reject_counts (
+        site   TEXT NOT NULL,
+        device TEXT NOT NULL,
+        reason TEXT NOT NULL,                  -- a code of hub.rejects.REASON_CODES
+        minute TEXT NOT NULL,                  -- UTC, 'YYYY-MM-DDTHH:MM'
+        count  INTEGER NOT NULL,
+        PRIMARY KEY (site, device, reason, minute)
+    );
+    CREATE INDEX reject_counts_minute ON reject_counts (minute);
+    INSERT INTO reject_counts (site, device, reason, minute, count)
+        SELECT '?', '?', 'legacy', substr(received_at, 1, 16), count(*)
+        FROM rejected GROUP BY substr(received_at, 1, 16);
+    INSERT INTO reject_counts (site, device, reason, minute, count)
+        SELECT '?', '?', 'legacy_unstored', '0000-00-00T00:00', value
+        FROM counters WHERE name = 'rejected_unstored' AND value > 0;
+    """,
 ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,8 +26,11 @@ from pydantic import ValidationError
 
 from hub.batcher import BatchWriter
 from hub.car_park.rules import shortest_limit_s
+from hub.health import HubHealth, StorageFaultState
 from hub.ingest import Ingest
-from hub.recorder import Recorder
+from hub.metrics import HubMetrics, LiveValues
+from hub.recorder import Recorded, Recorder
+from hub.storage_fault import Backoff, StorageFault
 from hub.store import Store, from_iso, iso
 from hub.validate import Checked, Validator
 from hub.vehicle_gate.sync import VEHICLES, list_digest, next_version, vehicle_list
@@ -98,6 +102,7 @@ class Hub:
         watchdog_interval_s: float | None = None,
         batch_rows: int = 100,
         batch_delay_s: float = 0.05,
+        storage_retry_max_s: float = 10.0,
     ) -> None:
         if not sites:
             raise ValueError("the hub needs at least one site")
@@ -123,6 +128,20 @@ class Hub:
         self._retained: dict[str, bytes] = {}  # sync lists by topic, (re)published on connect
         self.watching_since: datetime | None = None
         self.started = False
+        self.health = HubHealth()
+        self.metrics = HubMetrics()
+        self._backoff = Backoff(max_s=storage_retry_max_s)
+        self._acked = 0  # messages acknowledged (or settled without an ack: QoS 0)
+        self._abandoned = 0  # left unacknowledged for the broker to resend
+        self._redeliver: asyncio.TimerHandle | None = None
+        self.metrics.watch(
+            LiveValues(
+                received=lambda: self._ingest.received if self._ingest else 0,
+                backlog=self.backlog,
+                storage_fault=lambda: self.health.storage_fault is not None,
+                broker_connected=lambda: self.health.broker_connected,
+            )
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -146,9 +165,7 @@ class Hub:
                 self._handle_batch, max_rows=self._batch_rows, max_delay_s=self._batch_delay_s
             )
             self._writer.start()
-            self._ingest = Ingest(
-                Validator(list(self.sites.values())), loop, self._writer.put_nowait
-            )
+            self._ingest = Ingest(Validator(list(self.sites.values())), loop, self._deliver)
             self.mqtt = MqttClient(
                 self.broker,
                 client_id=self.client_id,
@@ -158,6 +175,8 @@ class Hub:
             )
             self.mqtt.on_message_thread = self._ingest.on_message
             self.mqtt.on_connect_thread = self._publish_retained
+            self.mqtt.on_ready = self._broker_ready
+            self.mqtt.on_disconnected = self._broker_lost
             await self.mqtt.start(connect_timeout_s)
         except BaseException:
             if self._writer:
@@ -175,6 +194,8 @@ class Hub:
             return
         self.started = False
         assert self._writer and self.mqtt and self.store
+        if self._redeliver is not None:
+            self._redeliver.cancel()
         if self._watchdog:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -201,13 +222,116 @@ class Hub:
     def connected(self) -> bool:
         return bool(self.mqtt and self.mqtt.ready)
 
+    def backlog(self) -> int:
+        """Messages received and not yet acknowledged or given back to the broker."""
+        received = self._ingest.received if self._ingest else 0
+        return max(received - self._acked - self._abandoned, 0)
+
     # ------------------------------------------------------------------ ingestion
 
+    def _broker_ready(self, _session_present: bool) -> None:
+        self.health.broker_connected = True
+
+    def _broker_lost(self, _reason: str) -> None:
+        self.health.broker_connected = False
+
+    def _deliver(self, item: Checked) -> None:
+        """An item from the network thread's hand-over. While storage fails, nothing more
+        is queued in memory: it stays unacknowledged and the broker resends it after the
+        recovery (``_request_redelivery``), so a long fault cannot exhaust the hub's memory."""
+        assert self._writer is not None
+        if self.health.storage_fault is not None and item.qos > 0:  # QoS 0 is never resent
+            self.health.storage_fault.held += 1
+            self._abandoned += 1
+            return
+        self._writer.put_nowait(item)
+
     async def _handle_batch(self, batch: list[Checked]) -> None:
-        assert self.recorder and self.mqtt
-        await self.recorder.record(batch)
+        assert self.mqtt
+        started = time.perf_counter()
+        recorded = await self._store(batch)
+        if recorded is None:  # not stored: give it back to the broker
+            self._abandoned += len(batch)
+            return
         for item in batch:  # acknowledge only what is committed, in arrival order
-            self.mqtt.ack(item.mid, item.qos)
+            if self.mqtt.ack(item.mid, item.qos, item.epoch):
+                self._acked += 1
+            else:  # it came on an earlier connection: the broker has resent it since
+                self._abandoned += 1
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_stored(recorded.new, recorded.duplicates, recorded.rejects)
+
+    async def _store(self, batch: list[Checked]) -> Recorded | None:
+        """Store a batch, retrying with back-off while storage fails (``StorageFault``):
+        a storage error is never a reject, and nothing is acknowledged until it is stored.
+        None if the batch failed for another reason (a bug): the broker resends it."""
+        assert self.recorder
+        while True:
+            try:
+                recorded = await self.recorder.record(batch)
+            except StorageFault as fault:
+                self.metrics.storage_errors.labels(fault.kind).inc()
+                if self.health.storage_failed(fault, utcnow()):
+                    log.error(
+                        "hub_storage_fault: %s; acknowledging nothing until storage works"
+                        " (the broker keeps the messages)",
+                        fault,
+                    )
+                if not self.started:
+                    return None  # stopping: the broker keeps it
+                await asyncio.sleep(self._backoff.next())
+                continue
+            except Exception:
+                log.exception(
+                    "a batch of %d could not be stored; the broker resends it", len(batch)
+                )
+                self._request_redelivery(delay_s=self._backoff.next())
+                return None
+            self._backoff.reset()
+            if (ended := self.health.storage_recovered()) is not None:
+                await self._storage_recovered(ended)
+            return recorded
+
+    async def _storage_recovered(self, fault: StorageFaultState) -> None:
+        """Storage works again: say so in the audit log (staff see how long and why), and
+        get the broker to resend what was left unacknowledged meanwhile."""
+        assert self.store
+        now = utcnow()
+        seconds = round((now - fault.since).total_seconds(), 1)
+        log.warning(
+            "hub_storage_fault over after %.1f s (%s, %d attempts); %d messages to be resent",
+            seconds, fault.kind, fault.attempts, fault.held,
+        )  # fmt: skip
+        try:
+            async with self.store.transaction():
+                await self.store.audit(
+                    "hub",
+                    "hub.storage_fault",
+                    "hub/storage",
+                    {"since": iso(fault.since), "kind": fault.kind, "detail": fault.detail},
+                    {"recovered_at": iso(now), "seconds": seconds, "attempts": fault.attempts,
+                     "held_by_broker": fault.held},
+                    now,
+                )  # fmt: skip
+        except Exception:
+            log.exception("could not record the end of the storage fault in the audit log")
+        self._request_redelivery(delay_s=0.2)
+
+    def _request_redelivery(self, delay_s: float) -> None:
+        """Reconnect (soon), so the broker resends every unacknowledged message of the
+        session: QoS 1 messages are resent on a reconnect, never within one connection.
+        The delay lets the acks just sent leave first."""
+        if self._redeliver is not None or self.mqtt is None:
+            return
+
+        def reconnect() -> None:
+            self._redeliver = None
+            if self.mqtt is not None and self.started:
+                self.metrics.redeliveries.inc()
+                log.info("reconnecting so the broker resends what is unacknowledged")
+                self.mqtt.reconnect()
+
+        self._redeliver = asyncio.get_running_loop().call_later(delay_s, reconnect)
 
     async def _watch(self) -> None:
         assert self.recorder and self.watching_since
@@ -333,13 +457,17 @@ class Hub:
                 self.mqtt.publish(topic, message.to_json())
             except PublishError as exc:
                 return await self._finish(message.id, CommandStatus.FAILED, str(exc))
+            published = time.perf_counter()
             try:
                 acked = await asyncio.wait_for(asyncio.shield(future), timeout_s)
-                return CommandOutcome.from_row(acked)
+                self.metrics.command_rtt.observe(time.perf_counter() - published)
+                outcome = CommandOutcome.from_row(acked)
             except TimeoutError:
-                return await self._finish(
+                outcome = await self._finish(
                     message.id, CommandStatus.TIMEOUT, f"no ack within {timeout_s:g} s"
                 )
+            self.metrics.commands.labels(outcome.status.value).inc()
+            return outcome
         finally:
             self._pending.pop(message.id, None)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,6 +119,7 @@ class HubStore(Protocol):
     async def close(self) -> None: ...
     async def insert_events(self, items: Sequence[Accepted]) -> list[Accepted]: ...
     async def insert_rejected(self, items: Iterable[Rejected]) -> None: ...
+    async def add_reject_counts(self, counts: Mapping[tuple[str, str, str, str], int]) -> None: ...
     async def bump_counter(self, name: str, by: int = 1) -> None: ...
     async def add_devices(self, devices: Iterable[tuple[str, str]]) -> None: ...
     async def update_devices(self, updates: Iterable[DeviceUpdate]) -> None: ...
@@ -254,6 +255,15 @@ class Store:
                 (iso(r.received_at), r.topic, r.reason, r.payload_size, r.payload_head)
                 for r in items
             ],
+        )
+
+    async def add_reject_counts(self, counts: Mapping[tuple[str, str, str, str], int]) -> None:
+        """Add to the reject counts per (site, device, reason, minute) (hub/rejects.py)."""
+        await self.db.executemany(
+            "INSERT INTO reject_counts (site, device, reason, minute, count)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, device, reason, minute)"
+            " DO UPDATE SET count = count + excluded.count",
+            [(*key, n) for key, n in counts.items() if n],
         )
 
     async def bump_counter(self, name: str, by: int = 1) -> None:
@@ -605,15 +615,38 @@ class Store:
                 "   AND decision = 'open') AS gate_opens,"
                 " (SELECT count(*) FROM events WHERE kind = 'gate_decision'"
                 "   AND decision = 'refuse') AS gate_refusals,"
-                " (SELECT count(*) FROM rejected) AS rejected,"
+                " (SELECT count(*) FROM rejected) AS rejected_stored,"
+                " (SELECT coalesce(sum(count), 0) FROM reject_counts) AS rejected,"
                 " (SELECT count(*) FROM commands) AS commands,"
                 " (SELECT count(*) FROM devices WHERE online = 0) AS devices_offline"
             )
         )[0]
         counters = {r["name"]: r["value"] for r in await self._rows("SELECT * FROM counters")}
-        row = {"duplicates": 0, "ignored": 0, "rejected_unstored": 0, **counters, **row}
-        row["rejected"] += row["rejected_unstored"]  # over the storage budget: counted only
+        row = {"duplicates": 0, "ignored": 0, **counters, **row}
+        # every reject is counted (reject_counts); only samples are kept whole (rejected)
+        row["rejected_unstored"] = max(row["rejected"] - row["rejected_stored"], 0)
         return {k: int(v) for k, v in row.items()}
+
+    async def reject_counts(
+        self, sites: Sequence[str] | None = None, *, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Rejects per (site, device, reason) summed over minutes (since ``since``), with the
+        last minute each was seen; devices not told by the topic are ``?``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if sites is not None:
+            where.append(f"site IN ({', '.join('?' * len(sites))})")
+            params.extend(sites)
+        if since is not None:
+            where.append("minute >= ?")
+            params.append(since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return await self._rows(
+            "SELECT site, device, reason, sum(count) AS count, max(minute) AS last_minute"
+            f" FROM reject_counts{clause} GROUP BY site, device, reason"
+            " ORDER BY site, device, count DESC",
+            params,
+        )
 
     async def open_keys(self) -> set[str]:
         rows = await self._rows(

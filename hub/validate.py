@@ -34,6 +34,7 @@ STATE_KINDS = frozenset({Kind.GATE_STATE, Kind.SLOT_STATE, Kind.CARPARK_SNAPSHOT
 AVAILABLE_KINDS = frozenset({Kind.DEVICE_STATUS})
 
 PAYLOAD_HEAD_BYTES = 200  # how much of a rejected payload is kept for diagnosis
+TOPIC_CACHE_SIZE = 10_000  # parsed topics kept (devices x kinds); cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class Accepted:
     retained: bool = False
     mid: int = 0  # MQTT packet id, acknowledged once the message is committed
     qos: int = 0
+    epoch: int = 0  # the MQTT connection it arrived on (Received.epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class Rejected:
     payload_head: str
     mid: int = 0
     qos: int = 0
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class Ignored:
     reason: str
     mid: int = 0
     qos: int = 0
+    epoch: int = 0
 
 
 Checked = Accepted | Rejected | Ignored
@@ -81,6 +85,9 @@ class Validator:
         self._devices: dict[str, dict[str, frozenset[str]]] = {
             site.site.id: {edge.id: frozenset(edge.gates) for edge in site.edges} for site in sites
         }
+        # Parsing a topic cost as much as validating the payload (profiled); a site has few
+        # distinct topics, so each is parsed once. Only called from one thread (paho's).
+        self._topics: dict[str, Topic | str] = {}
 
     def check(
         self,
@@ -91,9 +98,10 @@ class Validator:
         retained: bool = False,
         mid: int = 0,
         qos: int = 0,
+        epoch: int = 0,
     ) -> Checked:
         if not payload and retained:
-            return Ignored(topic, "empty retained payload (cleared)", mid, qos)
+            return Ignored(topic, "empty retained payload (cleared)", mid, qos, epoch)
         try:
             reason_or_message = self._check(topic, payload)
         except Exception as exc:  # a bug here must never stop ingestion
@@ -107,14 +115,22 @@ class Validator:
                 payload_head(payload),
                 mid,
                 qos,
+                epoch,
             )
-        return Accepted(reason_or_message, topic, received_at, retained, mid, qos)
+        return Accepted(reason_or_message, topic, received_at, retained, mid, qos, epoch)
 
     def _check(self, topic_text: str, payload: bytes) -> AnyMessage | str:
-        try:
-            topic = parse_topic(topic_text)
-        except TopicError as exc:
-            return f"topic: {exc}"
+        topic = self._topics.get(topic_text)
+        if topic is None:
+            try:
+                topic = parse_topic(topic_text)
+            except TopicError as exc:
+                topic = f"topic: {exc}"
+            if len(self._topics) >= TOPIC_CACHE_SIZE:
+                self._topics.clear()
+            self._topics[topic_text] = topic
+        if isinstance(topic, str):
+            return topic
         if len(payload) > MAX_PAYLOAD_BYTES:
             return f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         try:
@@ -139,7 +155,8 @@ class Validator:
         gates = devices.get(message.device)
         if gates is None:
             return f"device {message.device!r} is not configured for site {topic.site!r}"
-        gate = getattr(message.payload, "gate", None)
+        # the field's value, not getattr: pydantic's __getattr__ for a missing one is slow
+        gate = vars(message.payload).get("gate")
         if gate is not None and gate not in gates:
             return f"gate {gate!r} does not belong to device {message.device!r}"
         return None

@@ -195,6 +195,12 @@ class Heartbeat(Strict):
     uptime_s: float = Field(ge=0)
     outbox_pending: int = Field(ge=0)
     version: str = ""
+    outbox_oldest_s: float | None = Field(
+        default=None, ge=0, description="age of the oldest undelivered outbox row, seconds"
+    )
+    outbox_dropped: int | None = Field(
+        default=None, ge=0, description="heartbeats dropped by the outbox bound, ever"
+    )
 
 
 class DeviceStatus(Strict):
@@ -487,12 +493,15 @@ def make_message(
 
 
 def parse_message(data: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> AnyMessage:
-    """Validate raw bytes into a typed message; raise MessageError(reason) otherwise.
-    ``max_bytes``: MAX_SYNC_BYTES for what arrives on a sync topic (face bundles)."""
+    """Validate raw bytes into a typed message (pydantic strict mode: no type coercion);
+    raise MessageError(reason) otherwise. ``max_bytes``: MAX_SYNC_BYTES for what arrives
+    on a sync topic (face bundles)."""
     if len(data) > max_bytes:
         raise MessageError(f"payload of {len(data)} bytes exceeds {max_bytes}")
     try:
-        return MESSAGE_ADAPTER.validate_json(data)
+        # strict: JSON types as they are (no "1" for 1, no 1 for true); JSON's own forms of
+        # other types still parse (ISO 8601 datetimes, enum values, arrays for tuples)
+        return MESSAGE_ADAPTER.validate_json(data, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "message"

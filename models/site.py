@@ -177,6 +177,9 @@ class EdgeConfig(Section):
     car_park: bool = False
     credentials: Credentials | None = None
     heartbeat_s: float = Field(default=15.0, gt=0, le=3600)
+    # Undelivered outbox payloads kept while the hub or broker is unreachable: past it the
+    # oldest heartbeats go first; events are never dropped (docs/mqtt.md, "Edge outbox").
+    outbox_max_mb: float = Field(default=512.0, gt=0, le=1024 * 1024)
 
 
 class ZoneKind(StrEnum):

@@ -7,8 +7,10 @@ re-publishes its retained lists before any message of the new connection is hand
 
 - Persistent session by default (3.1.1 ``clean_session=False``; 5 ``clean_start=False`` with a
   week's session expiry), so the broker queues QoS 1 messages while the client is away.
-- ``manual_ack``: a received message is PUBACKed only when ``ack(mid, qos)`` is called (the
-  hub acknowledges after its database commit).
+- ``manual_ack``: a received message is PUBACKed only when ``ack(mid, qos, epoch)`` is called
+  (the hub acknowledges after its database commit). Packet ids belong to one connection: an
+  ack for a message received on an earlier connection (``Received.epoch``) is not sent, since
+  the broker has resent that message (same or reused id) and the new copy is acked instead.
 - ``ready`` means: connected, and the subscriptions granted (SUBACK) or resumed with the
   session, so nothing published after it can be missed.
 - Back-off reconnect (1..30 s by default); the Last Will is re-armed on every disconnect
@@ -60,6 +62,7 @@ class Received:
     qos: int
     retain: bool
     mid: int
+    epoch: int = 0  # which connection it arrived on (MqttClient.epoch at the time)
 
     @property
     def topic(self) -> str:
@@ -98,6 +101,7 @@ class MqttClient:
         self.on_message_thread: Callable[[Received], None] | None = None
         self.will: Callable[[], Will] | None = None  # armed before every (re)connect
         self.connect_refusal: str | None = None  # why the broker last refused us, if it did
+        self.epoch = 0  # bumped on every successful connect (network thread)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
         self._subscribe_mid: int | None = None
@@ -208,7 +212,8 @@ class MqttClient:
 
     def reconnect(self) -> None:
         """Drop and re-establish the connection: the broker then resends every unacknowledged
-        QoS 1 message of the session (the hub uses it after a storage fault)."""
+        QoS 1 message of the session (the hub uses it after a storage fault). Messages
+        received before it can no longer be acknowledged (see ``ack``)."""
         self.abort()
 
     # ------------------------------------------------------------------ publishing, acks
@@ -241,10 +246,18 @@ class MqttClient:
         if refusal is not None:
             raise PublishError(f"the broker refused the publish on {topic}: {refusal}")
 
-    def ack(self, mid: int, qos: int) -> None:
-        """Acknowledge a received message (manual acks; thread-safe in paho)."""
-        if qos > 0:
-            self._client.ack(mid, qos)
+    def ack(self, mid: int, qos: int, epoch: int | None = None) -> bool:
+        """Acknowledge a received message (manual acks; thread-safe in paho). With ``epoch``
+        (``Received.epoch``), only if it arrived on the current connection: after a reconnect
+        the broker resends it, possibly under a packet id it has since given another message,
+        so acking the old copy could acknowledge a message nobody stored. Returns whether a
+        PUBACK was sent (or none was needed)."""
+        if qos == 0:
+            return True
+        if epoch is not None and epoch != self.epoch:
+            return False
+        self._client.ack(mid, qos)
+        return True
 
     # ------------------------------------------------------------------ paho network thread
 
@@ -259,6 +272,7 @@ class MqttClient:
             log.warning("%s: the broker refused the connection: %s", self.client_id, reason)
             return
         self.connect_refusal = None
+        self.epoch += 1
         session_present = bool(flags.session_present)
         log.info(
             "%s: connected to %s (session present: %s)",
@@ -303,6 +317,7 @@ class MqttClient:
             message.qos,
             bool(message.retain),
             message.mid,
+            self.epoch,
         )
         if self.on_message_thread is not None:
             try:

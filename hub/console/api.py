@@ -196,8 +196,19 @@ async def _evidence_jpeg(
 async def devices(
     request: Request, site: str | None = None, user: ConsoleUser = Depends(api_user)
 ) -> dict[str, Any]:
-    rows = await queries.devices(state_of(request).store, _sites(request, user, site))
-    return {"devices": rows, "now": utcnow().isoformat()}
+    state = state_of(request)
+    sites = _sites(request, user, site)
+    rows = await queries.devices(state.store, sites)
+    since = utcnow() - queries.REJECTS_WINDOW
+    # every device's rejects, including senders not configured (device "?")
+    rejects = [
+        {"site": s, "device": d, "reasons": reasons, "total": sum(reasons.values())}
+        for (s, d), reasons in (
+            await queries.reject_counts(state.store, sites, since=since)
+        ).items()
+    ]
+    health = state.hub.health.report(utcnow())
+    return {"devices": rows, "rejects_24h": rejects, "hub": health, "now": utcnow().isoformat()}
 
 
 @router.get("/gates")

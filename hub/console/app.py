@@ -27,6 +27,7 @@ from hub.console.web import (
     make_templates,
     state_of,
 )
+from hub.ops import healthz_response, readyz_response
 from hub.service import Hub
 from hub.supervision import api as supervision_api
 from hub.supervision.domain import Principal
@@ -90,6 +91,16 @@ def create_app(
     async def openapi(user: ConsoleUser = Depends(api_user)) -> dict[str, Any]:
         """The API's description for integrators, behind the login like the API itself."""
         return app.openapi()
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        """Liveness for a load balancer (no login; the same as the ops listener's)."""
+        return healthz_response()
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        """503 during a storage fault or a broker outage (status only, no login)."""
+        return readyz_response(hub)
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:

@@ -41,6 +41,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "offline": ("离线", "offline"),
     "never": ("未连接", "never seen"),
     "last_heartbeat": ("最后心跳", "Last heartbeat"),
+    "rejected_24h": ("拒收消息(24小时)", "Rejected (24 h)"),
+    "hub_storage_fault": (
+        "中心存储故障: 暂停确认, 消息由代理保留",
+        "Hub storage fault: nothing acknowledged, the broker holds the messages",
+    ),
     "tamper": ("摄像头遮挡", "camera tamper"),
     "open": ("开闸", "Open"),
     "close": ("关闸", "Close"),

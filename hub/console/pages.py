@@ -129,6 +129,7 @@ async def live(
             request, user, "live", site=config,
             gates=await views.gates(state, config),
             devices=await queries.devices(state.store, [config.site.id]),
+            hub_health=state.hub.health.report(utcnow()),
             can_command=user.can(Permission.GATE_COMMAND),
         ),
     )  # fmt: skip

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.console.carpark import SlotReading
 from hub.store import Store, from_iso, iso
+from models.messages import utcnow
 
 
 async def rows(store: Store, sql: str, params: list[Any] | tuple = ()) -> list[dict[str, Any]]:
@@ -58,12 +59,30 @@ async def devices(store: Store, sites: list[str]) -> list[dict[str, Any]]:
         sites,
     )
     tampered = {(t["site"], t["device"]): t for t in tamper}
+    rejected = await reject_counts(store, sites, since=utcnow() - REJECTS_WINDOW)
     for d in found:
         t = tampered.get((d["site"], d["device"]))
         d["tamper"] = bool(t)
         d["tamper_since"] = t["opened_at"] if t else None
         d["state"] = "never" if d["online"] is None else ("online" if d["online"] else "offline")
+        reasons = rejected.get((d["site"], d["device"]), {})
+        d["rejected_24h"] = sum(reasons.values())
+        d["rejected_reasons"] = reasons
     return found
+
+
+REJECTS_WINDOW = timedelta(hours=24)
+
+
+async def reject_counts(
+    store: Store, sites: list[str], *, since: datetime
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Rejected messages per (site, device) since ``since``, by reason code (every reject
+    is counted, hub/rejects.py); a sender the topic did not tell is device ``?``."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for r in await store.reject_counts(sites, since=since):
+        out.setdefault((r["site"], r["device"]), {})[r["reason"]] = int(r["count"])
+    return out
 
 
 async def slot_readings(

@@ -107,3 +107,38 @@ def test_an_outbox_from_an_older_agent_is_upgraded_in_place(tmp_path: Path) -> N
     box.mark_refused(row.seq, "Not authorized")
     assert box.stats().refused == 1 and box.pending_count() == 0
     box.close()
+
+
+def test_the_bound_drops_oldest_heartbeats_never_events(tmp_path: Path) -> None:
+    limits = OutboxLimits(max_pending_bytes=1000, droppable_max_pending=1000)
+    box = Outbox(tmp_path / "o.db", limits)
+    for i in range(5):
+        box.add("hb", b"h%d" % i + b"." * 98, droppable=True)  # 100 bytes each
+    for i in range(4):
+        box.add("dec", b"d%d" % i + b"." * 98)
+    assert box.stats().dropped == 0  # 900 bytes: under the bound
+    box.add("dec", b"d4" + b"." * 198)  # 200 more: the oldest heartbeat makes room
+    kept = [r.payload[:2] for r in box.pending()]
+    assert kept == [b"h1", b"h2", b"h3", b"h4", b"d0", b"d1", b"d2", b"d3", b"d4"]
+    assert (box.stats().dropped, box.stats().over_limit) == (1, 0)
+    for i in range(5, 9):  # only events beyond the bound now: all kept, counted over it
+        box.add("dec", b"d%d" % i + b"." * 298)
+    kept = [r.payload[:2] for r in box.pending()]
+    assert kept[-4:] == [b"d5", b"d6", b"d7", b"d8"] and b"h2" not in kept
+    assert all(k.startswith(b"d") for k in kept)  # every heartbeat went, no event did
+    stats = box.stats()
+    assert (stats.dropped, stats.over_limit, stats.pending) == (5, 3, 9)
+    box.close()
+
+
+def test_add_many_is_one_ordered_transaction_and_depth_reports_the_oldest(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    assert box.depth(now=100.0) == (0, None, 0)
+    seqs = box.add_many([("a", b"1", False), ("b", b"2", True), ("c", b"3", False)], now=50.0)
+    assert seqs == sorted(seqs) and len(seqs) == 3
+    assert [r.topic for r in box.pending()] == ["a", "b", "c"]
+    assert [r.droppable for r in box.pending()] == [False, True, False]
+    box.mark_delivered(seqs[:1])
+    assert box.depth(now=100.0) == (2, 50.0, 0)
+    assert box.stats(now=100.0).oldest_age_s == 50.0
+    box.close()

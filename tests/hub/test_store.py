@@ -59,14 +59,14 @@ async def test_schema_is_idempotent_wal_and_shared(tmp_path: Path) -> None:
     store = await Store.open(tmp_path)  # opening again applies nothing twice
     try:
         rows = await store._rows("SELECT component, version FROM schema_version")
-        assert rows == [{"component": "hub", "version": 1}]
+        assert rows == [{"component": "hub", "version": v} for v in (1, 2)]
         mode = await store._rows("PRAGMA journal_mode")
         assert mode[0]["journal_mode"] == "wal"
         # another module adds its own tables to the same database, also idempotently
         faces = ["CREATE TABLE faces_demo (id TEXT PRIMARY KEY)"]
         assert await store.apply_migrations("faces", faces) == 1
         assert await store.apply_migrations("faces", faces) == 1
-        assert await apply_migrations(store.db, "hub", []) == 1
+        assert await apply_migrations(store.db, "hub", []) == 2
     finally:
         await store.close()
 
@@ -215,18 +215,19 @@ async def test_silent_devices_open_after_restart(store: Store, recorder: Recorde
 
 async def test_one_bad_item_does_not_sink_its_batch(store: Store, recorder: Recorder) -> None:
     # a message from a site the recorder has no config for makes the rules fail: the batch
-    # is retried item by item and the bad one is recorded as rejected, the rest stored
+    # is retried item by item; the bad one is a valid event, so it is stored without its
+    # rules (not turned into a reject), and the rest are stored with theirs
     from models.messages import Kind, make_message
 
     stranger = make_message(
         Kind.HEARTBEAT, site="hillside", device=NORTH, payload={"uptime_s": 1, "outbox_pending": 0}
     )
     good = [heartbeat(), decision("浙HX9999", "refuse", "blacklisted")]
-    await recorder.record([accepted(good[0]), accepted(stranger), accepted(good[1])])
+    done = await recorder.record([accepted(good[0]), accepted(stranger), accepted(good[1])])
     counts = await store.counts()
-    assert counts["events"] == 2 and counts["violations"] == 1 and counts["rejected"] == 1
-    [rej] = await store.rejected()
-    assert rej["reason"].startswith("internal error while storing: KeyError")
+    assert counts["events"] == 3 and counts["violations"] == 1 and counts["rejected"] == 0
+    assert done.rules_skipped == 1 and len(done.new) == 3
+    assert await store.rejected() == []
 
 
 async def test_ack_from_another_device_is_not_accepted(store: Store, recorder: Recorder) -> None:
@@ -371,21 +372,27 @@ async def test_commands_left_sent_are_expired(store: Store) -> None:
     assert actions == ["gate_command.sent", "gate_command.sent", "gate_command.timeout"]
 
 
-def test_reject_budget_per_window() -> None:
-    budget = RejectBudget(per_window=3, window_s=10)
-    assert [budget.take(100.0) for _ in range(5)] == [True, True, True, False, False]
-    assert budget.take(109.9) is False
-    assert budget.take(110.0) is True  # a new window
+def test_reject_budget_per_key_and_window() -> None:
+    budget = RejectBudget(per_key=2, per_window=3, window_s=10)
+    a, b, c = ("s", "d1", "not_json"), ("s", "d2", "not_json"), ("s", "d1", "oversize")
+    assert [budget.take(a, 100.0) for _ in range(3)] == [True, True, False]  # per key
+    assert budget.take(b, 100.0) is True
+    assert budget.take(c, 100.0) is False  # the window's total of 3 is used up
+    assert budget.take(b, 109.9) is False
+    assert budget.take(a, 110.0) is True  # a new window
 
 
-async def test_rejects_over_budget_are_counted_not_stored(store: Store) -> None:
-    recorder = Recorder(store, [lakeside()], reject_budget=RejectBudget(per_window=5))
+async def test_every_reject_is_counted_only_samples_are_stored(store: Store) -> None:
+    recorder = Recorder(store, [lakeside()], reject_budget=RejectBudget(per_key=5))
     await recorder.load()
-    garbage = [Rejected("anju/x", f"bad {i}", T0, 1, "x") for i in range(12)]
+    garbage = [Rejected(f"anju/{SITE}/{NORTH}/events/x", f"bad {i}", T0, 1, "x") for i in range(12)]
     await recorder.record(garbage)
     counts = await store.counts()
     assert counts["rejected"] == 12 and counts["rejected_unstored"] == 7
     assert len(await store.rejected()) == 5
+    [row] = await store.reject_counts()
+    assert (row["site"], row["device"], row["reason"], row["count"]) == (SITE, NORTH, "other", 12)
+    assert row["last_minute"] == "2026-11-27T08:00"
 
 
 def test_sqlite_store_implements_the_storage_interface() -> None:

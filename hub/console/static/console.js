@@ -123,7 +123,8 @@ async function refreshDevices() {
     body.replaceChildren(...data.devices.map((d) => el("tr", {},
       el("td", {}, d.device),
       el("td", {}, el("span", { class: "dot " + d.state }), label(d.state), d.tamper ? el("span", { class: "badge warn" }, " " + label("tamper")) : ""),
-      el("td", {}, hhmmss(d.last_heartbeat)))));
+      el("td", {}, hhmmss(d.last_heartbeat)),
+      el("td", { class: "rejects", title: Object.entries(d.rejected_reasons || {}).map(([r, n]) => r + ": " + n).join("\n") }, String(d.rejected_24h || 0)))));
   } catch (_) { /* next round */ }
 }
 

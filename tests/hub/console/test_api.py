@@ -610,3 +610,49 @@ async def test_openapi_is_published_for_integrators(console: Console) -> None:
     paths = set(spec["paths"])
     assert "/api/passes" in paths
     assert any(p.startswith("/api/supervision/") for p in paths)
+
+
+async def test_rejects_per_device_and_health_without_login(console: Console) -> None:
+    edge = console.edge
+    assert edge is not None
+    topic = "anju/lakeside/edge-north/events/plate_read"
+    for _ in range(3):
+        edge.client.publish(topic, b"\x00 not json", qos=1).wait_for_publish(5)
+    edge.client.publish(topic, b'{"schema": "1"}', qos=1).wait_for_publish(5)
+    a = await console.login("guard-a")
+
+    async def counted() -> bool:
+        rows = (await a.get("/api/devices")).json()["devices"]
+        north = next(d for d in rows if d["device"] == "edge-north")
+        return north["rejected_24h"] >= 4
+
+    await until(counted, what="rejects counted")
+    data = (await a.get("/api/devices")).json()
+    north = next(d for d in data["devices"] if d["device"] == "edge-north")
+    assert north["rejected_reasons"]["not_json"] >= 3
+    assert north["rejected_reasons"]["unknown_kind"] >= 1  # no kind to tell it by
+    assert data["hub"]["status"] == "ready"
+    assert any(r["device"] == "edge-north" for r in data["rejects_24h"])
+    page = await a.get("/live")
+    assert 'class="rejects"' in page.text and "hub-storage-fault" not in page.text
+    anonymous = console.client()
+    assert (await anonymous.get("/healthz")).json() == {"status": "alive"}
+    ready = await anonymous.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["broker"] == "connected"
+
+
+async def test_a_storage_fault_shows_on_the_live_page_and_readyz(console: Console) -> None:
+    from hub.storage_fault import StorageFault
+
+    a = await console.login("guard-a")
+    console.hub.health.storage_failed(StorageFault("disk_full", "database or disk is full"), now())
+    try:
+        page = await a.get("/live")
+        assert 'id="hub-storage-fault"' in page.text and "disk_full" in page.text
+        ready = await console.client().get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["storage_fault"]["code"] == "hub_storage_fault"
+        assert (await a.get("/api/devices")).json()["hub"]["storage"] == "fault"
+    finally:
+        console.hub.health.storage_recovered()
+    assert (await console.client().get("/readyz")).status_code == 200
