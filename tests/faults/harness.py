@@ -169,6 +169,14 @@ class Load(Proc):
     def produced(self) -> dict[str, str]:
         return produced_ids(self.data)
 
+    def start_producing(self, timeout: float = 90.0) -> None:
+        """Start, and return once its first events are in the outboxes: starting Python
+        processes on a busy machine takes seconds, and a fault injected before the load
+        produced anything would test nothing."""
+        self.start()
+        if not wait_for(lambda: bool(self.produced()) or not self.running, timeout):
+            raise AssertionError(f"the load produced nothing within {timeout:g} s: {self.log()}")
+
 
 def site_file(workdir: Path, devices: int) -> Path:
     return write_site(workdir / "site.yaml", devices)

@@ -55,7 +55,7 @@ def test_hub_sigkill_mid_stream(tmp_path: Path, site: Path, broker) -> None:
     hub = Hub(tmp_path, site, broker.url)
     hub.start_ready()
     load = _load(tmp_path, site, broker, scale(6, 60))
-    load.start()
+    load.start_producing()
     try:
         for _ in range(int(scale(1, 3))):
             time.sleep(scale(2, 12))
@@ -73,7 +73,7 @@ def test_edge_sigkill_and_restart(tmp_path: Path, site: Path, broker) -> None:
     hub = Hub(tmp_path, site, broker.url)
     hub.start_ready()
     load = _load(tmp_path, site, broker, scale(30, 120))
-    load.start()
+    load.start_producing()
     try:
         time.sleep(scale(3, 20))
         load.kill()  # outbox rows committed, some handed to paho, some PUBACKed unmarked
@@ -92,7 +92,7 @@ def test_broker_restart_with_persistence(tmp_path: Path, site: Path, broker) -> 
     hub = Hub(tmp_path, site, broker.url)
     hub.start_ready()
     load = _load(tmp_path, site, broker, scale(8, 60))
-    load.start()
+    load.start_producing()
     try:
         for _ in range(int(scale(1, 3))):
             time.sleep(scale(2, 10))
@@ -110,7 +110,7 @@ def test_partition_edges_buffer_and_drain(tmp_path: Path, site: Path, broker) ->
     hub = Hub(tmp_path, site, broker.url)
     hub.start_ready()
     load = _load(tmp_path, site, broker, scale(10, 240))
-    load.start()
+    load.start_producing()
     try:
         time.sleep(scale(2, 20))
         pause(broker)  # nothing moves: edges keep committing to their outboxes
@@ -166,7 +166,7 @@ def test_disk_full_loses_nothing_and_recovers_by_itself(tmp_path: Path, site: Pa
         hub.start_ready()
         load = Load(tmp_path, site, broker.url, devices=DEVICES, rate=scale(300, 500),
                     duration=scale(12, 90))  # fmt: skip
-        load.start()
+        load.start_producing()
         try:
             time.sleep(scale(2, 10))
             filler = small / "filler"
