@@ -107,7 +107,12 @@ def occupancy_series(
     The count at a time is what the newest reading of each slot said at that time; the
     last point is at ``end`` itself, so the curve ends at the current count.
     """
-    state = {slot: r.occupied for slot, r in before.items()}
+    readings = list(readings)
+    # A reading stored after ``start`` can describe a change before it (the edge's
+    # ``since`` is older than its ``ts``, e.g. around midnight): it belongs to the state
+    # at ``start``, not to the curve.
+    initial = latest_states([*before.values(), *(r for r in readings if r.at < start)])
+    state = {slot: r.occupied for slot, r in initial.items()}
     changes = sorted((r for r in readings if start <= r.at <= end), key=lambda r: r.at)
     times = []
     t = start

@@ -150,6 +150,14 @@ def test_occupancy_series_replays_changes_and_ends_now() -> None:
     assert [v for _, v in series] == [1, 2, 3, 3, 2]
 
 
+def test_occupancy_series_counts_a_change_from_before_the_start_stored_after_it() -> None:
+    # stored just after midnight, but the edge says the slot changed before it
+    late = [SlotReading("A01", True, T0 - 5 * MIN), SlotReading("A02", True, T0 - 2 * MIN)]
+    stale = {"A01": SlotReading("A01", False, T0 - timedelta(hours=1))}
+    series = occupancy_series(stale, late, T0, T0 + 20 * MIN, timedelta(minutes=15))
+    assert [v for _, v in series] == [2, 2, 2]
+
+
 # ---------------------------------------------------------------------- charts
 
 
