@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from hub.rejects import minute_of
 from hub.rules import DeviceSeen, OpenViolation, ResolveViolation
 from hub.schema import HUB_MIGRATIONS, apply_migrations
 from hub.validate import Accepted, Rejected
@@ -565,6 +566,18 @@ class Store:
             params,
             batch,
         )
+
+    async def delete_old_reject_counts(self, *, before: datetime, dry_run: bool = False) -> int:
+        """Drop the per-minute reject counts older than ``before`` (the rejects' retention):
+        the counts are accounting, not evidence, and would otherwise grow for ever."""
+        params = [minute_of(before)]
+        if dry_run:
+            return int(
+                await self._scalar("SELECT count(*) FROM reject_counts WHERE minute < ?", params)
+            )
+        async with self.transaction():
+            cursor = await self.db.execute("DELETE FROM reject_counts WHERE minute < ?", params)
+            return cursor.rowcount
 
     @asynccontextmanager
     async def _purge_transaction(self) -> AsyncIterator[Store]:
