@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ async def gate_latency(
         "north-vehicle", drive_through_s=0.3, give_up_s=8, seed=7, renderer=probes.renderer
     )
     camera = TimedCamera(gate.camera, probes)
+    reader = PlateReader()
+    reader.read(np.zeros((720, 1280, 3), np.uint8))  # loaded and warm, as on a running gate
     agent = EdgeAgent(
         _site(),
         "edge-north",
@@ -107,7 +110,7 @@ async def gate_latency(
         camera_factory=lambda g: camera,
         relay_factory=lambda g: gate.relay,
         sensor_factory=lambda g: gate.sensor,
-        reader=PlateReader(),
+        reader=reader,
     )
     await agent.start()
     timings: list[CarTiming] = []
@@ -188,6 +191,7 @@ async def outbox_throughput(broker_url: str, messages: int, data_dir: Path) -> t
 
 
 async def main(cars: int, messages: int, difficulty: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' broker runner
     from tests.mosquitto import MosquittoBroker
 
     load0 = os.getloadavg()[0]

@@ -156,11 +156,12 @@ def draw_plate(text: str, color: PlateColor, rng: random.Random, scale: float = 
         if gw / gh * ch_h < 0.5 * cw and ord(ch) < 0x2E80:  # "1" keeps its narrow width
             bw = max(gw / gh * ch_h, 0.3 * cw)
         tw, th = max(2, round(bw * scale)), max(2, round(ch_h * scale))
-        glyph = cv2.resize(g, (tw, th), interpolation=cv2.INTER_AREA)
-        # Weight jitter: plate dies are bolder than most screen fonts.
-        k = rng.choice((0, 1, 1, 2, 3))
+        # Plate dies are bold: thicken the (often thin: Ming, Kai) strokes at the glyph's own
+        # 200 px scale, a jittered amount, so that a small plate stays legible to a person.
+        k = rng.randint(6, 11) if ord(ch) > 0x2E80 else rng.randint(0, 5)
         if k:
-            glyph = cv2.dilate(glyph, np.ones((k, k), np.uint8))
+            g = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        glyph = cv2.resize(g, (tw, th), interpolation=cv2.INTER_AREA)
         gx0 = round((x + (cw - bw) / 2) * scale)
         gy0 = round(y0 * scale)
         ink_mask[gy0 : gy0 + th, gx0 : gx0 + tw] = np.maximum(
@@ -449,7 +450,9 @@ def render_photo(
             pw = rng.uniform(90, 150) if rng.random() < 0.5 else rng.uniform(150, 380)
         else:
             pw = rng.uniform(140, 380)
-        pw = min(pw, slot * 0.4) if i == 0 else min(pw * rng.uniform(0.55, 0.9), slot * 0.35)
+        if i:  # a second car, further away: its plate smaller, still legible (>= 90 px)
+            pw = max(90.0, pw * rng.uniform(0.55, 0.9))
+        pw = min(pw, slot * (0.4 if i == 0 else 0.35))
         plate = draw_plate(text, color, rng)
         framed, (ox, oy) = with_frame(plate, rng)
         k = pw / plate.shape[1]  # layer px per plate-image px

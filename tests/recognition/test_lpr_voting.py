@@ -119,3 +119,17 @@ def test_doubtful_or_ungrammatical_or_contradicted_reads_keep_voting() -> None:
 def test_sure_confidence_must_not_be_below_the_vote_bar() -> None:
     with pytest.raises(ValueError):
         PlateVoter(min_confidence=0.6, sure_confidence=0.5)
+
+
+def test_two_fairly_sure_reads_alike_decide_on_the_second_frame() -> None:
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1234", 0.82)])
+    assert v.result() is None
+    v.add([det("浙HA1234", 0.86)])
+    r = v.result()
+    assert r is not None and r.text == "浙HA1234" and r.frames == 2 and r.confidence == 0.84
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1234", 0.82)])
+    v.add([det("浙HA1234", 0.7)])  # one of them too doubtful: keep voting
+    assert v.result() is None
+    assert v.result(single=False) is None
