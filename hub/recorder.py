@@ -91,7 +91,9 @@ class Recorder:
         self._open_keys: set[str] = set()
         self.on_carpark_snapshot = on_carpark_snapshot
         self.parking = ParkingState()
-        self._snapshots: dict[str, CarParkSnapshotMessage] = {}  # newest car-park snapshot per site
+        # newest car-park snapshot per site, by the hub's receive time (a device's clock,
+        # or a forged date, must not pin an old fill level)
+        self._snapshots: dict[str, tuple[datetime, CarParkSnapshotMessage]] = {}
 
     async def load(self) -> None:
         """Know the configured devices and the violations still open from earlier runs."""
@@ -221,8 +223,8 @@ class Recorder:
                 message = item.message
                 if isinstance(message, CarParkSnapshotMessage):
                     newest = self._snapshots.get(message.site)
-                    if newest is None or newest.ts <= message.ts:
-                        self._snapshots[message.site] = message
+                    if newest is None or newest[0] <= item.received_at:
+                        self._snapshots[message.site] = (item.received_at, message)
                         relay.add(message.site)
                 if isinstance(message, CommandAckMessage) and (
                     row := await self._ack(message, item.received_at)
@@ -235,7 +237,7 @@ class Recorder:
                 self.on_command_ack(row["id"], row)
         if self.on_carpark_snapshot:
             visitors = self._visitors_inside()
-            for site_id, message in self._snapshots.items():
+            for site_id, (_, message) in self._snapshots.items():
                 if site_id in relay or visitors.get(site_id) != visitors_before.get(site_id):
                     self.on_carpark_snapshot(self._relayed(message, visitors.get(site_id, 0)))
         return Recorded(

@@ -336,11 +336,17 @@ class EnvelopeBase(Strict):
     site: Identifier
     device: Identifier
     ts: AwareDatetime = Field(default_factory=utcnow)
+    sig: str | None = Field(
+        default=None,
+        max_length=200,
+        description="hub -> edge only: Ed25519 signature of the rest (models/signing.py)",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
+        exclude = {"sig"} if self.sig is None else None  # edge -> hub messages carry none
+        return self.model_dump_json(by_alias=True, exclude=exclude).encode()
 
 
 class PlateReadMessage(EnvelopeBase):
