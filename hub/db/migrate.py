@@ -5,9 +5,10 @@ retention do on open; it is idempotent. Concurrent openers are serialised (SQLit
 lock of ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock).
 
 Databases made before Alembic (hub/schema.py's numbered migrations, per component, in
-``schema_version``) are converted: each component's remaining numbered migrations are
-applied, which gives exactly the schema of the first Alembic revision (``LEGACY_REVISION``),
-and the database is stamped with it; later revisions then apply as on any database.
+``schema_version``; or only the faces store's ``CREATE TABLE IF NOT EXISTS``) are converted:
+each component's remaining numbered migrations are applied, which gives exactly the schema
+of the first Alembic revision (``LEGACY_REVISION``), and the database is stamped with it;
+later revisions then apply as on any database.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hub.db.engine import sqlite_path
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LEGACY_REVISION = "0001"  # the schema hub/schema.py and the components' migrations built
+_LEGACY_TABLES = {"schema_version", "face_sites", "face_persons"}
 _ADVISORY_LOCK = 0x616E6A75  # "anju": one schema migration at a time on PostgreSQL
 
 
@@ -58,7 +60,7 @@ async def upgrade(engine: AsyncEngine) -> str:
 def _upgrade(connection: Connection) -> None:
     config = alembic_config(connection)
     tables = set(inspect(connection).get_table_names())
-    if "schema_version" in tables and "alembic_version" not in tables:
+    if "alembic_version" not in tables and tables & _LEGACY_TABLES:  # converted just before
         command.stamp(config, LEGACY_REVISION)
     command.upgrade(config, "head")
 
@@ -72,7 +74,8 @@ async def convert_legacy(path: Path) -> bool:
     with sqlite3.connect(path) as probe:
         names = {r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     probe.close()
-    if "schema_version" not in names or "alembic_version" in names:
+    # a file made by the numbered migrations, or by the faces store alone (hub/pedestrian_gate)
+    if "alembic_version" in names or not names & _LEGACY_TABLES:
         return False
     # the numbered migrations live with their legacy modules (imported here, not at the top:
     # those modules import the store, which imports this module)

@@ -95,3 +95,18 @@ def _reflection_artefact(difference) -> bool:
         "face_encodings",
         "face_consents",
     )
+
+
+async def test_a_file_the_faces_store_made_alone_is_converted(tmp_path: Path) -> None:
+    """The faces store creates its tables itself (CREATE TABLE IF NOT EXISTS) and may open
+    the file before the hub does."""
+    from hub.pedestrian_gate.store import SCHEMA
+
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        db.executescript(SCHEMA)
+        db.execute("INSERT INTO face_sites (site, version) VALUES ('lakeside', 3)")
+    revision, differences = await _upgrade_and_diff(database_url(tmp_path))
+    assert revision == head_revision()
+    assert [d for d in differences if not _reflection_artefact(d)] == []
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        assert db.execute("SELECT site, version FROM face_sites").fetchall() == [("lakeside", 3)]
