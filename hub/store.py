@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from models.messages import (
     SlotState,
     new_id,
 )
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "hub.db"
 _IN_CHUNK = 500  # ids per "IN (...)" query, well under SQLite's variable limit
@@ -320,8 +323,22 @@ class Store:
     async def open_violation(
         self, violation: OpenViolation, *, company: str, actor: str = "hub.rules"
     ) -> str | None:
-        """Insert a violation; None when one with the same open_key is already open."""
+        """Insert a violation; None when one with the same open_key is already open.
+        Evidence ids naming another site's events are dropped (they are device-supplied,
+        e.g. an alarm's ``source_event``) and counted as ``foreign_evidence``."""
         vid = new_id()
+        evidence = list(violation.evidence)
+        if evidence:
+            marks = ", ".join("?" * len(evidence))
+            cur = await self.db.execute(
+                f"SELECT id FROM events WHERE id IN ({marks}) AND site != ?",
+                (*evidence, violation.site),
+            )
+            foreign = {r[0] for r in await cur.fetchall()}
+            if foreign:
+                log.warning("violation evidence from another site dropped: %s", sorted(foreign))
+                await self.bump_counter("foreign_evidence", len(foreign))
+                evidence = [e for e in evidence if e not in foreign]
         row = {
             "id": vid,
             "site": violation.site,
@@ -335,7 +352,7 @@ class Store:
             "opened_at": iso(violation.at),
             "status": "open",
             "detail": violation.detail,
-            "evidence": json.dumps(list(violation.evidence)),
+            "evidence": json.dumps(evidence),
             "open_key": violation.open_key,
         }
         cur = await self.db.execute(

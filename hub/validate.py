@@ -188,7 +188,9 @@ class Validator:
         # the field's value, not getattr: pydantic's __getattr__ for a missing one is slow
         if kind is Kind.CARPARK_SNAPSHOT and message.device not in self._car_park_edges[topic.site]:
             # the gates refuse visitors on this: only the car-park edge may say it is full
-            return f"car-park snapshot from {message.device!r}, not a car_park edge of {topic.site!r}"
+            return (
+                f"car-park snapshot from {message.device!r}, not a car_park edge of {topic.site!r}"
+            )
         gate = vars(message.payload).get("gate")
         if gate is not None and gate not in gates:
             return f"gate {gate!r} does not belong to device {message.device!r}"
