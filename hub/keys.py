@@ -22,6 +22,7 @@ from models.signing import (
     private_to_pem,
     public_to_text,
 )
+from models.site import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ PRIVATE = "hub.key"
 PUBLIC = "hub.pub"
 
 
-class HubKeyError(ValueError):
+class HubKeyError(ConfigError):
     """The key directory holds something that is not a usable hub key."""
 
 

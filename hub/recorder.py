@@ -27,6 +27,7 @@ from hub.rules import (
     Effect,
     OpenViolation,
     RuleContext,
+    ViolationType,
     evaluate,
     is_offline_status,
     seen_at,
@@ -41,6 +42,7 @@ from models.messages import (
     CommandAckMessage,
     GateDecisionMessage,
     Heartbeat,
+    Severity,
     SlotStateMessage,
     parse_message,
     utcnow,
@@ -264,6 +266,25 @@ class Recorder:
             # an ack for nothing we sent, or from a device that was not the addressee
             log.warning("ignoring ack %s from %s/%s", ack.command_id, msg.site, msg.device)
             await self.store.bump_counter("unmatched_acks")
+            # An edge answering a command the hub never sent it: someone else commands it.
+            company = self.sites[msg.site].site.company.id
+            await self.store.open_violation(
+                OpenViolation(
+                    type=ViolationType.UNSOLICITED_ACK,
+                    severity=Severity.CRITICAL,
+                    site=msg.site,
+                    device=msg.device,
+                    gate=None,
+                    subject=msg.device,
+                    at=received_at,
+                    detail=(
+                        f"{msg.device} acknowledged command {ack.command_id} ({ack.result})"
+                        " that the hub never sent it"
+                    )[:500],
+                    evidence=(msg.id,),
+                ),
+                company=company,
+            )
             return None
         # a late ack (after the timeout) is recorded but the status stays "timeout"
         status = "acknowledged" if command["status"] == "sent" else command["status"]

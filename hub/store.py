@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from models.messages import (
     SlotState,
     new_id,
 )
+
+log = logging.getLogger(__name__)
 
 _IN_CHUNK = 500  # ids per "IN (...)" query, well under SQLite's variable limit
 
@@ -415,8 +418,21 @@ class Store:
     async def open_violation(
         self, violation: OpenViolation, *, company: str, actor: str = "hub.rules"
     ) -> str | None:
-        """Insert a violation; None when one with the same open_key is already open."""
+        """Insert a violation; None when one with the same open_key is already open.
+        Evidence ids naming another site's events are dropped (they are device-supplied,
+        e.g. an alarm's ``source_event``) and counted as ``foreign_evidence``."""
         vid = new_id()
+        evidence = list(violation.evidence)
+        if evidence:
+            e = t.events.c
+            found = await self.conn.execute(
+                select(e.id).where(e.id.in_(evidence), e.site != violation.site)
+            )
+            foreign = {r[0] for r in found}
+            if foreign:
+                log.warning("violation evidence from another site dropped: %s", sorted(foreign))
+                await self.bump_counter("foreign_evidence", len(foreign))
+                evidence = [e for e in evidence if e not in foreign]
         row = {
             "id": vid,
             "site": violation.site,
@@ -430,7 +446,7 @@ class Store:
             "opened_at": iso(violation.at),
             "status": "open",
             "detail": violation.detail,
-            "evidence": json.dumps(list(violation.evidence)),
+            "evidence": json.dumps(evidence),
             "open_key": violation.open_key,
         }
         v = t.violations.c

@@ -216,6 +216,10 @@ class AlarmType(StrEnum):
     TAILGATING = "tailgating"
     BLACKLIST = "blacklist"
     UNKNOWN_FACE_REPEATED = "unknown_face_repeated"
+    # the edge refused a hub -> edge message: unsigned, wrong key, other site or device,
+    # replayed, expiring too far ahead (models/signing.py)
+    CONTROL_REFUSED = "control_refused"
+    KEYPAD_LOCKED = "keypad_locked"  # too many wrong unit + PIN entries at one keypad
 
 
 class Severity(StrEnum):

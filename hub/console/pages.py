@@ -176,7 +176,7 @@ async def violation(request: Request, vid: str, user: ConsoleUser = Depends(page
     return _render(
         request, "violation.html",
         page_context(request, user, "violations", site=config, case=case,
-                     evidence=await views.evidence(state, case["evidence"]),
+                     evidence=await views.evidence(state, case["evidence"], case["site"]),
                      history=await state.supervision.trail(vid),
                      type_label=type_label, status_label=status_label),
     )  # fmt: skip
