@@ -298,6 +298,11 @@ class Vehicles(Section):
 class Rules(Section):
     device_offline_after_s: float = Field(default=90.0, gt=0)
     unknown_vehicle_is_violation: bool = True
+    # Device timestamps the hub accepts, relative to its own receive time (docs/mqtt.md):
+    # a little ahead (clock skew), and behind by at most the longest outage an edge's
+    # outbox is expected to bridge (events delivered late keep their own time).
+    max_clock_ahead_s: float = Field(default=300.0, gt=0, le=86400)
+    max_event_age_s: float = Field(default=14 * 86400.0, gt=0, le=400 * 86400)
 
 
 class Retention(Section):

@@ -29,6 +29,7 @@ from models.messages import (
     VehicleList,
     make_message,
 )
+from models.signing import generate_key, sign_message
 from models.site import EXAMPLE_SITE, PROJECT_ROOT, ConfigError, SiteConfig, load_yaml
 from recognition.lpr import PlateReader
 from simulators.gate import SimulatedVehicleGate
@@ -37,6 +38,11 @@ from tests.edge.test_bus import FAST, Subscriber, unique_site, wait_until
 from tests.mosquitto import MosquittoBroker
 
 EDGE, GATE = "edge-north", "north-vehicle"
+HUB_KEY = generate_key()  # the hub key the test edges pin
+
+
+def signed(message):
+    return sign_message(message, HUB_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +81,7 @@ class Rig:
             reader=reader,
             heartbeat_s=0.5,
             bus_options=FAST,
+            hub_keys=[HUB_KEY.public_key()],
         )
 
     async def __aenter__(self) -> Rig:
@@ -194,17 +201,19 @@ async def test_broker_down_the_gate_still_decides_and_events_arrive_later(
 
 
 def gate_command(site: str, action: GateAction, *, gate: str = GATE, expires_in: float = 30):
-    return make_message(
-        Kind.GATE_COMMAND,
-        site=site,
-        device="hub",
-        payload=GateCommand(
-            gate=gate,
-            action=action,
-            reason="delivery van at the gate",
-            operator="guard-7",
-            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-        ),
+    return signed(
+        make_message(
+            Kind.GATE_COMMAND,
+            site=site,
+            device=EDGE,
+            payload=GateCommand(
+                gate=gate,
+                action=action,
+                reason="delivery van at the gate",
+                operator="guard-7",
+                expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+            ),
+        )
     )
 
 
@@ -269,27 +278,35 @@ async def test_synced_lists_are_kept_on_disk_for_a_restart_without_broker(
     hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     hub.connect("127.0.0.1", mosquitto.port)
     hub.loop_start()
-    lists = make_message(
-        Kind.VEHICLE_LIST,
-        site=site_id,
-        device="hub",
-        payload=VehicleList(
-            version=5,
-            residents=[ListedVehicle(plate="京A12345")],
-            blacklist=[ListedVehicle(plate="浙HA1234", note="moved out, banned")],
-        ),
+    lists = signed(
+        make_message(
+            Kind.VEHICLE_LIST,
+            site=site_id,
+            device="hub",
+            payload=VehicleList(
+                version=5,
+                residents=[ListedVehicle(plate="京A12345")],
+                blacklist=[ListedVehicle(plate="浙HA1234", note="moved out, banned")],
+            ),
+        )
     )
     sync = str(topics.sync(site_id, "vehicles"))
     hub.publish(sync, lists.to_json(), qos=1, retain=True).wait_for_publish(5)
 
     async with Rig(site, mosquitto, tmp_path, reader) as rig:
         assert await wait_until(lambda: rig.agent.lists.version == 5, 5)
-        older = make_message(
-            Kind.VEHICLE_LIST, site=site_id, device="hub", payload=VehicleList(version=4)
+        older = signed(
+            make_message(
+                Kind.VEHICLE_LIST,
+                site=site_id,
+                device="hub",
+                payload=VehicleList(version=4),
+                ts=lists.ts - timedelta(seconds=1),
+            )
         )
         hub.publish(sync, older.to_json(), qos=1).wait_for_publish(5)
         await asyncio.sleep(0.5)
-        assert rig.agent.lists.version == 5  # never go back to an older list
+        assert rig.agent.lists.version == 5  # never go back to a list issued earlier
     hub.loop_stop()
     hub.disconnect()
 
@@ -454,8 +471,8 @@ async def test_an_edge_service_sees_retained_sync_and_publishes_through_the_outb
     hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     hub.connect("127.0.0.1", mosquitto.port)
     hub.loop_start()
-    lists = make_message(
-        Kind.VEHICLE_LIST, site=site_id, device="hub", payload=VehicleList(version=2)
+    lists = signed(
+        make_message(Kind.VEHICLE_LIST, site=site_id, device="hub", payload=VehicleList(version=2))
     )
     sync = str(topics.sync(site_id, "vehicles"))
     hub.publish(sync, lists.to_json(), qos=1, retain=True).wait_for_publish(5)
@@ -489,6 +506,7 @@ async def test_an_edge_service_sees_retained_sync_and_publishes_through_the_outb
         sensor_factory=lambda g: None,
         services=[car_park],
         bus_options=FAST,
+        hub_keys=[HUB_KEY.public_key()],
     )
     await agent.start()
     try:
