@@ -55,8 +55,9 @@ async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30
 class Edge:
     """The east edge on simulated hardware; restartable on the same data directory."""
 
-    def __init__(self, site: Any, broker_url: str, data: Path) -> None:
+    def __init__(self, site: Any, broker_url: str, data: Path, hub_keys: list[Any]) -> None:
         self.site, self.broker_url, self.data = site, broker_url, data
+        self.hub_keys = hub_keys  # the hub's public key, pinned
         self.agent: EdgeAgent | None = None
         self.gate: SimulatedPedestrianGate | None = None
 
@@ -72,6 +73,7 @@ class Edge:
             relay_factory=relay,
             sensor_factory=sensor,
             heartbeat_s=60,
+            hub_keys=self.hub_keys,
         )
         await self.agent.start()
 
@@ -111,7 +113,7 @@ async def community(
     hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
     hub = hub_app.hub
     await hub_app.start()
-    edge = Edge(site, mosquitto.url, tmp_path / "edge")
+    edge = Edge(site, mosquitto.url, tmp_path / "edge", [hub.signing_key.public_key()])
     try:
         yield hub, edge
     finally:
