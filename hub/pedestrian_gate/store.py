@@ -94,7 +94,9 @@ CREATE TABLE IF NOT EXISTS face_credential_changes (
 PIN = "pin"
 CARD = "card"
 CREDENTIAL_KINDS = (PIN, CARD)
-_PIN_RE = re.compile(r"[0-9]{4,8}")  # ASCII digits only: a keypad has no others
+# A PIN credential is the unit number and 6 to 8 ASCII digits (``models.passes.unit_pin``):
+# a 4-digit PIN alone identified a resident among 10^4 guesses.
+_PIN_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}#[0-9]{6,8}")
 _CARD_RE = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces (what readers send)
 
 
@@ -148,8 +150,11 @@ class GateExport:
 
 
 def check_pin(pin: str) -> str:
+    """``UNIT#PIN`` as ``unit_pin`` writes it; StoreError saying what a PIN must be."""
     if not _PIN_RE.fullmatch(pin):
-        raise StoreError("a PIN is 4 to 8 digits")
+        raise StoreError(
+            "a PIN goes with a unit number and is 6 to 8 digits (unit#PIN, e.g. 3-201#482913)"
+        )
     return pin
 
 
