@@ -216,7 +216,9 @@ class EdgeAgent:
             from recognition import lpr
 
             reader = reader or lpr.PlateReader(home_province=self.site.site.home_province)
-            voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))
+            voter_factory = voter_factory or (
+                lambda: lpr.PlateVoter(min_frames=3, sure_confidence=lpr.SURE_CONFIDENCE)
+            )
         return reader, voter_factory
 
     async def _supervise(self, name: str, runner: GatePipeline | ServiceRun) -> None:

@@ -28,10 +28,13 @@ from models.messages import utcnow
 router = APIRouter()
 
 
-def _render(request: Request, template: str, context: dict[str, Any], status: int = 200):
-    return state_of(request).templates.TemplateResponse(
+def _render(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    response: Response = state_of(request).templates.TemplateResponse(
         request, template, context, status_code=status
     )
+    return response
 
 
 def _safe_next(target: str | None) -> str:
