@@ -383,6 +383,27 @@ credential_app = typer.Typer(
     help="Residents' PINs and access cards (sealed in the hub, sent to the gates).",
     no_args_is_help=True,
 )
+
+
+def pass_revoke_main(
+    site: SiteOption,
+    pass_id: Annotated[str, typer.Option("--pass-id", help="the visitor pass id to refuse")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept with the revocation)")],
+    operator: OperatorOption = "",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Revoke a visitor QR pass: every gate of the site refuses it from the next bundle."""
+    with FaceStore(db, None) as store:  # the revocation list is sealed when published
+        try:
+            version = store.revoke_pass(
+                site=site, pass_id=pass_id, operator=operator or _default_operator(), reason=reason
+            )
+        except StoreError as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"revoked pass {pass_id} at {site}: face bundle version {version} ({_SYNCED})")
+
+
+credential_app.command("revoke-pass")(pass_revoke_main)
 credential_app.command("set")(credential_set_main)
 credential_app.command("remove")(credential_remove_main)
 credential_app.command("list")(credential_list_main)
