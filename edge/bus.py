@@ -220,6 +220,8 @@ class MqttBus:
         if message.site != self.site:
             self.rejected_messages += 1
             log.warning("%s: ignored message for site %s on %s", self.device, message.site, topic)
+            if self.guard is not None and self.on_refused is not None:
+                self.on_refused(message, topic, f"for site {message.site!r}, not {self.site!r}")
             return
         if where.channel is topics.Channel.CMD:
             handlers = self._command_handlers

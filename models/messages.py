@@ -130,6 +130,7 @@ class DecisionReason(StrEnum):
     NOT_LIVE = "not_live"
     LOW_CONFIDENCE = "low_confidence"
     EXIT = "exit"  # an exit-only gate lets every vehicle out
+    KEYPAD_LOCKED = "keypad_locked"  # too many wrong PINs: the keypad waits (back-off)
 
 
 class GateDecision(Strict):

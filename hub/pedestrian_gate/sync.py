@@ -44,6 +44,23 @@ log = logging.getLogger(__name__)
 HUB_DEVICE = "hub"
 
 
+async def revoke_pass(
+    hub: Any, site: str, pass_id: str, *, operator: str, reason: str, key: bytes | None = None
+) -> int:
+    """Revoke a visitor QR pass at every gate of ``site`` and publish the new bundle (its
+    directory, sealed and signed, carries the revocation list). Returns the version."""
+    if site not in hub.sites:
+        raise ValueError(f"unknown site {site!r}")
+    key = key or hub_face_key()
+
+    def revoke() -> int:
+        with FaceStore(face_db(hub), FaceCipher(key)) as store:
+            return store.revoke_pass(site=site, pass_id=pass_id, operator=operator, reason=reason)
+
+    await asyncio.to_thread(revoke)
+    return await publish_faces(hub, site, key=key)
+
+
 async def set_gate_credentials(
     hub: Any,
     site: str,
@@ -102,6 +119,7 @@ def _sealed_message(db: Path, key: bytes, site: str) -> Any:
         version=export.version,
         pins=export.pins,
         cards=export.cards,
+        revoked=export.revoked,
     )
     sealed = export.sealed_bundle
     message = make_message(
