@@ -96,3 +96,47 @@ def test_generated_config_serves_anju_hub_and_anju_edge(tmp_path: Path) -> None:
     assert refused.returncode != 0
     assert "Not authorized" in refused.stderr, refused.stderr[-2000:]
     assert time.monotonic() - started < 60
+
+
+def test_anju_sim_and_loadgen_log_in_to_the_generated_broker(tmp_path: Path) -> None:
+    """Every edge `anju sim` plays logs in as its own DEVICE@SITE user with the password
+    its env file gives, over TLS (one client certificate for the simulator); `anju loadgen
+    --site` likewise."""
+    out = tmp_path / "layout"
+    port = free_port()
+    done = subprocess.run(
+        [*ANJU, "broker-config", "--site", str(EXAMPLE_SITE), "--out", str(out),
+         "--port", str(port), "--bind", "127.0.0.1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    broker = GeneratedBroker(out / "brokers" / "community", port)
+    broker.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANJU_")}
+    users = [d.name for d in (out / "clients").iterdir() if d.name.startswith("edge-")]
+    for user in users:
+        env |= {k: v for k, v in env_file(out / "clients" / user / "env").items() if "PASS" in k}
+    cert = out / "clients" / "edge-north@lakeside"
+    tls = ["--ca-file", str(cert / "ca.crt"), "--cert", str(cert / "client.crt"),
+           "--key", str(cert / "client.key")]  # fmt: skip
+    url = f"mqtts://127.0.0.1:{port}"
+    try:
+        sim = subprocess.run(
+            [*ANJU, "sim", "--duration", "2", "--broker", url, "--data", str(tmp_path / "sim"),
+             *tls],
+            env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert sim.returncode == 0, sim.stderr[-2000:]
+        log = broker.log()
+        assert sorted(users) == sorted(u for u in users if f"as {u} (" in log), log[-2000:]
+        loadgen = subprocess.run(
+            [*ANJU, "loadgen", "--site", str(EXAMPLE_SITE), "--devices", "2", "--rate", "10",
+             "--duration", "1", "--processes", "1", "--broker", url, "--data",
+             str(tmp_path / "lg"), "--drain-timeout", "20", *tls],
+            env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert loadgen.returncode == 0, loadgen.stderr[-2000:]
+        assert '"undelivered": 0' in loadgen.stdout
+        assert broker.log().count("as edge-south@lakeside (") == 2  # sim, then loadgen
+    finally:
+        broker.stop()

@@ -66,11 +66,14 @@ class TlsClient:
         password: str | None = None,
         *,
         cert_of: str | None = "",
+        client_id: str | None = None,
     ) -> None:
         self.received: list[mqtt.MQTTMessage] = []
         self.granted: list[Any] = []
         self._cond = threading.Condition()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t{time.time_ns()}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"t{time.time_ns()}"
+        )
         cert_user = user if cert_of == "" else cert_of
         ca = layout.out / "ca" / "ca.crt"
         if cert_user:

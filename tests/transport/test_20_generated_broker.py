@@ -182,3 +182,28 @@ def test_anonymous_and_certificate_without_password_are_refused(
     for client in (anonymous, cert_only, wrong, other_site_password):
         assert client.refused, client.reason
         client.close()
+
+
+async def test_a_client_claiming_the_hubs_client_id_does_not_take_its_session(
+    broker: GeneratedBroker, layout: Layout, tmp_path: Path
+) -> None:
+    """Without use_username_as_clientid an edge connecting with client id ``anju-hub`` would
+    kick the hub off and take over its session (and the events queued for it)."""
+    hub = make_hub(broker, layout, tmp_path / "hub")
+    await hub.start(connect_timeout_s=10)
+    impostor = await asyncio.to_thread(TlsClient, broker.port, layout, NORTH_A, client_id=HUB)
+    try:
+        assert not impostor.refused
+        await asyncio.sleep(1.0)
+        assert hub.mqtt is not None and hub.mqtt.ready
+        assert "Client anju-hub disconnected" not in broker.log()
+        assert f"as {NORTH_A} (" in broker.log()  # the broker knows it by its username
+        beat = heartbeat("edge-north", site="lakeside")
+        await published(impostor, str(topics.event("lakeside", "edge-north", "heartbeat")), beat)
+        deadline = time.monotonic() + 10
+        while (await hub.counts()).get("events", 0) < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert (await hub.counts())["events"] == 1  # the hub still receives
+    finally:
+        impostor.close()
+        await hub.stop()
