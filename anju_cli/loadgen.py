@@ -326,11 +326,17 @@ def produced_ids(data_dir: Path) -> dict[str, str]:
     for path in sorted(Path(data_dir).glob("*/outbox.db")):
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            for (payload,) in db.execute("SELECT payload FROM outbox"):
-                envelope = json.loads(payload)
-                found[envelope["id"]] = envelope["kind"]
+            rows = db.execute("SELECT payload FROM outbox").fetchall()
+        except sqlite3.OperationalError as exc:
+            # read while its edge is still creating it: the file is there, the table not yet
+            if "no such table" not in str(exc):
+                raise
+            rows = []
         finally:
             db.close()
+        for (payload,) in rows:
+            envelope = json.loads(payload)
+            found[envelope["id"]] = envelope["kind"]
     return found
 
 

@@ -103,6 +103,7 @@ async def start_car_park_edge(
     frame_interval_s: float | None = None,
     snapshot_every_s: float = 15.0,
     tls: Any = None,
+    hub_keys: Sequence[Any] = (),
 ) -> tuple[Any, SimCarParkCamera, Any]:
     """Start the ``car_park: true`` edge on a simulated camera: (agent, camera, factory)."""
     from edge.agent import EdgeAgent
@@ -129,6 +130,7 @@ async def start_car_park_edge(
         relay_factory=_no_gate,
         sensor_factory=_no_gate,
         services=[factory],
+        hub_keys=hub_keys,
     )
     await agent.start()
     return agent, camera, factory
@@ -146,6 +148,7 @@ async def start_car_park(demo: Any, **options: Any) -> asyncio.Task[None]:
         demo.options.data / "edges" / next(e.id for e in site.edges if e.car_park),
         seed=demo.options.seed,
         tls=demo.options.tls,
+        hub_keys=demo.hub_keys(),
         **options,
     )
     demo.agents.append(agent)

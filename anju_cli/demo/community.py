@@ -69,6 +69,19 @@ class Demo:
         self.car_park_camera: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
 
+    def hub_keys(self) -> list[Any]:
+        """The hub key the simulated edges pin: the demo hub's own (created on first run in
+        DATA/keys), or, without a hub here (``anju sim``), DATA/keys/hub.pub if it exists."""
+        if self.hub is not None:
+            return [self.hub.signing_key.public_key()]
+        from edge.agent import load_hub_keys
+
+        pub = self.options.data / "keys" / "hub.pub"
+        if not pub.exists():
+            console.print(f"[yellow]no hub key in {pub}: the edges will refuse hub commands[/]")
+            return []
+        return load_hub_keys([pub])
+
     async def start(self) -> None:
         from edge.agent import EdgeAgent
         from simulators.hardware import simulated_hardware
@@ -100,6 +113,7 @@ class Demo:
                 camera_factory=camera,
                 relay_factory=relay,
                 sensor_factory=sensor,
+                hub_keys=self.hub_keys(),
             )
             await agent.start()
             await self._settle(agent)
