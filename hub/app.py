@@ -146,7 +146,7 @@ class HubApp:
         data_dir: Path | str,
         credentials: Credentials | None = None,
         tls: TlsSettings | None = None,
-        client_id: str = "anju-hub",
+        client_id: str | None = None,  # default: the broker username, else anju-hub
         console: ConsoleOptions | None = None,
         ops: OpsOptions | None = None,
         face_sync: bool = True,

@@ -97,7 +97,7 @@ class Hub:
         *,
         broker_url: str,
         data_dir: Path | str,
-        client_id: str = "anju-hub",
+        client_id: str | None = None,
         credentials: Credentials | None = None,
         tls: TlsSettings | None = None,
         watchdog_interval_s: float | None = None,
@@ -113,7 +113,10 @@ class Hub:
             raise ValueError("two site configs share one site id")
         self.broker = BrokerAddress.parse(broker_url).with_credentials(credentials)
         self.data_dir = Path(data_dir)
-        self.client_id = client_id
+        # The client id is the broker username (the generated broker config enforces that
+        # with use_username_as_clientid): each hub worker has its own user and session.
+        login = self.broker.credentials
+        self.client_id = client_id or (login.username if login else "anju-hub")
         self._tls = tls
         # Everything the hub sends the edges is signed with this key; the edges pin its
         # public half (``keys_dir/hub.pub``). Created on first run (docs/security.md).

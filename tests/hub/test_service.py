@@ -431,7 +431,7 @@ def secured(tmp_path: Path):
     """mosquitto with the production policy: passwords and config/mosquitto/anju.acl."""
     passwd = tmp_path / "passwd"
     passwd.touch()
-    for user, password in {"anju-hub": "hub-secret", NORTH: "north-secret"}.items():
+    for user, password in {"anju-hub": "hub-secret", f"{NORTH}@{SITE}": "north-secret"}.items():
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
     broker_dir = tmp_path / "secured"
     broker_dir.mkdir()
@@ -451,7 +451,7 @@ async def test_hub_under_the_production_acl(secured: MosquittoBroker, tmp_path: 
         credentials=Credentials("anju-hub", "hub-secret"),
     )
     await hub.start()
-    edge_login = {"username": NORTH, "password": "north-secret"}
+    edge_login = {"username": f"{NORTH}@{SITE}", "password": "north-secret"}
     fake = await asyncio.to_thread(FakeEdge, secured.port, NORTH, "done", **edge_login)
     try:
         # the hub may write sync lists and commands; the edge may read them and write events
