@@ -35,6 +35,7 @@ from hub.db import tables as t
 from hub.db.engine import DB_NAME, database_url, display_url, make_engine, sqlite_path
 from hub.db.migrate import upgrade
 from hub.rules import DeviceSeen, OpenViolation, ResolveViolation
+from hub.storage_fault import storage_error_kind
 from hub.validate import Accepted, Rejected
 from models.messages import (
     Alarm,
@@ -280,8 +281,19 @@ class Store:
             try:
                 async with self.conn.begin():
                     yield self
+            except Exception as exc:
+                if storage_error_kind(exc) in ("disconnected", "shutdown", "closed"):
+                    await self._reconnect_writer()  # the next try gets a live connection
+                raise
             finally:
                 self._tx_owner = None
+
+    async def _reconnect_writer(self) -> None:
+        """A PostgreSQL server restarted or ended our session: drop the dead connection."""
+        if self.dialect != "postgresql" or self._conn is None or self._engine is None:
+            return
+        # an invalidated connection reconnects on its next use (the server may be down now)
+        await self._conn.invalidate()
 
     def _in_own_transaction(self) -> bool:
         return self._tx_owner is not None and self._tx_owner is asyncio.current_task()
