@@ -124,6 +124,12 @@ def hub(
     ),
     ops_port: int = typer.Option(9108, "--ops-port", help="port of /metrics, /healthz, /readyz"),
     no_ops: bool = typer.Option(False, "--no-ops", help="no /metrics, /healthz, /readyz"),
+    keys: Path | None = typer.Option(
+        None,
+        "--keys",
+        help="key directory: hub.key signs every command and list, edges pin hub.pub"
+        " (created on first run; default DATA/keys)",
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run the hub: ingest events, store them, raise violations, serve the console.
@@ -154,6 +160,7 @@ def hub(
                 tls=_console_tls(console_cert, console_key),
             ),
             ops=None if no_ops else OpsOptions(ops_host, ops_port),
+            keys_dir=keys,
         )
         asyncio.run(app_.run_forever())
     except (ConfigError, AddressError, ConnectionError) as exc:
@@ -174,6 +181,11 @@ def edge(
     ca_file: Path | None = CaFileOption,
     cert: Path | None = CertOption,
     key: Path | None = KeyOption,
+    hub_key: list[Path] = typer.Option(
+        [],
+        "--hub-key",
+        help="hub public key file to pin (hub.pub of `anju hub --keys`; repeatable)",
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run one edge agent (gate control, recognition, outbox to the hub).
@@ -191,7 +203,7 @@ def edge(
         hardware = simulated_factories
     try:
         tls = _tls(ca_file, cert, key)
-        asyncio.run(run_edge(site, device, broker, data, hardware, tls=tls))
+        asyncio.run(run_edge(site, device, broker, data, hardware, tls=tls, hub_keys=hub_key))
     except (ConfigError, AddressError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sqlalchemy.sql import Executable
 from hub.db import tables as t
 from hub.db.engine import DB_NAME, database_url, display_url, make_engine, sqlite_path
 from hub.db.migrate import upgrade
+from hub.rejects import minute_of
 from hub.rules import DeviceSeen, OpenViolation, ResolveViolation
 from hub.storage_fault import storage_error_kind
 from hub.validate import Accepted, Rejected
@@ -47,6 +49,8 @@ from models.messages import (
     SlotState,
     new_id,
 )
+
+log = logging.getLogger(__name__)
 
 _IN_CHUNK = 500  # ids per "IN (...)" query, well under SQLite's variable limit
 
@@ -426,8 +430,21 @@ class Store:
     async def open_violation(
         self, violation: OpenViolation, *, company: str, actor: str = "hub.rules"
     ) -> str | None:
-        """Insert a violation; None when one with the same open_key is already open."""
+        """Insert a violation; None when one with the same open_key is already open.
+        Evidence ids naming another site's events are dropped (they are device-supplied,
+        e.g. an alarm's ``source_event``) and counted as ``foreign_evidence``."""
         vid = new_id()
+        evidence = list(violation.evidence)
+        if evidence:
+            e = t.events.c
+            found = await self.conn.execute(
+                select(e.id).where(e.id.in_(evidence), e.site != violation.site)
+            )
+            foreign = {r[0] for r in found}
+            if foreign:
+                log.warning("violation evidence from another site dropped: %s", sorted(foreign))
+                await self.bump_counter("foreign_evidence", len(foreign))
+                evidence = [e for e in evidence if e not in foreign]
         row = {
             "id": vid,
             "site": violation.site,
@@ -441,7 +458,7 @@ class Store:
             "opened_at": iso(violation.at),
             "status": "open",
             "detail": violation.detail,
-            "evidence": json.dumps(list(violation.evidence)),
+            "evidence": json.dumps(evidence),
             "open_key": violation.open_key,
         }
         v = t.violations.c
@@ -707,6 +724,18 @@ class Store:
             params,
             batch,
         )
+
+    async def delete_old_reject_counts(self, *, before: datetime, dry_run: bool = False) -> int:
+        """Drop the per-minute reject counts older than ``before`` (the rejects' retention):
+        the counts are accounting, not evidence, and would otherwise grow for ever."""
+        old = t.reject_counts.c.minute < minute_of(before)
+        if dry_run:
+            return int(
+                await self.scalar(select(func.count()).select_from(t.reject_counts).where(old))
+            )
+        async with self.transaction():
+            result = await self.conn.execute(t.reject_counts.delete().where(old))
+            return int(result.rowcount)
 
     @asynccontextmanager
     async def _purge_transaction(self) -> AsyncIterator[Store]:

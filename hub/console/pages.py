@@ -28,10 +28,13 @@ from models.messages import utcnow
 router = APIRouter()
 
 
-def _render(request: Request, template: str, context: dict[str, Any], status: int = 200):
-    return state_of(request).templates.TemplateResponse(
+def _render(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    response: Response = state_of(request).templates.TemplateResponse(
         request, template, context, status_code=status
     )
+    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -173,7 +176,7 @@ async def violation(request: Request, vid: str, user: ConsoleUser = Depends(page
     return _render(
         request, "violation.html",
         page_context(request, user, "violations", site=config, case=case,
-                     evidence=await views.evidence(state, case["evidence"]),
+                     evidence=await views.evidence(state, case["evidence"], case["site"]),
                      history=await state.supervision.trail(vid),
                      type_label=type_label, status_label=status_label),
     )  # fmt: skip

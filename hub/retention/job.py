@@ -72,6 +72,9 @@ async def run_retention(
     report["rejected_deleted"] = await store.delete_old_rejected(
         before=the_plan.rejected, batch=batch, dry_run=dry_run
     )
+    report["reject_counts_deleted"] = await store.delete_old_reject_counts(
+        before=the_plan.rejected, dry_run=dry_run
+    )
     report["totals"] = totals(report)
     if not dry_run:
         async with store.transaction():

@@ -21,6 +21,9 @@ VIOLATION_TYPES = {
     "camera_tamper": ("摄像头遮挡/破坏", "Camera blocked or tampered"),
     "gate_fault": ("道闸故障", "Gate fault"),
     "device_offline": ("设备离线", "Device offline"),
+    "control_refused": ("伪造或重放的控制指令", "Forged or replayed control message"),
+    "keypad_locked": ("密码键盘锁定", "Keypad locked after wrong PINs"),
+    "unsolicited_ack": ("未下发指令的回执", "Ack for a command the hub never sent"),
 }
 
 COMPLAINT_CATEGORIES = {

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from hub.pedestrian_gate.store import FaceStore
 from hub.recorder import Recorder
+from hub.rejects import minute_of
 from hub.retention.job import run_retention
 from hub.retention.plan import cutoffs, is_evidence_key, lapsed_persons, plan, rejected_cutoff
 from hub.rules import OpenViolation, ViolationType
@@ -257,6 +258,12 @@ async def populated(store: Store) -> dict[str, str]:
                 Rejected("anju/x/y/event/z", "bad", days_ago(2), 10, "{..."),
             ]
         )
+        await store.add_reject_counts(
+            {
+                (SITE, "edge-a", "invalid_json", minute_of(days_ago(31))): 7,
+                (SITE, "edge-a", "invalid_json", minute_of(days_ago(2))): 3,
+            }
+        )
     return ids
 
 
@@ -276,6 +283,9 @@ async def test_purge_strips_deletes_keeps_evidence_and_audits(
     counts = {k: v for k, v in report["sites"][SITE].items() if k != "cutoffs"}
     assert counts == EXPECTED
     assert report["rejected_deleted"] == 1
+    # the per-minute counts age out with the rejects; the young minute is still counted
+    assert report["reject_counts_deleted"] == 1
+    assert [r["count"] for r in await store.reject_counts()] == [3]
 
     rows = await payloads(store)
     ids = populated
