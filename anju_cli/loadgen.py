@@ -303,6 +303,10 @@ def produced_ids(data_dir: Path) -> dict[str, str]:
             for (payload,) in db.execute("SELECT payload FROM outbox"):
                 envelope = json.loads(payload)
                 found[envelope["id"]] = envelope["kind"]
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            # an edge that is starting: its file exists, its table not yet (nothing produced)
         finally:
             db.close()
     return found

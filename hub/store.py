@@ -339,10 +339,10 @@ class Store:
             [
                 {
                     "received_at": iso(r.received_at),
-                    "topic": r.topic,
-                    "reason": r.reason,
+                    "topic": _no_nul(r.topic),
+                    "reason": _no_nul(r.reason),
                     "payload_size": r.payload_size,
-                    "payload_head": r.payload_head,
+                    "payload_head": _no_nul(r.payload_head),
                 }
                 for r in items
             ],
@@ -923,6 +923,12 @@ class Store:
             writer=writer,
         )
         return found[0] if found else None
+
+
+def _no_nul(text: str) -> str:
+    """A rejected message's text as both engines can hold it: PostgreSQL text has no NUL, so
+    NUL is stored as ``\\x00``, the way undecodable bytes already are (backslashreplace)."""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
 
 
 def _newest(old: Any, new: Any) -> Any:
