@@ -305,7 +305,9 @@ def demo(
     broker: str | None = typer.Option(
         None, "--broker", help="use this MQTT broker instead of the embedded one"
     ),
-    data: Path = typer.Option(Path("data/demo"), "--data", help="where the hub keeps its database"),
+    data: Path = typer.Option(
+        Path("data/demo"), "--data", help="data directory: the hub's hub.db, evidence, outboxes"
+    ),
     duration: float | None = typer.Option(
         None, "--duration", help="seconds; default: until Ctrl-C"
     ),

@@ -317,6 +317,8 @@ class Store:
         unique: dict[str, Accepted] = {}
         for item in items:
             unique.setdefault(item.message.id, item)
+        if self.dialect == "postgresql":
+            return await self._insert_new_events(unique)
         existing = await self._existing_ids(list(unique))
         new = [item for event_id, item in unique.items() if event_id not in existing]
         await self._executemany(
@@ -324,6 +326,22 @@ class Store:
             [dict(zip(_EVENT_KEYS, event_columns(item), strict=True)) for item in new],
         )
         return new
+
+    async def _insert_new_events(self, unique: dict[str, Accepted]) -> list[Accepted]:
+        """PostgreSQL: one round trip, ``ON CONFLICT DO NOTHING RETURNING id`` says which
+        rows were new (a network hop costs more there than SQLite's in-process lookup)."""
+        if not unique:
+            return []
+        stmt = (
+            self.insert(t.events)
+            .values(
+                [dict(zip(_EVENT_KEYS, event_columns(i), strict=True)) for i in unique.values()]
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(t.events.c.id)
+        )
+        stored = set((await self.conn.execute(stmt)).scalars())
+        return [item for event_id, item in unique.items() if event_id in stored]
 
     async def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
