@@ -201,14 +201,26 @@ def rating_cmd(
     for r in rating.ranking:
         change = "new" if r.change is None else f"{r.change:+.2f}"
         typer.echo(f"{r.rank:>3}. {r.company}: {r.score} {LEVELS[r.level][0]} ({change})")
+        score = rating.scores[r.company]
+        if score.provisional_records:
+            typer.echo(
+                f"      待核实 / provisional, not counted: {len(score.provisional_records)}"
+                f" record(s), {score.provisional_points:+.2f} if verified"
+            )
         if items:
-            for i in rating.scores[r.company].items:
-                typer.echo(
-                    f"      {i.signed:+7.2f}  {i.rule}  {rule_label(i.rule)}\n"
-                    f"               records: {' '.join(i.record_ids)}"
-                    + (f"\n               evidence: {' '.join(i.evidence)}" if i.evidence else "")
-                    + (f"\n               {i.note}" if i.note else "")
-                )
+            for i in score.items:
+                typer.echo(_item_text(i, rule_label))
+            for i in score.provisional:
+                typer.echo("      [provisional]" + _item_text(i, rule_label)[5:])
+
+
+def _item_text(i, rule_label) -> str:
+    return (
+        f"      {i.signed:+7.2f}  {i.rule}  {rule_label(i.rule)}\n"
+        f"               records: {' '.join(i.record_ids)}"
+        + (f"\n               evidence: {' '.join(i.evidence)}" if i.evidence else "")
+        + (f"\n               {i.note}" if i.note else "")
+    )
 
 
 @app.command("tick")
