@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from anju_cli.lazy import LazyGroup
+from anju_cli.options import db_option
 from models.site import EXAMPLE_SITE, ConfigError
 
 app = typer.Typer(
@@ -31,7 +32,9 @@ SiteOption = typer.Option(EXAMPLE_SITE, "--site", help="site config YAML", exist
 BrokerOption = typer.Option(
     "mqtt://127.0.0.1:1883", "--broker", help="MQTT broker URL (mqtt://[user:pass@]host:port)"
 )
-DataOption = typer.Option(Path("data"), "--data", help="directory for databases and outboxes")
+DataOption = typer.Option(
+    Path("data"), "--data", help="data directory: evidence, keys, outboxes; the SQLite database"
+)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -131,6 +134,7 @@ def hub(
     site: list[Path] = typer.Option([EXAMPLE_SITE], "--site", help="site config (repeatable)"),
     broker: str = BrokerOption,
     data: Path = DataOption,
+    db: str | None = db_option(),
     ca_file: Path | None = CaFileOption,
     cert: Path | None = CertOption,
     key: Path | None = KeyOption,
@@ -164,7 +168,11 @@ def hub(
 
     Broker login: --username/--password-file, or ANJU_HUB_USERNAME (default anju-hub) with
     ANJU_HUB_PASSWORD or ANJU_HUB_PASSWORD_FILE, or user:pass@ in --broker; none means
-    anonymous. TLS: --ca-file/--cert/--key (or ANJU_MQTT_CA_FILE/_CERT/_KEY)."""
+    anonymous. TLS: --ca-file/--cert/--key (or ANJU_MQTT_CA_FILE/_CERT/_KEY).
+
+    --data is the data directory (evidence files, keys); --db the database, by default
+    DATA/hub.db (SQLite). With --db postgresql://... the hub ingests, runs the rules and
+    the gate commands; the console, deadlines, face sync and retention need SQLite so far."""
     _setup_logging(verbose)
     from hub.app import ConsoleOptions, HubApp, OpsOptions
     from models.site import load_site_config
@@ -187,6 +195,7 @@ def hub(
             ),
             ops=None if no_ops else OpsOptions(ops_host, ops_port),
             keys_dir=keys,
+            db=db,
         )
         asyncio.run(app_.run_forever())
     except (ConfigError, AddressError, ConnectionError) as exc:
@@ -336,7 +345,9 @@ def demo(
     broker: str | None = typer.Option(
         None, "--broker", help="use this MQTT broker instead of the embedded one"
     ),
-    data: Path = typer.Option(Path("data/demo"), "--data", help="where the hub keeps its database"),
+    data: Path = typer.Option(
+        Path("data/demo"), "--data", help="data directory: the hub's hub.db, evidence, outboxes"
+    ),
     duration: float | None = typer.Option(
         None, "--duration", help="seconds; default: until Ctrl-C"
     ),

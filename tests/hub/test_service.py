@@ -66,13 +66,19 @@ async def counts_reach(hub: Hub, timeout: float = 10.0, **wanted: int) -> dict[s
     return await hub.counts()
 
 
-def make_hub(broker: MosquittoBroker, data_dir: Path, site: SiteConfig | None = None) -> Hub:
-    return Hub([site or lakeside()], broker_url=broker.url, data_dir=data_dir)
+def make_hub(
+    broker: MosquittoBroker,
+    data_dir: Path,
+    site: SiteConfig | None = None,
+    db: str | None = None,
+) -> Hub:
+    return Hub([site or lakeside()], broker_url=broker.url, data_dir=data_dir, db=db)
 
 
 @pytest.fixture
-async def hub(mosquitto: MosquittoBroker, tmp_path: Path) -> AsyncIterator[Hub]:
-    hub = make_hub(mosquitto, tmp_path / "hub")
+async def hub(mosquitto: MosquittoBroker, tmp_path: Path, db_url) -> AsyncIterator[Hub]:
+    """The hub on each engine (SQLite; PostgreSQL in a database of its own)."""
+    hub = make_hub(mosquitto, tmp_path / "hub", db=db_url)
     await hub.start()
     yield hub
     await hub.stop()
