@@ -122,7 +122,7 @@ class EdgeAgent:
         self._started = time.monotonic()
         self._stop = asyncio.Event()
         self._lists = LocalLists.from_site_vehicles(site_config.vehicles)
-        self._alarm_tasks: set[asyncio.Future[None]] = set()
+        self._alarm_tasks: set[asyncio.Future[Any]] = set()
         self.outbox: Outbox | None = None
         self.store: EdgeStore | None = None
         self.bus: MqttBus | None = None

@@ -97,7 +97,7 @@ class Hub:
         *,
         broker_url: str,
         data_dir: Path | str,
-        client_id: str = "anju-hub",
+        client_id: str | None = None,
         credentials: Credentials | None = None,
         tls: TlsSettings | None = None,
         watchdog_interval_s: float | None = None,
@@ -105,6 +105,7 @@ class Hub:
         batch_delay_s: float = 0.05,
         storage_retry_max_s: float = 10.0,
         keys_dir: Path | str | None = None,
+        db: str | None = None,
     ) -> None:
         if not sites:
             raise ValueError("the hub needs at least one site")
@@ -113,7 +114,11 @@ class Hub:
             raise ValueError("two site configs share one site id")
         self.broker = BrokerAddress.parse(broker_url).with_credentials(credentials)
         self.data_dir = Path(data_dir)
-        self.client_id = client_id
+        self.db = db  # database URL or file (hub/db/engine.py); None: DATA/hub.db
+        # The client id is the broker username (the generated broker config enforces that
+        # with use_username_as_clientid): each hub worker has its own user and session.
+        login = self.broker.credentials
+        self.client_id = client_id or (login.username if login else "anju-hub")
         self._tls = tls
         # Everything the hub sends the edges is signed with this key; the edges pin its
         # public half (``keys_dir/hub.pub``). Created on first run (docs/security.md).
@@ -153,7 +158,7 @@ class Hub:
 
     async def start(self, *, connect_timeout_s: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
-        self.store = await Store.open(self.data_dir)
+        self.store = await Store.open(self.data_dir, self.db)
         try:
             self.recorder = Recorder(
                 self.store,

@@ -37,6 +37,7 @@ from hub.db.engine import DB_NAME, database_url, display_url, make_engine, sqlit
 from hub.db.migrate import upgrade
 from hub.rejects import minute_of
 from hub.rules import DeviceSeen, OpenViolation, ResolveViolation
+from hub.storage_fault import storage_error_kind
 from hub.validate import Accepted, Rejected
 from models.messages import (
     Alarm,
@@ -284,8 +285,19 @@ class Store:
             try:
                 async with self.conn.begin():
                     yield self
+            except Exception as exc:
+                if storage_error_kind(exc) in ("disconnected", "shutdown", "closed"):
+                    await self._reconnect_writer()  # the next try gets a live connection
+                raise
             finally:
                 self._tx_owner = None
+
+    async def _reconnect_writer(self) -> None:
+        """A PostgreSQL server restarted or ended our session: drop the dead connection."""
+        if self.dialect != "postgresql" or self._conn is None or self._engine is None:
+            return
+        # an invalidated connection reconnects on its next use (the server may be down now)
+        await self._conn.invalidate()
 
     def _in_own_transaction(self) -> bool:
         return self._tx_owner is not None and self._tx_owner is asyncio.current_task()
@@ -305,6 +317,8 @@ class Store:
         unique: dict[str, Accepted] = {}
         for item in items:
             unique.setdefault(item.message.id, item)
+        if self.dialect == "postgresql":
+            return await self._insert_new_events(unique)
         existing = await self._existing_ids(list(unique))
         new = [item for event_id, item in unique.items() if event_id not in existing]
         await self._executemany(
@@ -312,6 +326,22 @@ class Store:
             [dict(zip(_EVENT_KEYS, event_columns(item), strict=True)) for item in new],
         )
         return new
+
+    async def _insert_new_events(self, unique: dict[str, Accepted]) -> list[Accepted]:
+        """PostgreSQL: one round trip, ``ON CONFLICT DO NOTHING RETURNING id`` says which
+        rows were new (a network hop costs more there than SQLite's in-process lookup)."""
+        if not unique:
+            return []
+        stmt = (
+            self.insert(t.events)
+            .values(
+                [dict(zip(_EVENT_KEYS, event_columns(i), strict=True)) for i in unique.values()]
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(t.events.c.id)
+        )
+        stored = set((await self.conn.execute(stmt)).scalars())
+        return [item for event_id, item in unique.items() if event_id in stored]
 
     async def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -327,10 +357,10 @@ class Store:
             [
                 {
                     "received_at": iso(r.received_at),
-                    "topic": r.topic,
-                    "reason": r.reason,
+                    "topic": _no_nul(r.topic),
+                    "reason": _no_nul(r.reason),
                     "payload_size": r.payload_size,
-                    "payload_head": r.payload_head,
+                    "payload_head": _no_nul(r.payload_head),
                 }
                 for r in items
             ],
@@ -911,6 +941,12 @@ class Store:
             writer=writer,
         )
         return found[0] if found else None
+
+
+def _no_nul(text: str) -> str:
+    """A rejected message's text as both engines can hold it: PostgreSQL text has no NUL, so
+    NUL is stored as ``\\x00``, the way undecodable bytes already are (backslashreplace)."""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
 
 
 def _newest(old: Any, new: Any) -> Any:

@@ -171,7 +171,7 @@ def check_signed(message: AnyMessage, expected: Expected, now: datetime) -> None
     if message.ts > now + timedelta(seconds=expected.max_issue_skew_s):
         raise SignatureError(f"issued in the future ({message.ts.isoformat()})")
     if message.kind is Kind.GATE_COMMAND:
-        command: GateCommand = message.payload  # type: ignore[assignment]
+        command: GateCommand = message.payload
         if command.expires_at > now + timedelta(seconds=expected.max_command_ahead_s):
             raise SignatureError(
                 f"expires at {command.expires_at.isoformat()}, more than"

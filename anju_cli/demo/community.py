@@ -49,6 +49,8 @@ class DemoOptions:
     console_port: int | None = None  # serve the web console on 127.0.0.1:PORT (0: any free port)
     car_park: bool = True  # run the car-park edge and its story (tests may drive it themselves)
     pedestrians: bool = True  # enrol demo faces and run the pedestrian-gate scenario
+    tls: Any = None  # transport.TlsSettings for --broker (CA, client certificate)
+    hub_credentials: Any = None  # transport.Credentials of the hub on --broker
 
 
 class Demo:
@@ -106,6 +108,7 @@ class Demo:
                 self.site,
                 edge.id,
                 broker_url=self.broker_url,
+                tls=self.options.tls,
                 data_dir=self.options.data / "edges" / edge.id,
                 camera_factory=camera,
                 relay_factory=relay,
@@ -145,7 +148,12 @@ class Demo:
         port = self.options.console_port
         options = None if port is None else ConsoleOptions(port=port or free_port())
         self.app = HubApp(
-            [self.site], broker_url=self.broker_url, data_dir=self.options.data, console=options
+            [self.site],
+            broker_url=self.broker_url,
+            data_dir=self.options.data,
+            console=options,
+            credentials=self.options.hub_credentials,
+            tls=self.options.tls,
         )
         await self.app.start()
         self.hub = self.app.hub

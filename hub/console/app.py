@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pwdlib import PasswordHash
 
-from hub.console import api, pages
+from hub.console import api, i18n, pages
 from hub.console.limits import DEFAULT_MAX_BYTES, BodyLimit
 from hub.console.roles import ConsoleUser
 from hub.console.web import (
@@ -114,7 +114,16 @@ def create_app(
 
     @app.middleware("http")
     async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
+        asked = request.query_params.get("lang")
+        token = i18n.LANG.set(i18n.pick_lang(asked, request.cookies.get(i18n.LANG_COOKIE)))
+        try:
+            response = await call_next(request)
+        finally:
+            i18n.LANG.reset(token)
+        if asked in i18n.LANGS:  # ?lang= switches for the following pages too
+            response.set_cookie(
+                i18n.LANG_COOKIE, asked, samesite="strict", path="/", max_age=365 * 86400
+            )
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith("/api/"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hub.console.i18n import zh_en
+from hub.console.i18n import code, plain
 from hub.store import Store
 
 # Heartbeats feed the device-health panel, not the event list.
@@ -38,21 +38,26 @@ def summary(kind: str, p: dict[str, Any]) -> str:
     if kind == "plate_read":
         return f"{p.get('plate', '?')} ({p.get('color', '?')}, {p.get('confidence', 0):.2f})"
     if kind == "gate_decision":
-        verdict = "放行 open" if p.get("decision") == "open" else "拒绝 refuse"
-        return f"{p.get('subject', '?')} → {verdict} ({p.get('reason', '')}, {p.get('credential')})"
+        verdict = plain("verdict.open" if p.get("decision") == "open" else "verdict.refuse")
+        why = ", ".join(
+            w for w in (code("reason", p.get("reason")), code("cred", p.get("credential"))) if w
+        )
+        return f"{p.get('subject', '?')} → {verdict} ({why})"
     if kind == "gate_state":
         cause = f" ({p['cause']})" if p.get("cause") else ""
-        return f"{zh_en('pos.' + str(p.get('position', 'unknown')))}{cause}"
+        cause = f" ({code('reason', p['cause'])})" if p.get("cause") else ""
+        return f"{plain('pos.' + str(p.get('position', 'unknown')))}{cause}"
     if kind == "face_match":
-        who = p.get("person") or "unknown / 陌生人"
+        who = p.get("person") or plain("stranger")
         return f"{who} d={p.get('distance')} live={p.get('live')}"
     if kind == "alarm":
-        return f"{p.get('type')} [{p.get('severity')}] {p.get('detail', '')}".strip()
+        what = code("vtype", p.get("type"))
+        return f"{what} [{code('sev', p.get('severity'))}] {p.get('detail', '')}".strip()
     if kind == "device_status":
-        state = zh_en("online") if p.get("online") else zh_en("offline")
+        state = plain("online") if p.get("online") else plain("offline")
         return f"{state} {p.get('reason', '')}".strip()
     if kind == "slot_state":
-        state = zh_en("occupied") if p.get("occupied") else zh_en("free")
+        state = plain("occupied") if p.get("occupied") else plain("free")
         return f"{p.get('slot')} {state} {p.get('plate') or ''}".strip()
     if kind == "command_ack":
         return f"{p.get('command_id', '')[:8]}… {p.get('result')} {p.get('detail', '')}".strip()
@@ -83,7 +88,7 @@ def event_view(row: dict[str, Any]) -> dict[str, Any]:
         "site": row["site"],
         "device": row["device"],
         "kind": kind,
-        "kind_label": zh_en(f"kind.{kind}"),
+        "kind_label": plain(f"kind.{kind}"),
         "ts": row["ts"],
         "received_at": row["received_at"],
         "gate": row.get("gate"),

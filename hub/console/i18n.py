@@ -1,8 +1,24 @@
-"""Bilingual labels (中文 / English): every label in the console comes from here."""
+"""The console's two languages (中文 default, English): every label, code and message.
+
+The language of a request is set once (``LANG``, by the app's middleware from ``?lang=`` or
+the ``lang`` cookie) and every function here answers in it, so templates, JSON for the page
+scripts and event summaries all speak the same language. Codes of the supervision domain
+(violation types, statuses, levels, complaint categories, score rules) are looked up in
+hub.supervision.labels, the report's own table, so both say the same words.
+"""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from markupsafe import Markup, escape
+
+from hub.supervision import labels as sv_labels
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"
+LANG_COOKIE = "lang"
+LANG: ContextVar[str] = ContextVar("console_lang", default=DEFAULT_LANG)
 
 LABELS: dict[str, tuple[str, str]] = {
     # navigation and frame
@@ -160,23 +176,123 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "actor": ("操作人", "Actor"),
     "target": ("对象", "Target"),
+    # language switch, lists, workflow (issue 17)
+    "lang.zh": ("中文", "中文"),
+    "lang.en": ("English", "English"),
+    "provisional": ("待核实（未计分）", "Awaiting verification (not counted)"),
+    "records_behind": ("依据记录", "Records"),
+    "kind.carpark_snapshot": ("停车场快照", "car-park snapshot"),
+    "kind.passage": ("车辆通行", "vehicle passage"),
+    "sev.info": ("提示", "info"),
+    "sev.warning": ("警告", "warning"),
+    "sev.critical": ("严重", "critical"),
+    "verdict.open": ("放行", "opened"),
+    "verdict.refuse": ("拒绝", "refused"),
+    "reason.resident": ("业主车辆", "resident"),
+    "reason.visitor_pass": ("访客通行证", "visitor pass"),
+    "reason.blacklisted": ("黑名单", "blacklisted"),
+    "reason.unknown": ("未登记", "unknown"),
+    "reason.full": ("车位已满", "car park full"),
+    "reason.expired": ("已过期", "expired"),
+    "reason.manual": ("人工开闸", "opened by hand"),
+    "reason.low_confidence": ("识别置信度低", "low confidence"),
+    "reason.known": ("已登记", "known"),
+    "reason.remote": ("远程开闸", "remote open"),
+    "cred.plate": ("车牌", "plate"),
+    "cred.face": ("人脸", "face"),
+    "cred.qr": ("二维码", "QR code"),
+    "cred.card": ("门禁卡", "card"),
+    "cred.pin": ("密码", "PIN"),
+    "cred.remote": ("远程", "remote"),
+    "stranger": ("陌生人", "stranger"),
+    "decision.order_fix": ("责令整改", "Order to fix"),
+    "decision.solve_now": ("立即解决", "Solve now"),
+    "decision.escalate": ("上报", "Escalate"),
+    "act.triage": ("分办", "Triage"),
+    "act.rectify": ("已整改", "Rectified"),
+    "act.verify": ("核查通过", "Verify"),
+    "act.reject": ("核查不通过", "Reject"),
+    "act.escalate": ("上报", "Escalate"),
+    "act.dismiss": ("不予认定", "Dismiss"),
+    "act.mark_overdue": ("标记逾期", "Marked overdue"),
+    "act.issue": ("下达整改通知", "Order issued"),
+    "photo": ("整改照片", "Photo of the fix"),
+    "search": ("搜索", "Search"),
+    "filter": ("筛选", "Filter"),
+    "page_prev": ("上一页", "Previous"),
+    "page_next": ("下一页", "Next"),
+    "my_todo": ("我的待办", "My to-do"),
+    "others": ("其他记录", "Other cases"),
+    "case": ("案件", "Case"),
+    "order": ("整改通知", "Order"),
+}
+
+# supervision codes: prefix -> the report's table
+_CODE_TABLES = {
+    "vtype.": sv_labels.VIOLATION_TYPES,
+    "status.": sv_labels.STATUSES,
+    "category.": sv_labels.COMPLAINT_CATEGORIES,
+    "inspection.": sv_labels.INSPECTION_KINDS,
 }
 
 
-def zh_en(key: str) -> str:
-    """Plain text "中文 / English" (for attributes, titles and JSON)."""
-    zh, en = LABELS.get(key, (key, key))
-    return f"{zh} / {en}"
+def lang() -> str:
+    return LANG.get()
+
+
+def pick_lang(query: str | None, cookie: str | None) -> str:
+    for choice in (query, cookie):
+        if choice in LANGS:
+            return choice
+    return DEFAULT_LANG
+
+
+def _pair(key: str) -> tuple[str, str] | None:
+    if key in LABELS:
+        return LABELS[key]
+    for prefix, table in _CODE_TABLES.items():
+        if key.startswith(prefix) and key[len(prefix) :] in table:
+            return table[key[len(prefix) :]]
+    return None
+
+
+def text(key: str, default: str | None = None) -> str:
+    """The label of ``key`` in the request's language (``default``, else the key, if none)."""
+    pair = _pair(key)
+    if pair is None:
+        return key if default is None else default
+    return pair[0] if lang() == "zh" else pair[1]
+
+
+def code(prefix: str, value: str | None) -> str:
+    """A code (a reason, a type) in words; an unknown code is shown as it is."""
+    if not value:
+        return ""
+    return text(f"{prefix}.{value}", value)
+
+
+def type_label(vtype: str) -> str:
+    return text(f"vtype.{vtype}")
+
+
+def status_label(status: str) -> str:
+    return text(f"status.{status}")
+
+
+def rule_label(rule: str) -> str:
+    return sv_labels.rule_label(rule, lang())
+
+
+def plain(key: str) -> str:
+    """Plain text (for attributes, titles and JSON)."""
+    return text(key)
 
 
 def label(key: str) -> Markup:
-    """HTML: the Chinese label, then the English one in a smaller span."""
-    zh, en = LABELS.get(key, (key, key))
-    return Markup('<span class="zh">{}</span> <span class="en">{}</span>').format(
-        escape(zh), escape(en)
-    )
+    """HTML: the label in the request's language."""
+    return Markup('<span class="{}">{}</span>').format(lang(), escape(text(key)))
 
 
 def labels_json() -> dict[str, str]:
-    """For the page scripts: every label as "中文 / English"."""
-    return {key: zh_en(key) for key in LABELS}
+    """For the page scripts: every label in the request's language."""
+    return {key: text(key) for key in LABELS}

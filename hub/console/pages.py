@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.console import queries, views
 from hub.console.roles import ConsoleUser, Permission
-from hub.console.supervision_view import ACTION_LABELS, status_label, type_label
+from hub.console.supervision_view import page_of
 from hub.console.users import SESSION_TTL, LoginError
 from hub.console.web import (
     LOGIN_CSRF_COOKIE,
@@ -152,16 +152,41 @@ async def carpark(
 
 @router.get("/violations", response_class=HTMLResponse)
 async def violations(
-    request: Request, site: str | None = None, user: ConsoleUser = Depends(page_user)
+    request: Request,
+    site: str | None = None,
+    q: str = "",
+    status: str = "",
+    type: str = "",
+    page: int = 1,
+    user: ConsoleUser = Depends(page_user),
 ) -> Response:
+    from urllib.parse import urlencode
+
+    from hub.supervision.labels import STATUSES, VIOLATION_TYPES
+
     config = pick_site(request, user, site)
     sv = state_of(request).supervision
     cases = await sv.queue(user, config.site.id) if sv and sv.repo else []
+    names = {g.id: g.name or g.id for g in config.gates}
+    for c in cases:
+        c["gate_name"] = names.get(c.get("gate") or "", c.get("gate") or c.get("device") or "")
+    counts = {
+        "overdue": sum(c["deadline_state"] == "overdue" for c in cases),
+        "due_soon": sum(c["deadline_state"] == "due_soon" for c in cases),
+        "todo": sum(bool(c["todo"]) for c in cases),
+    }
+    shown, pages = page_of(cases, q=q, status=status, vtype=type, page=page)
+    filters = {"site": config.site.id, "q": q, "status": status, "type": type}
+
+    def query(**change: Any) -> str:
+        return urlencode({k: v for k, v in {**filters, **change}.items() if v})
+
     return _render(
         request, "violations.html",
-        page_context(request, user, "violations", site=config, cases=cases,
-                     supervision_ok=bool(sv and sv.repo),
-                     action_labels=ACTION_LABELS),
+        page_context(request, user, "violations", site=config, cases=shown, total=len(cases),
+                     counts=counts, pages=pages, page_no=min(max(page, 1), pages), f=filters,
+                     query=query, statuses=list(STATUSES), types=list(VIOLATION_TYPES),
+                     supervision_ok=bool(sv and sv.repo)),
     )  # fmt: skip
 
 
@@ -177,8 +202,7 @@ async def violation(request: Request, vid: str, user: ConsoleUser = Depends(page
         request, "violation.html",
         page_context(request, user, "violations", site=config, case=case,
                      evidence=await views.evidence(state, case["evidence"], case["site"]),
-                     history=await state.supervision.trail(vid),
-                     type_label=type_label, status_label=status_label),
+                     history=await state.supervision.trail(vid)),
     )  # fmt: skip
 
 
@@ -201,14 +225,8 @@ async def supervision(request: Request, user: ConsoleUser = Depends(page_user)) 
         request, "supervision.html",
         page_context(request, user, "supervision", site=None, data=data, chart=chart,
                      supervision_ok=bool(sv and sv.repo), error=sv.error if sv else "",
-                     api=request.app.state.supervision_api, rule_label=_rule_label),
+                     api=request.app.state.supervision_api),
     )  # fmt: skip
-
-
-def _rule_label(rule: str) -> str:
-    from hub.supervision.labels import rule_label
-
-    return rule_label(rule)
 
 
 @router.get("/reports/{period}.html")
@@ -225,7 +243,8 @@ async def report(request: Request, period: str, user: ConsoleUser = Depends(page
     async with store.transaction():
         await store.audit(user.username, "report.download", f"supervision/report/{period}",
                           None, None, utcnow())  # fmt: skip
-    headers = {"Content-Disposition": f'attachment; filename="anju-report-{period}.html"'}
+    # opens in the browser (the supervision page links it in a new tab); saving still works
+    headers = {"Content-Disposition": f'inline; filename="anju-report-{period}.html"'}
     return HTMLResponse(html, headers=headers)
 
 

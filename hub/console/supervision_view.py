@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.console.roles import ConsoleUser
+from hub.console.roles import ConsoleUser, Permission
 from hub.store import Store, from_iso
 from hub.supervision.domain import company_sites, visible_companies
 from models.messages import utcnow
@@ -35,14 +35,10 @@ def deadline_state(deadline: datetime | None, status: str, now: datetime) -> str
     return "due_soon" if deadline - now <= DUE_SOON else ""
 
 
-ACTION_LABELS = {
-    "triage": "分办 triage",
-    "rectify": "已整改 rectify",
-    "verify": "核查通过 verify",
-    "reject": "核查不通过 reject",
-    "escalate": "上报 escalate",
-    "dismiss": "不予认定 dismiss",
-}
+def action_label(action: str) -> str:
+    from hub.console.i18n import code
+
+    return code("act", action)
 
 
 def allowed_actions(status: str, role: Any) -> list[str]:
@@ -61,15 +57,66 @@ def allowed_actions(status: str, role: Any) -> list[str]:
 
 
 def type_label(kind: str) -> str:
-    from hub.supervision.labels import VIOLATION_TYPES, zh_en
+    from hub.console.i18n import type_label as label
 
-    return zh_en(VIOLATION_TYPES, kind)
+    return label(kind)
 
 
 def status_label(status: str) -> str:
-    from hub.supervision.labels import STATUSES, zh_en
+    from hub.console.i18n import status_label as label
 
-    return zh_en(STATUSES, status)
+    return label(status)
+
+
+PER_PAGE = 25
+
+
+def page_of(
+    cases: list[dict[str, Any]],
+    *,
+    q: str = "",
+    status: str = "",
+    vtype: str = "",
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> tuple[list[dict[str, Any]], int]:
+    """The cases matching the filters (search in subject, gate, device, detail and type
+    label), one page of them, and how many pages there are."""
+    needle = q.strip().lower()
+
+    def keep(c: dict[str, Any]) -> bool:
+        if status and c["status"] != status:
+            return False
+        if vtype and c["type"] != vtype:
+            return False
+        if needle:
+            hay = " ".join(
+                str(c.get(k) or "")
+                for k in ("subject", "gate", "gate_name", "device", "detail", "type_label", "id")
+            )
+            return needle in hay.lower()
+        return True
+
+    found = [c for c in cases if keep(c)]
+    pages = max(1, -(-len(found) // per_page))
+    page = min(max(page, 1), pages)
+    return found[(page - 1) * per_page : page * per_page], pages
+
+
+def sort_queue(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """My to-do first (what this role can act on), then late before due before the rest,
+    open before finished, newest first."""
+    order = {"overdue": 0, "due_soon": 1, "": 2}
+    open_first = {"new": 0, "escalated": 0, "overdue": 0, "assigned": 1, "rectified": 2}
+    cases = sorted(cases, key=lambda c: c["opened_at"], reverse=True)
+    return sorted(
+        cases,
+        key=lambda c: (
+            not c.get("todo"),
+            order[c["deadline_state"]],
+            open_first.get(c["status"], 3),
+        ),
+    )
 
 
 @dataclass
@@ -101,13 +148,11 @@ class Supervision:
         for c in cases:
             c["deadline_state"] = deadline_state(from_iso(c.get("deadline")), c["status"], now)
             c["actions"] = allowed_actions(c["status"], role)
+            c["todo"] = bool(c["actions"]) and user.can(Permission.CASE_WORKFLOW)
+            c["action_words"] = " / ".join(action_label(a) for a in c["actions"])
             c["type_label"] = type_label(c["type"])
             c["status_label"] = status_label(c["status"])
-        order = {"overdue": 0, "due_soon": 1, "": 2}
-        open_first = {"new": 0, "escalated": 0, "overdue": 0, "assigned": 1, "rectified": 2}
-        cases.sort(key=lambda c: c["opened_at"], reverse=True)
-        cases.sort(key=lambda c: (order[c["deadline_state"]], open_first.get(c["status"], 3)))
-        return cases
+        return sort_queue(cases)
 
     async def act(self, user: ConsoleUser, vid: str, step: dict[str, Any]) -> dict[str, Any]:
         from hub.supervision.domain import ActionIn

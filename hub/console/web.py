@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pwdlib import PasswordHash
 
 from hub.console import i18n
@@ -89,9 +90,28 @@ def state_of(request: Request) -> ConsoleState:
     return state
 
 
+def record_link(rid: str) -> Markup:
+    """A score item's record id as a link to where the console shows it (else as text)."""
+    kind, _, ref = rid.partition(":")
+    words = f"{i18n.text('case' if kind == 'violation' else kind, kind)} {ref[:8]}"
+    if kind == "violation":
+        return Markup('<a class="rec" href="/violations/{}">{}</a>').format(ref, words)
+    return Markup('<span class="rec" title="{}">{}</span>').format(rid, words)
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
-    templates.env.globals.update(t=i18n.label, tz=i18n.zh_en, Permission=Permission)
+    templates.env.globals.update(
+        t=i18n.label,
+        tz=i18n.plain,
+        code=i18n.code,
+        type_label=i18n.type_label,
+        status_label=i18n.status_label,
+        rule_label=i18n.rule_label,
+        record_link=record_link,
+        lang=i18n.lang,
+        Permission=Permission,
+    )
     return templates
 
 

@@ -51,6 +51,12 @@ STATUSES = {
     "dismissed": ("不予认定", "Dismissed"),
 }
 
+SEVERITIES = {
+    "info": ("提示", "info"),
+    "warning": ("一般", "warning"),
+    "critical": ("严重", "critical"),
+}
+
 # The first part of a score item's rule key.
 RULE_GROUPS = {
     "violations": ("设备告警违规", "Violation recorded by devices"),
@@ -73,24 +79,30 @@ RULES = {
 }
 
 
-def zh_en(table: dict[str, tuple[str, str]], key: str) -> str:
+def zh_en(table: dict[str, tuple[str, str]], key: str, lang: str | None = None) -> str:
+    """Both languages ("中文 / English"), or one with ``lang`` "zh" / "en"."""
     zh, en = table.get(key, (key, key))
+    if lang == "zh":
+        return zh
+    if lang == "en":
+        return en
     return f"{zh} / {en}" if zh != en else zh
 
 
-def rule_label(rule: str) -> str:
+def rule_label(rule: str, lang: str | None = None) -> str:
     """``complaints.parking.warning`` -> ``举报查实 / Verified public report: 停车管理 / …``."""
     parts = rule.split(".")
     for n in (3, 2):
         if ".".join(parts[:n]) in RULES:
-            return zh_en(RULES, ".".join(parts[:n]))
-    group = zh_en(RULE_GROUPS, parts[0])
+            return zh_en(RULES, ".".join(parts[:n]), lang)
+    group = zh_en(RULE_GROUPS, parts[0], lang)
     if len(parts) > 1:
         detail = parts[-2] if parts[0] in ("violations", "complaints") else parts[-1]
         table = COMPLAINT_CATEGORIES if parts[0] == "complaints" else VIOLATION_TYPES
         if parts[0] == "repeat":
             table = {**VIOLATION_TYPES, **COMPLAINT_CATEGORIES}
         if parts[0] == "inspections":
-            return f"{group} ({parts[-1]})"
-        return f"{group}: {zh_en(table, detail)}"
+            severity = {"zh": SEVERITIES.get(parts[-1], (parts[-1],))[0], "en": parts[-1]}
+            return f"{group} ({severity.get(lang or '', parts[-1])})"
+        return f"{group}: {zh_en(table, detail, lang)}"
     return group

@@ -218,6 +218,15 @@ def write_pdf(data: ReportData, path: Path) -> None:
         story.append(_items(c.bad, st) if c.bad else _p("无 / None.", st["base"]))
         story.append(_p(f"良好信用信息 / Good credit items ({len(c.good)})", st["h3"]))
         story.append(_items(c.good, st) if c.good else _p("无 / None.", st["base"]))
+        if c.provisional_records:
+            story.append(
+                _p(
+                    f"待核实、未计分 / Awaiting verification, not counted: "
+                    f"{c.provisional_records} 条 records, "
+                    f"若核实 if verified {c.provisional_points}",
+                    st["meta"],
+                )
+            )
         if c.commendations:
             text = "; ".join(f"{k['at']} {k['what']}" for k in c.commendations)
             story.append(_p(f"表扬记录 Commendations: {text}", st["meta"]))

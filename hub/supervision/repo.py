@@ -865,6 +865,7 @@ def _violation_record(v: dict[str, Any]) -> Record:
         severity=v["severity"],
         at=from_iso(v["opened_at"]),
         counts=v["status"] != Status.DISMISSED,
+        verified=bool(v["verified"]),
         # an order carries the deadline itself; never count one lateness twice
         deadline=None if has_order else _scored_deadline(v),
         rectified_at=min(ends) if ends else None,
@@ -882,7 +883,8 @@ def _complaint_record(c: dict[str, Any]) -> Record:
         type=c["category"],
         severity=c["severity"],
         at=from_iso(c["received_at"]),
-        counts=c["verified"] and c["status"] != Status.DISMISSED,
+        counts=c["status"] != Status.DISMISSED,
+        verified=bool(c["verified"]),
         deadline=None if c["order_id"] is not None else _scored_deadline(c),
         rectified_at=from_iso(c["rectified_at"]),
         evidence=_refs(c["rectification"]),

@@ -136,6 +136,9 @@ def _companies(rating: Rating, commendations: list[dict[str, Any]]) -> list[Comp
                     for k in commendations
                     if k["company"] == r.company
                 ],
+                provisional=[_item_row(i, rating) for i in score.provisional if i.points > 0],
+                provisional_records=len(score.provisional_records),
+                provisional_points=_num(score.provisional_points, signed=True),
             )
         )
     return rows

@@ -40,6 +40,10 @@ class CompanyRow:
     bad: list[ItemRow]
     good: list[ItemRow]
     commendations: list[dict[str, str]]
+    # unverified records: not in the score; what they would cost once verified
+    provisional: list[ItemRow] = field(default_factory=list)
+    provisional_records: int = 0
+    provisional_points: str = ""
 
 
 @dataclass

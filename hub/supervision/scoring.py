@@ -6,6 +6,11 @@ device evidence (event ids) behind it. Points are exact decimals summed in a fix
 Caps are applied to totals: a record added under a full cap gets a zero item saying so,
 which keeps "a deduction never raises a score" true.
 
+Only verified records count by default: an alarm the regulator has not triaged yet (a
+violation still "new", a complaint not yet confirmed) is provisional. Its would-be points
+are computed apart (``provisional``) and shown apart, never in the published score - a
+company could win any objection against a score moved by unchecked alarms.
+
 Which half year a record belongs to: the one its ``at`` (opened, received, issued,
 inspected) falls in. Downtime is counted inside the period and up to ``as_of`` only.
 """
@@ -59,7 +64,8 @@ class Record(BaseModel):
     type: str = ""  # violation type, complaint category, inspection kind, order topic
     severity: str = Field(default="warning", pattern="^(info|warning|critical)$")
     at: AwareDatetime
-    counts: bool = True  # verified / not dismissed; a record that does not count scores nothing
+    counts: bool = True  # not dismissed; a record that does not count scores nothing
+    verified: bool = True  # confirmed by the regulator (triaged); else provisional
     deadline: AwareDatetime | None = None  # for rectification (orders, assigned cases)
     rectified_at: AwareDatetime | None = None  # rectified, repaired, or device back online
     checklist: tuple[CheckItem, ...] = ()
@@ -104,6 +110,13 @@ class CompanyScore(BaseModel):
     items: tuple[ScoreItem, ...]
     record_count: int
     unscored: tuple[str, ...] = ()  # record ids whose type the standard does not list
+    # what the unverified records would cost once verified: shown apart, not in ``score``
+    provisional: tuple[ScoreItem, ...] = ()
+    provisional_records: tuple[str, ...] = ()
+
+    @property
+    def provisional_points(self) -> Decimal:
+        return sum((i.signed for i in self.provisional), ZERO)
 
 
 class Ranking(BaseModel):
@@ -131,14 +144,30 @@ def score_company(
     standard: ScoringStandard,
     period: Period,
     as_of: datetime | None = None,
+    *,
+    include_provisional: bool = False,
 ) -> CompanyScore:
-    """Score one company for one half year from its records (others' records are ignored)."""
+    """Score one company for one half year from its records (others' records are ignored).
+
+    Unverified records are left out of the score and priced apart in ``provisional``
+    (as if verified, on their own); ``include_provisional`` counts them in the score.
+    """
     as_of = min(as_of or period.end, period.end)
     # what happened after ``as_of`` is not known yet at ``as_of``
     start, end = period.start, period.end
-    mine = _unique(
+    all_mine = _unique(
         r for r in records if r.company == company and start <= r.at <= as_of and r.at < end
     )
+    pending = [r for r in all_mine if r.counts and not r.verified]
+    if include_provisional:
+        mine, pending = all_mine, []
+    else:
+        mine = [r for r in all_mine if r.verified or not r.counts]
+    provisional: tuple[ScoreItem, ...] = ()
+    if pending:
+        verified_copies = [r.model_copy(update={"verified": True}) for r in pending]
+        priced = score_company(company, verified_copies, standard, period, as_of)
+        provisional = priced.items
     unscored: list[str] = []
     deductions = (
         _capped(_violations(mine, standard, unscored), standard.violation_cap)
@@ -167,6 +196,8 @@ def score_company(
         items=tuple(deductions + bonuses),
         record_count=len(mine),
         unscored=tuple(sorted(unscored)),
+        provisional=provisional,
+        provisional_records=tuple(r.id for r in pending),
     )
 
 
@@ -176,13 +207,20 @@ def score_all(
     period: Period,
     companies: Iterable[str] = (),
     as_of: datetime | None = None,
+    *,
+    include_provisional: bool = False,
 ) -> dict[str, CompanyScore]:
     """Score every company named in ``companies`` or in the records."""
     by_company: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         by_company[record.company].append(record)
     names = sorted(set(companies) | set(by_company))
-    return {c: score_company(c, by_company[c], standard, period, as_of) for c in names}
+    return {
+        c: score_company(
+            c, by_company[c], standard, period, as_of, include_provisional=include_provisional
+        )
+        for c in names
+    }
 
 
 def rank(

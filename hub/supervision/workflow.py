@@ -7,7 +7,9 @@
 
 The action plan's rectification phase: a problem found is solved on the spot, or the
 company is ordered to fix it (责令整改, a rectification order with a deadline), or it is
-escalated. Overdue items and problems that keep coming back escalate. Who may do what is
+escalated. Overdue items and problems that keep coming back escalate; the regulator's own
+decision (an order, an escalation) is never overridden, and an escalated case re-triaged is
+not escalated again (it is back with the one who decides). Who may do what is
 checked here; the caller records every transition in the audit log. No I/O.
 """
 
@@ -139,7 +141,9 @@ def apply(
         raise error
     note = note or case.note
     if action is Action.TRIAGE:
-        decision = effective_decision(decision, repeats, policy)
+        decision = effective_decision(
+            decision, repeats, policy, already_escalated=case.status is Status.ESCALATED
+        )
         if decision is Decision.ESCALATE:
             return replace(
                 case,
@@ -185,14 +189,26 @@ def apply(
     )
 
 
-def effective_decision(decision: Decision | None, repeats: int, policy: Policy) -> Decision:
-    """A problem that keeps coming back is not fixed on the spot: it gets an order, and
-    past twice the threshold it is escalated."""
+def effective_decision(
+    decision: Decision | None, repeats: int, policy: Policy, *, already_escalated: bool = False
+) -> Decision:
+    """The decision a triage takes effect with.
+
+    The regulator's explicit order (责令整改) or escalation is always honoured: whatever the
+    case's type or how often it came back, an order makes a case the company can rectify.
+    Repeats only make "solve now" stricter: at ``repeat_threshold`` earlier cases it becomes
+    an order, and at twice the threshold an escalation - unless the case was escalated
+    already: it is back with the one who decides, and escalating it again would loop.
+    """
     if decision is None:
         raise WorkflowError("triage needs a decision: solve_now, order_fix or escalate", 422)
-    if repeats >= 2 * policy.repeat_threshold:
+    if decision is Decision.ESCALATE and already_escalated:
+        raise WorkflowError("already escalated: solve now, order a fix or dismiss")
+    if decision is not Decision.SOLVE_NOW:
+        return decision
+    if repeats >= 2 * policy.repeat_threshold and not already_escalated:
         return Decision.ESCALATE
-    if decision is Decision.SOLVE_NOW and repeats >= policy.repeat_threshold:
+    if repeats >= policy.repeat_threshold:
         return Decision.ORDER_FIX
     return decision
 

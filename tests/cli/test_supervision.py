@@ -32,13 +32,13 @@ def test_report_command_with_demo_records_and_publish(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "demo records for lakeside" in result.output
-    # 2026H1 had only the device faults (86.90): the change is shown
-    assert "1. 绿叶物业服务有限公司 (greenleaf-pm): 73.40 及格 / Pass (−13.50)" in result.output
+    # 2026H1 had only device faults nobody verified (100.00 scored): the change is shown
+    assert "1. 绿叶物业服务有限公司 (greenleaf-pm): 79.50 及格 / Pass (−20.50)" in result.output
     for name in ("credit-2026H2.html", "credit-2026H2.pdf", "credit-2026H2.csv"):
         assert (out / name).stat().st_size > 400
     with (out / "credit-2026H2.csv").open(encoding="utf-8-sig") as fh:
         row = next(csv.DictReader(fh))
-    assert row["得分 score"] == "73.40" and row["排名 rank"] == "1"
+    assert row["得分 score"] == "79.50" and row["排名 rank"] == "1"
 
     # seeding again adds nothing twice
     again = CliRunner().invoke(app, ["seed-demo", "--period", "2026H2", "--db", str(db)])
@@ -49,7 +49,10 @@ def test_report_command_with_demo_records_and_publish(tmp_path: Path) -> None:
         ["rating", "--period", "2026H2", "--db", str(db), "--as-of", "2026-11-27T12:00", "--items"],
     )
     assert rating.exit_code == 0
-    assert "greenleaf-pm: 73.40" in rating.output
+    assert "greenleaf-pm: 79.50" in rating.output
+    # the device alarms nobody triaged are priced apart, not in the score
+    assert "provisional, not counted: 13 record(s), -6.10 if verified" in rating.output
+    assert "[provisional]" in rating.output
     assert "overdue.order" in rating.output and "records: order:" in rating.output
 
     async def published() -> list[dict]:
@@ -63,7 +66,7 @@ def test_report_command_with_demo_records_and_publish(tmp_path: Path) -> None:
 
     rows = asyncio.run(published())
     assert [(r["company"], r["score"], r["level"], r["rank"]) for r in rows] == [
-        ("greenleaf-pm", "73.40", "pass", 1)
+        ("greenleaf-pm", "79.50", "pass", 1)
     ]
     assert any(item["rule"] == "overdue.order" for item in rows[0]["items"])
 

@@ -20,6 +20,7 @@ import pytest
 
 from edge.agent import EdgeAgent
 from edge.car_park.service import capacity_service
+from hub.keys import load_or_create_hub_key
 from hub.service import Hub
 from models import topics
 from models.messages import Kind, ListedPass, make_message, utcnow
@@ -331,3 +332,62 @@ async def test_evidence_naming_another_communitys_event_is_dropped(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_hub_key_rotation_old_and_new_key_then_new_only(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    """docs/security.md, "Keys and rotation": the edge pins old and new key, the hub moves to
+    the new key and is obeyed; once the edge pins only the new key, the old one is refused."""
+    site = site_config(SITE)
+    old = load_or_create_hub_key(tmp_path / "keys-old")
+    hub = Hub([site], broker_url=mosquitto.url, data_dir=tmp_path / "hub",
+              keys_dir=tmp_path / "keys-new")  # fmt: skip
+    new = hub.signing_key
+    await hub.start()
+    sims, camera, relay, sensor = simulated_hardware(site, NORTH, seed=3)
+
+    def agent(keys: list[Any]) -> EdgeAgent:
+        return EdgeAgent(
+            site, NORTH, broker_url=mosquitto.url, data_dir=tmp_path / "edge",
+            camera_factory=camera, relay_factory=relay, sensor_factory=sensor,
+            heartbeat_s=60, hub_keys=keys,
+        )  # fmt: skip
+
+    attacker = PahoClient(mosquitto.port)
+    cmd_topic = str(topics.command(SITE, NORTH, "gate"))
+    try:
+        both = agent([old.public_key(), new.public_key()])
+        await both.start()
+        assert both.bus is not None and await both.bus.wait_connected(10)
+        await asyncio.sleep(0.3)
+        outcome = await hub.send_gate_command(
+            SITE, NORTH, GATE, "open", reason="after the key change", operator="guard1"
+        )
+        assert outcome.ok, outcome
+        # the old key still works during the change (a hub not yet restarted)
+        attacker.publish(cmd_topic, sign_message(command(), old).to_json()).wait_for_publish(5)
+        await until(lambda: _true(len(sims[GATE].relay.opens()) == 2))
+        await both.stop()
+
+        only_new = agent([new.public_key()])
+        await only_new.start()
+        assert only_new.bus is not None and await only_new.bus.wait_connected(10)
+        await asyncio.sleep(0.3)
+        attacker.publish(cmd_topic, sign_message(command(), old).to_json()).wait_for_publish(5)
+
+        async def refused() -> bool:
+            assert hub.store
+            rows = await hub.store.events(kind="alarm", site=SITE)
+            return any("not a pinned hub key" in json.loads(r["payload"])["detail"] for r in rows)
+
+        await until(refused)
+        assert len(sims[GATE].relay.opens()) == 2
+        outcome = await hub.send_gate_command(
+            SITE, NORTH, GATE, "open", reason="new key only now", operator="guard1"
+        )
+        assert outcome.ok, outcome
+        await only_new.stop()
+    finally:
+        attacker.close()
+        await hub.stop()

@@ -363,7 +363,7 @@ def secured_broker(tmp_path: Path):
     """mosquitto with the production password file + ACL (config/mosquitto/anju.acl)."""
     passwd = tmp_path / "passwd"
     passwd.touch()
-    for user, password in {"anju-hub": "hub-secret", "edge-east": "east-secret"}.items():
+    for user, password in {"anju-hub": "hub-secret", "edge-east@lakeside": "east-secret"}.items():
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
     workdir = tmp_path / "secured"
     workdir.mkdir()

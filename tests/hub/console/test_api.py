@@ -467,7 +467,7 @@ async def test_supervision_ratings_report_and_audit(console: Console) -> None:
         "greenleaf-pm"
     }
     report = await reg.get(f"/reports/{ratings['period']}.html")
-    assert report.status_code == 200 and "attachment" in report.headers["content-disposition"]
+    assert report.status_code == 200 and "inline" in report.headers["content-disposition"]
     assert "绿叶物业" in report.text
     audit = (await reg.get("/api/audit")).json()["audit"]
     assert any(r["action"] == "report.download" and r["actor"] == "regulator" for r in audit)

@@ -20,7 +20,7 @@ from hub.console.carpark import (
 )
 from hub.console.charts import Series, line_chart
 from hub.console.events import event_view
-from hub.console.i18n import LABELS, label, zh_en
+from hub.console.i18n import LABELS, LANG, label, plain
 from hub.console.lockout import ACCOUNT, PAIR, LockoutPolicy, backoff_until, locked_until
 from hub.console.passes import PassError, check_pass, qr_payload, qr_svg
 from hub.console.roles import ConsoleRole, ConsoleUser, Permission, ScopeError, sites_for
@@ -223,24 +223,38 @@ def test_event_views() -> None:
         _row("gate_decision", {**decision, "reason": "blacklisted", "source_event": "r9"})
     )
     assert refused["level"] == "warning" and refused["thumb"] == "/api/events/r9/plate.jpg"
-    assert "拒绝 refuse" in refused["summary"]
+    assert refused["summary"] == "浙HX9999 → 拒绝 (黑名单, 车牌)"
     face = event_view(_row("gate_decision", {"gate": "g", "credential": "face", "subject": "p1",
                                              "decision": "open", "reason": "resident",
                                              "source_event": "f1"}))  # fmt: skip
     assert face["thumb"] is None and face["level"] == "info"  # no face photos on the live page
     alarm = event_view(_row("alarm", {"type": "door_forced", "severity": "critical"}))
-    assert alarm["level"] == "critical" and alarm["kind_label"] == "报警 / alarm"
+    assert alarm["level"] == "critical" and alarm["kind_label"] == "报警"
+    assert alarm["summary"] == "强行开门 [严重]"  # codes in words, not door_forced
     state = event_view(_row("gate_state", {"gate": "g", "position": "open", "cause": "remote"}))
-    assert state["summary"] == "开启 / open (remote)" and state["position"] == "open"
+    assert state["summary"] == "开启 (远程开闸)" and state["position"] == "open"
+    token = LANG.set("en")
+    try:
+        assert (
+            event_view(_row("alarm", {"type": "door_forced", "severity": "critical"}))["summary"]
+            == "Door forced [critical]"
+        )
+    finally:
+        LANG.reset(token)
 
 
 def test_every_label_is_bilingual() -> None:
     for key, (zh, en) in LABELS.items():
         assert zh and en, key
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), key  # Chinese first
-    assert zh_en("live") == "实时 / Live"
-    assert str(label("live")) == '<span class="zh">实时</span> <span class="en">Live</span>'
-    assert zh_en("no-such-key") == "no-such-key / no-such-key"
+        assert key.startswith("lang.") or any("\u4e00" <= ch <= "\u9fff" for ch in zh), key
+    assert plain("live") == "实时" and str(label("live")) == '<span class="zh">实时</span>'
+    token = LANG.set("en")
+    try:
+        assert plain("live") == "Live" and str(label("live")) == '<span class="en">Live</span>'
+        assert plain("vtype.fire_lane_parking") == "vtype.fire_lane_parking"  # unknown: as is
+    finally:
+        LANG.reset(token)
+    assert plain("no-such-key") == "no-such-key"
 
 
 T0H = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)

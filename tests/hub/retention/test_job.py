@@ -411,7 +411,7 @@ async def test_command_on_a_real_data_dir(tmp_path: Path) -> None:
     }
     assert dump(data / "hub.db") == before
 
-    done = await asyncio.to_thread(run_cli, "--data-dir", str(data), str(EXAMPLE_SITE))
+    done = await asyncio.to_thread(run_cli, "--data", str(data), str(EXAMPLE_SITE))
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["totals"] == preview["totals"]
     store = await Store.open(data)

@@ -193,3 +193,53 @@ async def test_escalated_order_is_triaged_again_and_its_complaint_follows(repo) 
     record = next(r for r in await repo.records(Period.parse("2026H2")) if r.id == f"order:{oid}")
     # the new deadline was met, but the first one was missed and stays missed
     assert record.deadline == NOW + timedelta(days=7)
+
+
+async def _chronic(store: Store, vtype: ViolationType, n: int) -> list[str]:
+    ids = []
+    async with store.transaction():
+        for k in range(n):
+            ids.append(
+                await store.open_violation(
+                    OpenViolation(
+                        type=vtype,
+                        severity=Severity.WARNING,
+                        site="lakeside",
+                        device="edge-north",
+                        gate="north-vehicle",
+                        subject=f"{vtype.value}-{k}",
+                        at=NOW + timedelta(minutes=k),
+                        detail="again",
+                        evidence=(f"evt{k:06d}",),
+                    ),
+                    company="greenleaf-pm",
+                )
+            )
+    return ids
+
+
+@pytest.mark.parametrize(
+    "vtype",
+    [ViolationType.UNKNOWN_VEHICLE, ViolationType.DOOR_HELD, ViolationType.UNKNOWN_FACE_REPEATED],
+)
+async def test_order_on_a_chronic_case_is_rectified_with_a_photo_and_verified(
+    repo, vtype: ViolationType
+) -> None:
+    """Issue 17: 13 repeats, the regulator orders a fix: the manager can rectify it."""
+    ids = await _chronic(repo.store, vtype, 14)
+    later = NOW + timedelta(hours=1)
+    order_fix = ActionIn(action=Action.TRIAGE, decision=Decision.ORDER_FIX, note="限期整改")
+    v = await repo.act(REGULATOR, "violation", ids[-1], order_fix, now=later)
+    assert v["status"] == "assigned" and v["order_id"] and v["deadline"]
+    fix = ActionIn(action=Action.RECTIFY, note="已整改", evidence=["upload:abc123.jpg"])
+    await repo.act(COMPANY, "order", v["order_id"], fix, now=later + timedelta(days=1))
+    assert (await repo.case("violation", ids[-1]))["status"] == "rectified"
+    verify = ActionIn(action=Action.VERIFY, note="复查合格")
+    await repo.act(REGULATOR, "order", v["order_id"], verify, now=later + timedelta(days=2))
+    assert (await repo.case("violation", ids[-1]))["status"] == "closed"
+    # solve-now on another of them goes up once; its re-triage as an order does not loop
+    solve = ActionIn(action=Action.TRIAGE, decision=Decision.SOLVE_NOW)
+    up = await repo.act(REGULATOR, "violation", ids[-2], solve, now=later)
+    assert up["status"] == "escalated"
+    again = await repo.act(REGULATOR, "violation", ids[-2], solve, now=later)
+    assert again["status"] == "assigned" and again["order_id"]

@@ -361,3 +361,44 @@ def test_score_is_base_plus_traceable_items_and_level_matches(records, as_of) ->
 def test_every_shipped_standard_loads(path: Path) -> None:
     standard = load_standard(path)
     assert path.stem.endswith(f"v{standard.version}")  # the file name says its version
+
+
+# ------------------------------------------------------------------ verified only (issue 17)
+
+
+def test_unverified_alarms_do_not_move_the_score_and_are_priced_apart() -> None:
+    """A burst of untriaged alarms (all still "new") leaves the published score alone."""
+    verified = rec("v1", RecordKind.VIOLATION, type="door_forced", severity="critical")
+    burst = [
+        rec(f"n{k}", RecordKind.VIOLATION, type="door_forced", severity="critical",
+            verified=False, at=T0 + timedelta(minutes=k))
+        for k in range(6)
+    ]  # fmt: skip
+    only = score_company("acme", [verified], STD, H2)
+    mixed = score_company("acme", [verified, *burst], STD, H2)
+    assert mixed.score == only.score and mixed.items == only.items
+    assert mixed.provisional_records == tuple(r.id for r in burst)
+    assert mixed.provisional and all(i.kind is ItemKind.DEDUCTION for i in mixed.provisional)
+    assert {rid for i in mixed.provisional for rid in i.record_ids} <= set(
+        mixed.provisional_records
+    )
+    # counted in, they are exactly what verifying them would cost
+    counted = score_company("acme", [verified, *burst], STD, H2, include_provisional=True)
+    assert counted.score < only.score and not counted.provisional
+    all_verified = [verified, *(r.model_copy(update={"verified": True}) for r in burst)]
+    assert counted.score == score_company("acme", all_verified, STD, H2).score
+
+
+def test_dismissed_unverified_record_is_neither_counted_nor_provisional() -> None:
+    gone = rec("c1", RecordKind.COMPLAINT, type="parking", verified=False, counts=False)
+    result = score_company("acme", [gone], STD, H2)
+    assert result.score == Decimal(100) and not result.provisional_records
+    assert result.provisional_points == Decimal(0)
+
+
+def test_score_all_passes_the_choice_on() -> None:
+    pending = rec("c2", RecordKind.COMPLAINT, type="parking", verified=False)
+    default = score_all([pending], STD, H2)["acme"]
+    counted = score_all([pending], STD, H2, include_provisional=True)["acme"]
+    assert default.score == Decimal(100) and default.provisional_points < 0
+    assert counted.score == Decimal(100) + default.provisional_points

@@ -152,3 +152,92 @@ def test_random_steps_keep_the_workflow_honest(steps) -> None:
             assert after.overdue_since is not None
         assert after.escalations >= case.escalations
         case = after
+
+
+# Issue 17: a regulator's order (责令整改) on a case that keeps coming back (an unknown
+# vehicle seen 13 times, a door held open every night) silently became an escalation, and
+# re-triaging it escalated it again: the company could never rectify it.
+REPEATS = [0, 2, 3, 5, 6, 13]
+
+
+@pytest.mark.parametrize("start", [Status.NEW, Status.ESCALATED])
+@pytest.mark.parametrize("repeats", REPEATS)
+@pytest.mark.parametrize("decision", list(Decision))
+def test_triage_honours_the_regulators_decision(
+    start: Status, repeats: int, decision: Decision
+) -> None:
+    policy = Policy(repeat_threshold=3)
+    case = Case(status=start, escalations=int(start is Status.ESCALATED))
+    if decision is Decision.ESCALATE and start is Status.ESCALATED:
+        with pytest.raises(WorkflowError, match="already escalated"):
+            apply(case, Action.TRIAGE, Role.REGULATOR, NOW, decision=decision, repeats=repeats)
+        return
+    after = apply(
+        case, Action.TRIAGE, Role.REGULATOR, NOW, decision=decision, repeats=repeats, policy=policy
+    )
+    if decision is Decision.ORDER_FIX:
+        # an order is an order, however often the problem came back
+        assert after.status is Status.ASSIGNED and after.decision is Decision.ORDER_FIX
+        assert after.deadline == NOW + timedelta(days=7)
+    elif decision is Decision.ESCALATE:
+        assert after.status is Status.ESCALATED and after.escalations == case.escalations + 1
+    elif repeats >= 6 and start is Status.NEW:
+        assert after.status is Status.ESCALATED  # "solve now" on a chronic problem goes up
+    elif repeats >= 3:
+        assert after.status is Status.ASSIGNED and after.decision is Decision.ORDER_FIX
+    else:
+        assert after.status is Status.ASSIGNED and after.decision is Decision.SOLVE_NOW
+        assert after.deadline == NOW + timedelta(hours=24)
+    # re-triaging an escalated case never escalates it again on its own
+    if start is Status.ESCALATED:
+        assert after.status is Status.ASSIGNED
+
+
+@pytest.mark.parametrize("repeats", REPEATS)
+def test_ordered_chronic_case_is_rectified_and_verified(repeats: int) -> None:
+    case = apply(
+        Case(), Action.TRIAGE, Role.REGULATOR, NOW, decision=Decision.ORDER_FIX, repeats=repeats
+    )
+    case = apply(case, Action.RECTIFY, Role.COMPANY, NOW + timedelta(days=1), note="装好闭门器")
+    assert case.status is Status.RECTIFIED
+    case = apply(case, Action.VERIFY, Role.REGULATOR, NOW + timedelta(days=2))
+    assert case.status is Status.CLOSED and case.verified
+
+
+# Every action from every state, by the role allowed to take it: the result, or a 409.
+RESULT = {
+    Action.TRIAGE: {Status.NEW: Status.ASSIGNED, Status.ESCALATED: Status.ASSIGNED},
+    Action.DISMISS: {Status.NEW: Status.DISMISSED, Status.ESCALATED: Status.DISMISSED},
+    Action.RECTIFY: {Status.ASSIGNED: Status.RECTIFIED, Status.OVERDUE: Status.RECTIFIED},
+    Action.VERIFY: {Status.RECTIFIED: Status.CLOSED},
+    Action.REJECT: {Status.RECTIFIED: Status.ASSIGNED},
+    Action.MARK_OVERDUE: {Status.ASSIGNED: Status.OVERDUE},
+    Action.ESCALATE: {
+        Status.NEW: Status.ESCALATED,
+        Status.ASSIGNED: Status.ESCALATED,
+        Status.OVERDUE: Status.ESCALATED,
+    },
+}
+ACTOR = {
+    Action.TRIAGE: Role.REGULATOR,
+    Action.DISMISS: Role.REGULATOR,
+    Action.RECTIFY: Role.COMPANY,
+    Action.VERIFY: Role.REGULATOR,
+    Action.REJECT: Role.REGULATOR,
+    Action.MARK_OVERDUE: Role.SYSTEM,
+    Action.ESCALATE: Role.SYSTEM,
+}
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("action", list(Action))
+def test_every_state_and_action(status: Status, action: Action) -> None:
+    case = Case(status=status, deadline=NOW + timedelta(days=1))
+    expected = RESULT[action].get(status)
+    if expected is None:
+        with pytest.raises(WorkflowError) as err:
+            apply(case, action, ACTOR[action], NOW, decision=Decision.ORDER_FIX)
+        assert err.value.code == 409
+        return
+    after = apply(case, action, ACTOR[action], NOW, decision=Decision.ORDER_FIX)
+    assert after.status is expected
