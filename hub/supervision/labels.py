@@ -21,6 +21,11 @@ VIOLATION_TYPES = {
     "camera_tamper": ("摄像头遮挡/破坏", "Camera blocked or tampered"),
     "gate_fault": ("道闸故障", "Gate fault"),
     "device_offline": ("设备离线", "Device offline"),
+    "fire_lane_parking": ("占用消防通道", "Parking in the fire lane"),
+    "no_parking": ("禁停区域停车", "Parking in a no-parking area"),
+    "reserved_slot": ("占用专用车位", "Parking in a reserved slot"),
+    "visitor_overstay": ("访客车辆超时", "Visitor vehicle overstayed"),
+    "outside_marked_slots": ("未在车位内停放", "Parked outside marked slots"),
 }
 
 COMPLAINT_CATEGORIES = {
