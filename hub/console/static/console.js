@@ -41,7 +41,11 @@ async function send(method, url, body) {
   try { data = await response.json(); } catch (_) { data = null; }
   if (!response.ok) {
     const detail = data && data.detail;
-    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail || response.status));
+    // a validation error (422) is a list: say which field and why, in words
+    const words = Array.isArray(detail)
+      ? detail.map((d) => `${(d.loc || []).slice(-1)[0] || ""}: ${d.msg || ""}`).join("; ")
+      : detail;
+    throw new Error(typeof words === "string" ? words : String(response.status));
   }
   return data;
 }
