@@ -180,9 +180,15 @@ def _community(
             {
                 "device": d["device"],
                 "online": {True: "在线 / online", False: "离线 / offline"}.get(
-                    d["online"], "未上线 / never seen"
+                    d["online"],
+                    "往期不显示当前状态 / current state not shown for a past period"
+                    if d["last_seen"]
+                    else "未上线 / never seen",
                 ),
-                "last_seen": _local(from_iso(d["last_seen"])) if d["last_seen"] else "—",
+                # last seen after the period is today's fact, not the period's
+                "last_seen": _local(from_iso(d["last_seen"]))
+                if d["last_seen"] and from_iso(d["last_seen"]) <= period.end
+                else "—",
                 "outages": d["outages"],
                 "hours": f"{d['offline_hours']:.2f}",
             }
