@@ -107,7 +107,7 @@ _EVENT_KEYS = (
 def event_columns(accepted: Accepted) -> tuple[Any, ...]:
     """The row for ``events``: envelope fields plus the indexed columns queries need."""
     msg = accepted.message
-    payload = msg.payload  # type: ignore[attr-defined]
+    payload = msg.payload
     gate = getattr(payload, "gate", None)
     plate = subject = decision = None
     if isinstance(payload, PlateRead):
@@ -127,7 +127,7 @@ def event_columns(accepted: Accepted) -> tuple[Any, ...]:
         msg.id,
         msg.site,
         msg.device,
-        msg.kind,  # type: ignore[attr-defined]
+        msg.kind,
         iso(msg.ts),
         iso(accepted.received_at),
         accepted.topic,
@@ -224,7 +224,7 @@ class Store:
             self._readers = make_engine(self.url, autocommit=True, pool_size=4)
             if self.dialect == "sqlite":
                 raw = await self._conn.get_raw_connection()
-                self._db = raw.driver_connection  # type: ignore[assignment]
+                self._db = raw.driver_connection
                 self._reader = await aiosqlite.connect(self.path, isolation_level=None)
                 await self._reader.execute("PRAGMA busy_timeout=5000")
                 self._reader.row_factory = aiosqlite.Row
@@ -509,7 +509,8 @@ class Store:
         ).first()
         if found is None:
             return None
-        vid, evidence = found[0], json.loads(found[1]) + list(resolution.evidence)
+        vid: str = found[0]
+        evidence = json.loads(found[1]) + list(resolution.evidence)
         closed_at = iso(resolution.at)
         await self.conn.execute(
             update(t.violations)
@@ -622,7 +623,9 @@ class Store:
             )
         )
 
-    async def set_sync_list(self, site: str, name: str, version: int, digest: str, at: datetime):
+    async def set_sync_list(
+        self, site: str, name: str, version: int, digest: str, at: datetime
+    ) -> None:
         before = await self.sync_list_in_tx(site, name)
         stmt = self.insert(t.sync_lists).values(
             site=site, name=name, version=version, digest=digest, updated_at=iso(at)
@@ -907,7 +910,7 @@ class Store:
 
     async def audit_log(
         self, *, target_prefix: str = "", target: str | None = None, limit: int = 1000
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Audit rows whose target is ``target`` exactly, or starts with ``target_prefix``."""
         a = t.audit_log.c
         if target is not None:

@@ -8,7 +8,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from hub.console.passes import (
     sync_passes,
 )
 from hub.console.roles import ConsoleRole, ConsoleUser, Permission, ScopeError
+from hub.console.supervision_view import Supervision
 from hub.console.web import (
     SESSION_COOKIE,
     ConsoleState,
@@ -52,6 +53,12 @@ def _sites(request: Request, user: ConsoleUser, site: str | None) -> list[str]:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_default, ensure_ascii=False))
+
+
+def _json_object(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``_jsonable`` for the API's answers, which are JSON objects."""
+    out: dict[str, Any] = _jsonable(value)
+    return out
 
 
 def _default(value: Any) -> Any:
@@ -301,13 +308,13 @@ async def carpark(
     config = pick_site(request, user, site)
     data = await views.carpark_data(state_of(request), config, utcnow())
     data.pop("chart", None)
-    return _jsonable(data)
+    return _json_object(data)
 
 
 # ---------------------------------------------------------------------- violations
 
 
-def _supervision(request: Request):
+def _supervision(request: Request) -> Supervision:
     sv = state_of(request).supervision
     if sv is None or sv.repo is None:
         raise HTTPException(503, f"supervision unavailable: {sv.error if sv else ''}")
@@ -342,7 +349,7 @@ async def violation(
 ) -> dict[str, Any]:
     state = state_of(request)
     case = await _case_for(request, user, vid)
-    return _jsonable(
+    return _json_object(
         {
             "violation": case,
             "evidence": await views.evidence(state, case["evidence"], case["site"]),
@@ -385,7 +392,7 @@ async def act(
 @router.get("/ratings")
 async def ratings(request: Request, user: ConsoleUser = Depends(api_user)) -> dict[str, Any]:
     data = await _supervision(request).ratings(user, user.can(Permission.VIEW_ALL_COMPANIES))
-    return _jsonable(
+    return _json_object(
         {
             "period": data["period"],
             "periods": data["periods"],
@@ -403,7 +410,7 @@ async def lists(
     request: Request, site: str | None = None, user: ConsoleUser = Depends(api_user)
 ) -> dict[str, Any]:
     config = pick_site(request, user, site)
-    return _jsonable(await views.lists(state_of(request), config, utcnow()))
+    return _json_object(await views.lists(state_of(request), config, utcnow()))
 
 
 class PassIn(BaseModel):

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.console.carpark import SlotReading
-from hub.store import Store, from_iso, iso
+from hub.store import Store, iso
 from models.messages import utcnow
 
 
-async def rows(store: Store, sql: str, params: list[Any] | tuple = ()) -> list[dict[str, Any]]:
+async def rows(
+    store: Store, sql: str, params: list[Any] | tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
     async with store.reader.execute(sql, list(params)) as cur:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
@@ -107,8 +109,10 @@ async def slot_readings(
     for r in found:
         p = json.loads(r["payload"])
         out.append(
-            SlotReading(p["slot"], bool(p["occupied"]), from_iso(p["since"]), p.get("plate"))
-        )  # type: ignore[arg-type]
+            SlotReading(
+                p["slot"], bool(p["occupied"]), datetime.fromisoformat(p["since"]), p.get("plate")
+            )
+        )
     return out
 
 
@@ -119,7 +123,7 @@ async def audit_rows(
     offset: int = 0,
     actor: str | None = None,
     q: str = "",
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Newest first; ``q`` is searched in the action and the target (plain LIKE)."""
     clauses, params = [], []
     if actor:

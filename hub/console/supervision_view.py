@@ -7,13 +7,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.console.roles import ConsoleUser, Permission
 from hub.store import Store, from_iso
 from hub.supervision.domain import company_sites, visible_companies
 from models.messages import utcnow
 from models.site import SiteConfig
+
+if TYPE_CHECKING:  # imported lazily at run time: the supervision package may be unusable
+    from hub.supervision.repo import SupervisionRepo
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +203,7 @@ def sort_queue(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class Supervision:
     """Opened once per app; ``repo`` None when the supervision package cannot be used."""
 
-    repo: Any | None
+    repo: SupervisionRepo | None
     standard: Any | None
     error: str = ""
 

@@ -54,7 +54,9 @@ async def upgrade(engine: AsyncEngine) -> str:
         if conn.dialect.name == "postgresql":
             await conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
         await conn.run_sync(_upgrade)
-        return await conn.run_sync(current_revision)
+        revision: str | None = await conn.run_sync(current_revision)
+        assert revision is not None  # just upgraded to head
+        return revision
 
 
 def _upgrade(connection: Connection) -> None:

@@ -9,6 +9,8 @@ migrations must produce (tests/hub/db/test_migrate.py compares them).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -27,17 +29,17 @@ from sqlalchemy import (
 metadata = MetaData()
 
 
-def _text(name: str, *, nullable: bool = True, default: str | None = None) -> Column:
+def _text(name: str, *, nullable: bool = True, default: str | None = None) -> Column[Any]:
     return Column(
         name, Text, nullable=nullable, server_default=None if default is None else text(default)
     )
 
 
-def _required(name: str) -> Column:
+def _required(name: str) -> Column[Any]:
     return Column(name, Text, nullable=False)
 
 
-def _serial(name: str = "id") -> Column:
+def _serial(name: str = "id") -> Column[Any]:
     return Column(name, Integer, primary_key=True, autoincrement=True)
 
 
@@ -265,7 +267,7 @@ Index(
 # ---------------------------------------------------------------------- supervision
 
 
-def _case_columns() -> list[Column]:
+def _case_columns() -> list[Column[Any]]:
     """The workflow columns every case-like table carries (see supervision.workflow.Case)."""
     return [
         _text("status", nullable=False, default="'new'"),

@@ -235,7 +235,8 @@ class FaceStore:
             "ON CONFLICT (site) DO UPDATE SET version = version + 1",
             (site,),
         )
-        return db.execute("SELECT version FROM face_sites WHERE site = ?", (site,)).fetchone()[0]
+        row = db.execute("SELECT version FROM face_sites WHERE site = ?", (site,)).fetchone()
+        return int(row[0])
 
     # ------------------------------------------------------------------ enrolment
 

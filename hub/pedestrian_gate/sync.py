@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from hub.db.engine import DB_NAME
 from hub.pedestrian_gate.store import Erasure, FaceStore
-from hub.store import DB_NAME
 from models import topics
 from models.face_bundle import (
     FACES,

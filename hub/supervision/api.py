@@ -16,9 +16,10 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Awaitable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -41,6 +42,8 @@ from hub.supervision.repo import NotFound, SupervisionRepo
 from hub.supervision.standard import ScoringStandard, load_standard
 from hub.supervision.workflow import Role, WorkflowError
 from models.messages import utcnow
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/api/supervision", tags=["supervision"])
 
@@ -66,7 +69,8 @@ async def get_repo(request: Request) -> SupervisionRepo:
         repo = await repo_of(request)
     if repo is None:
         raise HTTPException(503, "supervision records are not available")
-    return repo
+    found: SupervisionRepo = repo
+    return found
 
 
 def get_standard(request: Request) -> ScoringStandard:
@@ -102,7 +106,7 @@ def _require_period(text: str) -> Period:
     return period
 
 
-async def _call(coro) -> Any:
+async def _call(coro: Awaitable[T]) -> T:
     """Domain errors as HTTP answers."""
     try:
         return await coro
@@ -369,7 +373,7 @@ async def report(period: str, fmt: str, who: Who, repo: Repo, standard: Standard
 _render_lock = threading.Lock()  # matplotlib's pyplot state is global: one report at a time
 
 
-def _write_serialised(data, out: Path, fmt: str) -> dict[str, Path]:
+def _write_serialised(data: Any, out: Path, fmt: str) -> dict[str, Path]:
     from hub.supervision.report import write_report
 
     with _render_lock:

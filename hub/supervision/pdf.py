@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -78,7 +79,7 @@ def _p(text: str, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
 
-def _table(rows: list[list[Any]], widths: list[float], header_rows: int = 1) -> Table:
+def _table(rows: list[list[Any]], widths: Sequence[float], header_rows: int = 1) -> Table:
     table = Table(rows, colWidths=[w * mm for w in widths], repeatRows=header_rows)
     table.setStyle(
         TableStyle(
@@ -126,7 +127,7 @@ def _items(items: list[ItemRow], st: dict[str, ParagraphStyle]) -> Table:
     return _table(rows, [58, 16, 62, 46])
 
 
-def _header_footer(canvas, doc) -> None:
+def _header_footer(canvas: Any, doc: Any) -> None:
     canvas.saveState()
     canvas.setFont(FONT, 7.5)
     canvas.setFillColor(colors.HexColor("#777777"))

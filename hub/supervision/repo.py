@@ -248,7 +248,7 @@ class SupervisionRepo:
         rows = await self._rows("SELECT company FROM sv_sites WHERE id = ?", [site], self.store.db)
         if not rows:
             raise NotFound(f"unknown community {site!r}")
-        return rows[0]["company"]
+        return str(rows[0]["company"])
 
     @staticmethod
     def _require(principal: Principal, what: str, site: str | None = None) -> None:
@@ -258,7 +258,7 @@ class SupervisionRepo:
             raise WorkflowError(f"{principal.user} may not act for community {site}", code=403)
 
     @staticmethod
-    def _visible(principal: Principal | None, rows: list[dict[str, Any]]) -> list[dict]:
+    def _visible(principal: Principal | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if principal is None:
             return rows
         return [r for r in rows if principal.may_see(r["site"])]
@@ -407,7 +407,11 @@ class SupervisionRepo:
         return {**row, "items": items}
 
     async def inspections(
-        self, principal: Principal | None = None, *, site: str | None = None, period=None
+        self,
+        principal: Principal | None = None,
+        *,
+        site: str | None = None,
+        period: Period | None = None,
     ) -> list[dict[str, Any]]:
         sql, params = _where("date", site=site, period=period)
         rows = await self._rows(f"SELECT * FROM sv_inspections{sql} ORDER BY date, id", params)
@@ -495,7 +499,9 @@ class SupervisionRepo:
             )
         return {"id": kid, **row}
 
-    async def commendations(self, *, site: str | None = None, period=None) -> list[dict]:
+    async def commendations(
+        self, *, site: str | None = None, period: Period | None = None
+    ) -> list[dict[str, Any]]:
         sql, params = _where("at", site=site, period=period)
         return await self._rows(f"SELECT * FROM sv_commendations{sql} ORDER BY id", params)
 
@@ -785,7 +791,9 @@ class SupervisionRepo:
 
     # ------------------------------------------------------------------ published ratings
 
-    async def save_rating(self, rows: list[dict[str, Any]], principal: Principal, now) -> None:
+    async def save_rating(
+        self, rows: list[dict[str, Any]], principal: Principal, now: datetime
+    ) -> None:
         async with self.store.transaction():
             for row in rows:
                 full = {**row, "published_at": iso(now), "published_by": principal.user}
@@ -838,7 +846,9 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _where(time_column: str, *, period: Period | None = None, **equal: Any) -> tuple[str, list]:
+def _where(
+    time_column: str, *, period: Period | None = None, **equal: Any
+) -> tuple[str, list[Any]]:
     clauses = [f"{k} = ?" for k, v in equal.items() if v is not None]
     params: list[Any] = [v for v in equal.values() if v is not None]
     if period is not None:

@@ -132,7 +132,7 @@ def _companies(rating: Rating, commendations: list[dict[str, Any]]) -> list[Comp
                 bad=[i for i in items if i.kind == ItemKind.DEDUCTION],
                 good=[i for i in items if i.kind == ItemKind.BONUS],
                 commendations=[
-                    {"at": _local(from_iso(k["at"])), "what": k["what"], "site": k["site"]}
+                    {"at": _local(_at(k["at"])), "what": k["what"], "site": k["site"]}
                     for k in commendations
                     if k["company"] == r.company
                 ],
@@ -156,9 +156,7 @@ def _community(
 ) -> CommunityRow:
     months = period.months()
     counts: Counter[tuple[str, str]] = Counter(
-        (v["type"], month_of(from_iso(v["opened_at"])))
-        for v in violations
-        if v["site"] == site["id"]
+        (v["type"], month_of(_at(v["opened_at"]))) for v in violations if v["site"] == site["id"]
     )
     types = sorted({t for t, _ in counts})
     by_type = {
@@ -186,8 +184,8 @@ def _community(
                     else "未上线 / never seen",
                 ),
                 # last seen after the period is today's fact, not the period's
-                "last_seen": _local(from_iso(d["last_seen"]))
-                if d["last_seen"] and from_iso(d["last_seen"]) <= period.end
+                "last_seen": _local(_at(d["last_seen"]))
+                if d["last_seen"] and _at(d["last_seen"]) <= period.end
                 else "—",
                 "outages": d["outages"],
                 "hours": f"{d['offline_hours']:.2f}",
@@ -217,7 +215,7 @@ def _open_items(
             {
                 "ref": ref,
                 "what": what,
-                "since": _local(from_iso(since)),
+                "since": _local(_at(since)),
                 "deadline": _local(deadline) if deadline else "—",
                 "status": labels.zh_en(labels.STATUSES, status),
                 "late": "yes" if status in (Status.OVERDUE, Status.ESCALATED) else "",
@@ -240,7 +238,12 @@ def _open_items(
 # ---------------------------------------------------------------------------- charts
 
 
-def _pyplot():
+def _at(text: str) -> datetime:
+    """A stored time that is never empty (the column is NOT NULL, or checked before)."""
+    return datetime.fromisoformat(text)
+
+
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -257,7 +260,7 @@ def _pyplot():
     return plt
 
 
-def _render(fig) -> tuple[bytes, str]:
+def _render(fig: Any) -> tuple[bytes, str]:
     png, svg = io.BytesIO(), io.StringIO()
     fig.savefig(png, format="png", dpi=150, bbox_inches="tight")
     fig.savefig(svg, format="svg", bbox_inches="tight")
@@ -432,6 +435,7 @@ def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
 def render_html(data: ReportData) -> str:
     """The disclosure page (charts inline as SVG); links to the files once they are written."""
     import jinja2
+    import markupsafe
 
     ensure_charts(data)
     env = jinja2.Environment(
@@ -440,7 +444,7 @@ def render_html(data: ReportData) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["safe_svg"] = lambda svg: jinja2.utils.markupsafe.Markup(svg)
+    env.filters["safe_svg"] = lambda svg: markupsafe.Markup(svg)
     return env.get_template("report.html").render(d=data, title_zh=TITLE_ZH, title_en=TITLE_EN)
 
 

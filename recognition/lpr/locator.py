@@ -12,6 +12,7 @@ row of characters. Reading (and the final yes/no) is the recogniser's job.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,7 +69,7 @@ def order_corners(pts: np.ndarray) -> np.ndarray:
     return np.array([tl, tr, br, bl], np.float32)
 
 
-def _rect_quad(rect: tuple) -> np.ndarray | None:
+def _rect_quad(rect: tuple[Any, ...]) -> np.ndarray | None:
     """Corners of a minAreaRect, normalised so that the long side is horizontal."""
     (cx, cy), (w, h), angle = rect
     if w < h:
@@ -306,7 +307,8 @@ def refine_quad(
     dst = np.array([[0, 0], [CROP_W - 1, 0], [CROP_W - 1, CROP_H - 1], [0, CROP_H - 1]], np.float32)
     inv = cv2.getPerspectiveTransform(dst, src)
     pts = np.array([[[px0, py0], [px1, py0], [px1, py1], [px0, py1]]], np.float32)
-    return cv2.perspectiveTransform(pts, inv)[0]
+    corners: np.ndarray = cv2.perspectiveTransform(pts, inv)[0]
+    return corners
 
 
 def _intersection(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
@@ -366,6 +368,7 @@ def _settle(frame_bgr: np.ndarray, c: Candidate) -> None:
         if better is None:
             break
         c.quad = better
+        assert extent is not None  # refine_quad found nothing without one
         # A row running into the crop's edge was probably cut: look again around it (an
         # outline that missed two characters needs two more looks); else a last score.
         if extent[0] > _OUTLINE_X and extent[2] < CROP_W - _OUTLINE_X:

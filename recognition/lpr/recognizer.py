@@ -18,6 +18,9 @@ import onnxruntime as ort
 
 from models.plate import LETTERS, PROVINCES, SERIAL_CHARS, PlateColor, plate_templates
 
+# (sub, serial, blank, cjk, dots): the CTC lattice of one crop, as _decode takes it
+_Lattice = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
 REC_HEIGHT = 48
 # The probe reads the front of a crop: the province and the separator dot, the marks that
 # tell a plate from other lettering, stand in its first 60% (GA 36: the dot follows the second
@@ -182,7 +185,8 @@ class PlateRecognizer:
         """Per-frame class probabilities (T x classes) of one crop resized to 48 x width."""
         img = cv2.resize(crop_bgr, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
         x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        return self._session.run(None, {self._input: x})[0][0]
+        probs: np.ndarray = self._session.run(None, {self._input: x})[0][0]
+        return probs
 
     def plate_probe(self, crop_bgr: np.ndarray, *, whole: bool = False) -> float:
         """How much a text crop looks like a plate to the model (0..1): the most probability of
@@ -199,7 +203,8 @@ class PlateRecognizer:
 
     def _dot_mass(self, probs: np.ndarray) -> np.ndarray:
         """Per frame, the probability of the plate's separator dot (any way it is written)."""
-        return probs[:, self._dot_cols].sum(axis=1)
+        mass: np.ndarray = probs[:, self._dot_cols].sum(axis=1)
+        return mass
 
     def read(
         self, crop_bgr: np.ndarray, color: PlateColor | None = None, *, certain: bool = False
@@ -260,7 +265,9 @@ class PlateRecognizer:
                 best = dataclasses.replace(typed, char_probs=tuple(fixed))
         return dataclasses.replace(best, greedy=greedy)
 
-    def _decode_best(self, lattice: tuple, key: tuple[int, PlateColor | None]) -> PlateRead | None:
+    def _decode_best(
+        self, lattice: _Lattice, key: tuple[int, PlateColor | None]
+    ) -> PlateRead | None:
         """The likeliest reading over the layouts of one plate type."""
         reads = [self._decode(*lattice, tpl) for tpl in self._templates[key]]
         return max((r for r in reads if r is not None), key=lambda r: r.log_score, default=None)
@@ -421,7 +428,8 @@ class PlateRecognizer:
         second = prev[rows - 1, order[:, -2]]
         best_char = tpl.ids[rows - 1, order[:, -1]]  # vocab id of the previous best
         same = tpl.ids[1:] == best_char[:, None]
-        return np.where(same, second[:, None], first[:, None])
+        best: np.ndarray = np.where(same, second[:, None], first[:, None])
+        return best
 
 
 @dataclass(frozen=True)
@@ -444,4 +452,5 @@ class _Template:
 def _chinese_mass(probs: np.ndarray, cjk: np.ndarray) -> np.ndarray:
     """Per frame, the probability of all Chinese characters together. einsum, not ``@``: a
     BLAS matrix-vector product spins up its threads and costs ~50x more here."""
-    return np.einsum("tc,c->t", probs, cjk)
+    mass: np.ndarray = np.einsum("tc,c->t", probs, cjk)
+    return mass

@@ -3,6 +3,8 @@ hands over (``config.attributes["connection"]``), against ``hub.db.tables.metada
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from hub.db.tables import metadata
@@ -10,7 +12,9 @@ from hub.db.tables import metadata
 IGNORED_TABLES = {"schema_version"}  # the numbered migrations' bookkeeping (hub/schema.py)
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     return not (type_ == "table" and name in IGNORED_TABLES)
 
 
