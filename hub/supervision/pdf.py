@@ -149,6 +149,7 @@ def write_pdf(data: ReportData, path: Path) -> None:
         subject=TITLE_EN,
     )
     doc.anju_period = data.period
+    pub = data.publication
     story: list[Any] = [
         _p(TITLE_ZH, st["title"]),
         _p(TITLE_EN, st["subtitle"]),
@@ -157,6 +158,13 @@ def write_pdf(data: ReportData, path: Path) -> None:
             f"生成时间 Generated: {data.generated_at}\n"
             f"评分标准 Scoring standard: {data.standard}, version {data.standard_version} · "
             "等级 Levels: " + "; ".join(f"{n} {r}" for n, r in data.thresholds),
+            st["meta"],
+        ),
+        _p(
+            f"发布单位 Issued by: {escape(pub.get('issuing_authority', ''))} · "
+            f"公示期 Publicity period: {escape(pub.get('publicity_days', ''))} 日 days\n"
+            f"异议渠道 Objections: {escape(pub.get('objection_channel', ''))} · "
+            f"联系方式 Contact: {escape(pub.get('objection_contact', ''))}",
             st["meta"],
         ),
         _p("一、信用等级排名 / Ranking", st["h2"]),
@@ -206,6 +214,7 @@ def write_pdf(data: ReportData, path: Path) -> None:
                         f'<font color="{LEVEL_COLOURS[c.level]}">{escape(c.level_label)}</font>',
                         st["h3"],
                     ),
+                    _p(f"统一社会信用代码 Credit code: {escape(c.credit_code)}", st["meta"]),
                     _p(
                         f"管理小区 Communities: {', '.join(c.sites)} · 上期 Previous: "
                         f"{c.previous_score} ({c.previous_level_label}) · 变化 Change: {c.change}",
@@ -311,5 +320,9 @@ def write_pdf(data: ReportData, path: Path) -> None:
             "behind it; each can be checked in Anju.",
             st["meta"],
         ),
+        Spacer(1, 10 * mm),
+        _p(escape(pub.get("issuing_authority", "")), st["base"]),
+        _p(escape(pub.get("seal_text", "")), st["base"]),
+        _p(escape(pub.get("issue_date_text", "")), st["base"]),
     ]
     doc.build(story, onFirstPage=_header_footer, onLaterPages=_header_footer)
