@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements.lock | system-deps
 	# declares dlib, which would be compiled for 15+ minutes (dlib-bin provides it).
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
-	$(PY) -c "import cv2, dlib, face_recognition, rapidocr, paho.mqtt, amqtt, aiosqlite"
+	$(PY) -c "import cv2, dlib, face_recognition, rapidocr, paho.mqtt, amqtt, aiosqlite, sqlalchemy, asyncpg, alembic"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from anju_cli.options import db_option
 from hub.console.roles import ConsoleRole, ScopeError
 from hub.console.users import UserStore
 from hub.store import Store
@@ -24,11 +25,12 @@ console_app = typer.Typer(
 
 DataOption = typer.Option(Path("data/hub"), "--data", help="the hub's data directory")
 SiteOption = typer.Option([EXAMPLE_SITE], "--site", help="site config (repeatable)")
+DbOption = db_option()
 
 
-async def _users(data: Path, sites: list[Path]) -> tuple[Store, UserStore]:
+async def _users(data: Path, sites: list[Path], db: str | None) -> tuple[Store, UserStore]:
     configs = [load_site_config(p) for p in sites]
-    store = await Store.open(data)
+    store = await Store.open(data, db)
     users = await UserStore.open(store, {c.site.id: c.site.company.id for c in configs})
     return store, users
 
@@ -44,6 +46,7 @@ def add_user(
         None, "--password-env", help="read the password from this environment variable"
     ),
     data: Path = DataOption,
+    db: str | None = DbOption,
     site: list[Path] = SiteOption,
 ) -> None:
     """Create an account, or reset its password and role (its sessions end)."""
@@ -53,7 +56,7 @@ def add_user(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
 
     async def run() -> None:
-        store, users = await _users(data, site)
+        store, users = await _users(data, site, db)
         try:
             await users.set_user(username, password, role, scope, actor="anju console")
         finally:
@@ -68,9 +71,11 @@ def add_user(
 
 
 @console_app.command("list-users")
-def list_users(data: Path = DataOption, site: list[Path] = SiteOption) -> None:
+def list_users(
+    data: Path = DataOption, site: list[Path] = SiteOption, db: str | None = DbOption
+) -> None:
     async def run() -> list[dict]:
-        store, users = await _users(data, site)
+        store, users = await _users(data, site, db)
         try:
             return await users.users()
         finally:
@@ -82,9 +87,11 @@ def list_users(data: Path = DataOption, site: list[Path] = SiteOption) -> None:
 
 
 @console_app.command("disable-user")
-def disable_user(username: str, data: Path = DataOption, site: list[Path] = SiteOption) -> None:
+def disable_user(
+    username: str, data: Path = DataOption, site: list[Path] = SiteOption, db: str | None = DbOption
+) -> None:
     async def run() -> bool:
-        store, users = await _users(data, site)
+        store, users = await _users(data, site, db)
         try:
             return await users.disable(username, actor="anju console")
         finally:

@@ -19,6 +19,7 @@ import typer
 
 from hub.pedestrian_gate.store import CARD, PIN, FaceStore, StoreError
 from models.face_bundle import FaceCipher, FaceKeyError, load_face_key
+from models.passes import unit_pin
 from recognition.face.matcher import FaceMatcher
 from recognition.face.settings import DLIB_TOLERANCE
 
@@ -236,15 +237,23 @@ _SYNCED = "the running hub sends it to the gates within seconds"
 def credential_set_main(
     site: SiteOption,
     person: PersonOption,
-    pin: Annotated[str | None, typer.Option("--pin", help="4 to 8 digits")] = None,
+    pin: Annotated[str | None, typer.Option("--pin", help="6 to 8 digits, with --unit")] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="the resident's unit number, typed before the PIN")
+    ] = None,
     card: Annotated[str | None, typer.Option("--card", help="access card id")] = None,
     operator: OperatorOption = "",
     db: DbOption = DEFAULT_DB,
     key_file: KeyOption = None,
 ) -> None:
-    """Give a resident a PIN and/or an access card (replacing theirs); no face needed."""
+    """Give a resident a unit + PIN and/or an access card (replacing theirs); no face needed."""
     if pin is None and card is None:
         raise _fail("give --pin, --card or both")
+    if pin is not None and not unit:
+        raise _fail("--pin needs --unit: at the keypad a resident types unit number and PIN")
+    shown_pin = pin
+    if pin is not None:
+        pin = unit_pin(unit or "", pin)
     with FaceStore(db, _cipher(key_file)) as store:
         before = store.version(site)
         try:
@@ -257,7 +266,11 @@ def credential_set_main(
             )
         except (StoreError, FaceKeyError) as exc:  # FaceKeyError: not the key they were sealed with
             raise _fail(str(exc)) from None
-    what = " and ".join(k for k, v in ((PIN, pin), (f"card {card}", card)) if v is not None)
+    what = " and ".join(
+        k
+        for k, v in ((f"{PIN} for unit {unit}", shown_pin), (f"card {card}", card))
+        if v is not None
+    )
     if version == before:
         typer.echo(f"{person} at {site} already has this {what}; nothing changed")
         return
@@ -343,7 +356,8 @@ def credential_import_main(
 
 
 def read_credential_csv(path: Path) -> list[tuple[str, str | None, str | None]]:
-    """(person, pin, card) rows; empty cells are None. Raises ValueError naming the line."""
+    """(person, unit#pin, card) rows; empty cells are None. A ``unit`` column, if any, goes
+    with the ``pin`` (or the pin cell is ``unit#PIN``). Raises ValueError naming the line."""
     with path.open(newline="", encoding="utf-8-sig") as fh:  # Excel writes a BOM
         reader = csv.DictReader(fh)
         missing = {"person", "pin", "card"} - set(reader.fieldnames or ())
@@ -355,6 +369,9 @@ def read_credential_csv(path: Path) -> list[tuple[str, str | None, str | None]]:
             if not person:
                 raise ValueError(f"line {line}: no person")
             pin = (record["pin"] or "").strip() or None
+            unit = (record.get("unit") or "").strip()
+            if pin is not None and unit:
+                pin = unit_pin(unit, pin)
             card = (record["card"] or "").strip() or None
             rows.append((person, pin, card))
     if not rows:
@@ -366,6 +383,27 @@ credential_app = typer.Typer(
     help="Residents' PINs and access cards (sealed in the hub, sent to the gates).",
     no_args_is_help=True,
 )
+
+
+def pass_revoke_main(
+    site: SiteOption,
+    pass_id: Annotated[str, typer.Option("--pass-id", help="the visitor pass id to refuse")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept with the revocation)")],
+    operator: OperatorOption = "",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Revoke a visitor QR pass: every gate of the site refuses it from the next bundle."""
+    with FaceStore(db, None) as store:  # the revocation list is sealed when published
+        try:
+            version = store.revoke_pass(
+                site=site, pass_id=pass_id, operator=operator or _default_operator(), reason=reason
+            )
+        except StoreError as exc:
+            raise _fail(str(exc)) from None
+    typer.echo(f"revoked pass {pass_id} at {site}: face bundle version {version} ({_SYNCED})")
+
+
+credential_app.command("revoke-pass")(pass_revoke_main)
 credential_app.command("set")(credential_set_main)
 credential_app.command("remove")(credential_remove_main)
 credential_app.command("list")(credential_list_main)

@@ -35,6 +35,9 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
                                "Complaints, orders, ratings (监管记录).", "hub"),
     "console": LazyCommand("anju_cli.console:console_app",
                            "Console accounts (guards, managers, ...).", "hub"),
+    "broker-config": LazyCommand("anju_cli.broker_config:broker_config_main",
+                                 "Generate mosquitto config, passwords, ACL and certificates.",
+                                 "hub"),
     "retention": LazyCommand("anju_cli.retention:retention_app",
                              "Purge old evidence, events, face data.", "hub"),
 }  # fmt: skip

@@ -152,6 +152,10 @@ class WorkerPlan:
     seed: int
     drain_timeout_s: float
     window: int = 500
+    # broker logins from the site config's credentials (device -> username, password) and
+    # TLS files (CA, cert, key): resolved in the parent, so a worker reads no secrets itself
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tls: tuple[str | None, str | None, str | None] | None = None
 
 
 @dataclass
@@ -174,7 +178,12 @@ def run_worker(plan: WorkerPlan) -> WorkerResult:
 async def _worker(plan: WorkerPlan) -> WorkerResult:
     from edge.bus import MqttBus
     from edge.outbox import Outbox
+    from transport import Credentials, TlsSettings
 
+    tls = None
+    if plan.tls is not None:
+        ca, cert, key = (Path(p) if p else None for p in plan.tls)
+        tls = TlsSettings(ca_file=ca, cert_file=cert, key_file=key)
     rng = random.Random(plan.seed)
     crop = plate_crop_b64(plan.seed)
     pool = plates(rng, 50)
@@ -182,7 +191,16 @@ async def _worker(plan: WorkerPlan) -> WorkerResult:
     for device, gate in plan.devices:
         (Path(plan.data_dir) / device).mkdir(parents=True, exist_ok=True)
         outbox = Outbox(Path(plan.data_dir) / device / "outbox.db")
-        bus = MqttBus(plan.site, device, plan.broker, outbox, window=plan.window)
+        login = plan.logins.get(device)
+        bus = MqttBus(
+            plan.site,
+            device,
+            plan.broker,
+            outbox,
+            window=plan.window,
+            credentials=Credentials(*login) if login else None,
+            tls=tls,
+        )
         buses.append(bus)
         gens.append(MixGenerator(plan.site, device, gate, crop, random.Random(rng.random()), pool))
     # outboxes are created before any MQTT: their directories exist even if the broker is down
@@ -236,6 +254,7 @@ class LoadPlan:
     processes: int = 1
     seed: int = 1
     drain_timeout_s: float = 60.0
+    tls: tuple[str | None, str | None, str | None] | None = None  # CA, cert, key files
 
 
 def worker_plans(plan: LoadPlan) -> list[WorkerPlan]:
@@ -246,6 +265,11 @@ def worker_plans(plan: LoadPlan) -> list[WorkerPlan]:
             f"{plan.devices} (omit --site for a synthetic site of that size)"
         )
     devices = [(e.id, e.gates[0] if e.gates else None) for e in edges]
+    logins = {
+        e.id: (e.credentials.username, e.credentials.password())
+        for e in edges
+        if e.credentials is not None
+    }
     processes = max(1, min(plan.processes, len(devices)))
     return [
         WorkerPlan(
@@ -257,6 +281,8 @@ def worker_plans(plan: LoadPlan) -> list[WorkerPlan]:
             data_dir=str(plan.data_dir),
             seed=plan.seed * 1000 + p,
             drain_timeout_s=plan.drain_timeout_s,
+            logins={d: logins[d] for d, _ in devices[p::processes] if d in logins},
+            tls=plan.tls,
         )
         for p in range(processes)
     ]
@@ -300,11 +326,17 @@ def produced_ids(data_dir: Path) -> dict[str, str]:
     for path in sorted(Path(data_dir).glob("*/outbox.db")):
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            for (payload,) in db.execute("SELECT payload FROM outbox"):
-                envelope = json.loads(payload)
-                found[envelope["id"]] = envelope["kind"]
+            rows = db.execute("SELECT payload FROM outbox").fetchall()
+        except sqlite3.OperationalError as exc:
+            # read while its edge is still creating it: the file is there, the table not yet
+            if "no such table" not in str(exc):
+                raise
+            rows = []
         finally:
             db.close()
+        for (payload,) in rows:
+            envelope = json.loads(payload)
+            found[envelope["id"]] = envelope["kind"]
     return found
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from anju_cli.lazy import LazyGroup
+from anju_cli.options import db_option
 from models.site import EXAMPLE_SITE, ConfigError
 
 app = typer.Typer(
@@ -31,7 +32,9 @@ SiteOption = typer.Option(EXAMPLE_SITE, "--site", help="site config YAML", exist
 BrokerOption = typer.Option(
     "mqtt://127.0.0.1:1883", "--broker", help="MQTT broker URL (mqtt://[user:pass@]host:port)"
 )
-DataOption = typer.Option(Path("data"), "--data", help="directory for databases and outboxes")
+DataOption = typer.Option(
+    Path("data"), "--data", help="data directory: evidence, keys, outboxes; the SQLite database"
+)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -80,9 +83,32 @@ def check_config(paths: list[Path] = typer.Argument(..., help="site config files
         raise typer.Exit(2)
 
 
-CaFileOption = typer.Option(None, "--ca-file", help="CA certificate of the broker (MQTT TLS)")
-CertOption = typer.Option(None, "--cert", help="client certificate (MQTT TLS, if the broker asks)")
-KeyOption = typer.Option(None, "--key", help="client key for --cert")
+CaFileOption = typer.Option(
+    None, "--ca-file", envvar="ANJU_MQTT_CA_FILE", help="CA certificate of the broker (MQTT TLS)"
+)
+CertOption = typer.Option(
+    None, "--cert", envvar="ANJU_MQTT_CERT", help="client certificate (MQTT TLS)"
+)
+KeyOption = typer.Option(None, "--key", envvar="ANJU_MQTT_KEY", help="client key for --cert")
+UsernameOption = typer.Option(
+    None, "--username", help="broker user (default: ANJU_HUB_USERNAME, else anju-hub)"
+)
+PasswordFileOption = typer.Option(
+    None, "--password-file", help="file holding the broker password (or ANJU_HUB_PASSWORD[_FILE])"
+)
+
+
+def _hub_credentials(username: str | None, password_file: Path | None) -> Any:
+    """The hub's broker login: --password-file, else the environment; never the YAML."""
+    from transport import Credentials, read_secret
+
+    env = Credentials.from_env("ANJU_HUB", default_username="anju-hub")
+    if password_file is not None:
+        user = username or (env.username if env else None) or "anju-hub"
+        return Credentials(user, read_secret(password_file, "--password-file"))
+    if env is not None and username:
+        return Credentials(username, env.password)
+    return env
 
 
 def _tls(ca_file: Path | None, cert: Path | None, key: Path | None) -> Any:
@@ -108,9 +134,12 @@ def hub(
     site: list[Path] = typer.Option([EXAMPLE_SITE], "--site", help="site config (repeatable)"),
     broker: str = BrokerOption,
     data: Path = DataOption,
+    db: str | None = db_option(),
     ca_file: Path | None = CaFileOption,
     cert: Path | None = CertOption,
     key: Path | None = KeyOption,
+    username: str | None = UsernameOption,
+    password_file: Path | None = PasswordFileOption,
     console_host: str = typer.Option("127.0.0.1", "--console-host"),
     console_port: int = typer.Option(8080, "--console-port", help="web console port"),
     console_cert: Path | None = typer.Option(None, "--console-cert", help="serve https: cert"),
@@ -124,6 +153,12 @@ def hub(
     ),
     ops_port: int = typer.Option(9108, "--ops-port", help="port of /metrics, /healthz, /readyz"),
     no_ops: bool = typer.Option(False, "--no-ops", help="no /metrics, /healthz, /readyz"),
+    keys: Path | None = typer.Option(
+        None,
+        "--keys",
+        help="key directory: hub.key signs every command and list, edges pin hub.pub"
+        " (created on first run; default DATA/keys)",
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run the hub: ingest events, store them, raise violations, serve the console.
@@ -131,19 +166,24 @@ def hub(
     /metrics (Prometheus), /healthz and /readyz are served on --ops-host:--ops-port
     (loopback by default), whether the console runs or not.
 
-    Broker login: ANJU_HUB_USERNAME (default anju-hub) with ANJU_HUB_PASSWORD or
-    ANJU_HUB_PASSWORD_FILE, or user:pass@ in --broker; none means anonymous."""
+    Broker login: --username/--password-file, or ANJU_HUB_USERNAME (default anju-hub) with
+    ANJU_HUB_PASSWORD or ANJU_HUB_PASSWORD_FILE, or user:pass@ in --broker; none means
+    anonymous. TLS: --ca-file/--cert/--key (or ANJU_MQTT_CA_FILE/_CERT/_KEY).
+
+    --data is the data directory (evidence files, keys); --db the database, by default
+    DATA/hub.db (SQLite). With --db postgresql://... the hub ingests, runs the rules and
+    the gate commands; the console, deadlines, face sync and retention need SQLite so far."""
     _setup_logging(verbose)
     from hub.app import ConsoleOptions, HubApp, OpsOptions
     from models.site import load_site_config
-    from transport import AddressError, Credentials
+    from transport import AddressError
 
     try:
         app_ = HubApp(
             [load_site_config(path) for path in site],
             broker_url=broker,
             data_dir=data,
-            credentials=Credentials.from_env("ANJU_HUB", default_username="anju-hub"),
+            credentials=_hub_credentials(username, password_file),
             tls=_tls(ca_file, cert, key),
             console=None
             if no_console
@@ -154,6 +194,8 @@ def hub(
                 tls=_console_tls(console_cert, console_key),
             ),
             ops=None if no_ops else OpsOptions(ops_host, ops_port),
+            keys_dir=keys,
+            db=db,
         )
         asyncio.run(app_.run_forever())
     except (ConfigError, AddressError, ConnectionError) as exc:
@@ -174,6 +216,11 @@ def edge(
     ca_file: Path | None = CaFileOption,
     cert: Path | None = CertOption,
     key: Path | None = KeyOption,
+    hub_key: list[Path] = typer.Option(
+        [],
+        "--hub-key",
+        help="hub public key file to pin (hub.pub of `anju hub --keys`; repeatable)",
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Run one edge agent (gate control, recognition, outbox to the hub).
@@ -191,7 +238,7 @@ def edge(
         hardware = simulated_factories
     try:
         tls = _tls(ca_file, cert, key)
-        asyncio.run(run_edge(site, device, broker, data, hardware, tls=tls))
+        asyncio.run(run_edge(site, device, broker, data, hardware, tls=tls, hub_keys=hub_key))
     except (ConfigError, AddressError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -218,13 +265,17 @@ def loadgen(
     write_site: Path | None = typer.Option(
         None, "--write-site", help="only write the synthetic site config (for the hub) and exit"
     ),
+    ca_file: Path | None = CaFileOption,
+    cert: Path | None = CertOption,
+    key: Path | None = KeyOption,
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
     """Publish a realistic mix (plate reads with crops, decisions, slot states, heartbeats)
     from virtual edges through the real edge outbox; print a JSON summary.
 
     Without --site, the hub must run with the synthetic site: `anju loadgen --write-site
-    site.yaml --devices N`, then `anju hub --site site.yaml`."""
+    site.yaml --devices N`, then `anju hub --site site.yaml`. With --site, each virtual
+    edge logs in with that edge's ``credentials`` (password from the environment or a file)."""
     _setup_logging(verbose)
     from anju_cli import loadgen as lg
 
@@ -243,6 +294,9 @@ def loadgen(
             processes=processes,
             seed=seed,
             drain_timeout_s=drain_timeout,
+            tls=None
+            if _tls(ca_file, cert, key) is None
+            else tuple(str(p) if p else None for p in (ca_file, cert, key)),  # type: ignore[arg-type]
         )
         summary = lg.run_load(plan)
     except (ConfigError, ValueError) as exc:
@@ -263,11 +317,18 @@ def sim(
     anonymous: bool = typer.Option(
         False, "--anonymous", help="connect without the edges' credentials (dev brokers)"
     ),
+    ca_file: Path | None = CaFileOption,
+    cert: Path | None = CertOption,
+    key: Path | None = KeyOption,
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """Run every edge of a site on simulated hardware with a scenario loop (no hub)."""
+    """Run every edge of a site on simulated hardware with a scenario loop (no hub).
+
+    Broker login: each edge's ``credentials`` in the site config (password from the
+    environment or a file); TLS: --ca-file/--cert/--key (one client certificate for all)."""
     _run_community(
         verbose,
+        tls=(ca_file, cert, key),
         site=site,
         broker=broker,
         data=data,
@@ -284,7 +345,9 @@ def demo(
     broker: str | None = typer.Option(
         None, "--broker", help="use this MQTT broker instead of the embedded one"
     ),
-    data: Path = typer.Option(Path("data/demo"), "--data", help="where the hub keeps its database"),
+    data: Path = typer.Option(
+        Path("data/demo"), "--data", help="data directory: the hub's hub.db, evidence, outboxes"
+    ),
     duration: float | None = typer.Option(
         None, "--duration", help="seconds; default: until Ctrl-C"
     ),
@@ -294,11 +357,21 @@ def demo(
     anonymous: bool = typer.Option(
         False, "--anonymous", help="connect to --broker without the edges' credentials"
     ),
+    ca_file: Path | None = CaFileOption,
+    cert: Path | None = CertOption,
+    key: Path | None = KeyOption,
+    username: str | None = UsernameOption,
+    password_file: Path | None = PasswordFileOption,
     verbose: bool = typer.Option(False, "-v", "--verbose"),
 ) -> None:
-    """A whole simulated community: broker, hub, edges and a scenario loop, on one machine."""
+    """A whole simulated community: broker, hub, edges and a scenario loop, on one machine.
+
+    With --broker: the hub logs in like `anju hub` (--username/--password-file or
+    ANJU_HUB_*), the edges with their site-config credentials, TLS with --ca-file/..."""
     _run_community(
         verbose,
+        tls=(ca_file, cert, key),
+        hub_credentials=(username, password_file),
         site=site,
         broker=broker,
         data=data,
@@ -309,14 +382,24 @@ def demo(
     )
 
 
-def _run_community(verbose: bool, **options: Any) -> None:
+def _run_community(
+    verbose: bool,
+    *,
+    tls: tuple[Path | None, Path | None, Path | None],
+    hub_credentials: tuple[str | None, Path | None] = (None, None),
+    **options: Any,
+) -> None:
     """`anju demo` / `anju sim`: run the simulated community, print the JSON summary."""
     _setup_logging(verbose)
     from anju_cli.demo.community import DemoOptions, run_demo
+    from transport import AddressError
 
     try:
+        if options.get("broker"):
+            options["tls"] = _tls(*tls)
+            options["hub_credentials"] = _hub_credentials(*hub_credentials)
         summary = asyncio.run(run_demo(DemoOptions(**options)))
-    except ConfigError as exc:
+    except (ConfigError, AddressError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(json.dumps(summary, ensure_ascii=False))
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from anju_cli.options import DB_HELP
 from models.site import ConfigError, SiteConfig, load_site_config
 
 
@@ -17,11 +18,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-async def _run(data_dir: Path, sites: list[SiteConfig], dry_run: bool) -> dict[str, Any]:
+async def _run(
+    data_dir: Path, db: str | None, sites: list[SiteConfig], dry_run: bool
+) -> dict[str, Any]:
     from hub.retention.job import run_retention
     from hub.store import Store
 
-    store = await Store.open(data_dir)
+    store = await Store.open(data_dir, db)
     try:
         return await run_retention(store, sites, dry_run=dry_run)
     finally:
@@ -30,7 +33,10 @@ async def _run(data_dir: Path, sites: list[SiteConfig], dry_run: bool) -> dict[s
 
 def run_main(
     site_files: Annotated[list[Path], typer.Argument(help="site config YAML (one per site)")],
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="the hub's data directory")],
+    data_dir: Annotated[
+        Path, typer.Option("--data", "--data-dir", help="the hub's data directory (evidence)")
+    ],
+    db: Annotated[str | None, typer.Option("--db", help=DB_HELP)] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="count what would be purged; change nothing")
     ] = False,
@@ -42,9 +48,9 @@ def run_main(
         sites = [load_site_config(path) for path in site_files]
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    if not (data_dir / DB_NAME).is_file():
+    if db is None and not (data_dir / DB_NAME).is_file():
         raise _fail(f"{data_dir}: no hub database ({DB_NAME}) here")
-    report = asyncio.run(_run(data_dir, sites, dry_run))
+    report = asyncio.run(_run(data_dir, db, sites, dry_run))
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
 
 

@@ -27,7 +27,12 @@ app = typer.Typer(
 )
 
 PeriodOpt = typer.Option(..., "--period", help="half year, e.g. 2026H2, or 'current'")
-DbOpt = typer.Option(Path("data/hub.db"), "--db", help="the hub's SQLite database (hub.db)")
+DbOpt = typer.Option(
+    "data/hub.db",
+    "--db",
+    help="the hub's database: its hub.db file (in the hub's --data directory),"
+    " sqlite:///FILE or postgresql://[user@]host[:port]/name",
+)
 SiteOpt = typer.Option([EXAMPLE_SITE], "--site", help="site config YAML (repeatable)")
 StandardOpt = typer.Option(None, "--standard", help="scoring standard YAML (default: v1)")
 AsOfOpt = typer.Option(None, "--as-of", help="ISO time the data is taken as of (default: now)")
@@ -58,15 +63,19 @@ def _as_of(text: str | None) -> datetime | None:
 
 
 @asynccontextmanager
-async def open_repo(db: Path, sites: list[Path]) -> AsyncIterator:
+async def open_repo(db: str, sites: list[Path]) -> AsyncIterator:
     from hub.store import DB_NAME, Store
     from hub.supervision.repo import SupervisionRepo
     from models.site import load_site_config
 
-    if db.name != DB_NAME:
-        raise _fail(f"--db must name the hub's {DB_NAME} (got {db})")
+    if "://" in db:
+        data_dir, url = Path("data"), db  # a database server: no file in a data directory
+    else:
+        if Path(db).name != DB_NAME:
+            raise _fail(f"--db must name the hub's {DB_NAME} (got {db})")
+        data_dir, url = Path(db).parent, None
     configs = [load_site_config(p) for p in sites]
-    store = await Store.open(db.parent)
+    store = await Store.open(data_dir, url)
     try:
         repo = await SupervisionRepo.open(store)
         await repo.sync_sites(configs)
@@ -87,7 +96,7 @@ def _run(factory: Callable[[], Awaitable[T]]) -> T:
 def report_main(
     period: str = PeriodOpt,
     out: Path = typer.Option(..., "--out", help="directory to write the report into"),
-    db: Path = DbOpt,
+    db: str = DbOpt,
     site: list[Path] = SiteOpt,
     standard: Path | None = StandardOpt,
     as_of: str | None = AsOfOpt,
@@ -158,7 +167,7 @@ async def _publish(repo, period, standard, as_of) -> None:
 
 
 @app.command("seed-demo")
-def seed_demo(period: str = PeriodOpt, db: Path = DbOpt, site: list[Path] = SiteOpt) -> None:
+def seed_demo(period: str = PeriodOpt, db: str = DbOpt, site: list[Path] = SiteOpt) -> None:
     """Simulated device faults and a half year of supervision records for each site."""
 
     async def main() -> None:
@@ -171,7 +180,7 @@ def seed_demo(period: str = PeriodOpt, db: Path = DbOpt, site: list[Path] = Site
 @app.command("rating")
 def rating_cmd(
     period: str = PeriodOpt,
-    db: Path = DbOpt,
+    db: str = DbOpt,
     site: list[Path] = SiteOpt,
     standard: Path | None = StandardOpt,
     as_of: str | None = AsOfOpt,
@@ -215,7 +224,7 @@ def _item_text(i, rule_label) -> str:
 
 
 @app.command("tick")
-def tick_cmd(db: Path = DbOpt, site: list[Path] = SiteOpt) -> None:
+def tick_cmd(db: str = DbOpt, site: list[Path] = SiteOpt) -> None:
     """Run the deadline watchdog once: mark overdue cases, escalate long-overdue ones."""
 
     async def main() -> int:
@@ -231,7 +240,7 @@ def order_cmd(
     what: str = typer.Option(..., "--what"),
     deadline: str = typer.Option(..., "--deadline", help="ISO date/time, Asia/Shanghai"),
     user: str = typer.Option(..., "--user", help="the regulator issuing it"),
-    db: Path = DbOpt,
+    db: str = DbOpt,
     site: list[Path] = SiteOpt,
 ) -> None:
     """Issue a rectification order (责令整改) to the community's company."""
@@ -257,7 +266,7 @@ def complaint_cmd(
     when: str = typer.Option(..., "--when", help="ISO date/time it happened, Asia/Shanghai"),
     severity: str = typer.Option("warning", "--severity"),
     user: str = typer.Option(..., "--user", help="the regulator receiving it"),
-    db: Path = DbOpt,
+    db: str = DbOpt,
     site: list[Path] = SiteOpt,
 ) -> None:
     """Record a public report (受理举报)."""

@@ -14,6 +14,8 @@ acks, counts only): the ceiling the broker and publishers allow without any hub.
     python bench/hub_ingest.py                          # 1k, 5k and max
     python bench/hub_ingest.py --rates 1000 --duration 5
     python bench/hub_ingest.py --store-only             # Recorder alone, no MQTT
+    python bench/hub_ingest.py --db postgresql://postgres@127.0.0.1:5432/anju_bench
+                                   # the same on PostgreSQL (that database is re-created)
 
 The machine is shared (2 cores): the load average is printed with the figures.
 """
@@ -60,6 +62,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+DB: str | None = None  # --db: None is SQLite in the run's directory
+
+
+async def fresh_db() -> str | None:
+    """The database for one run: SQLite in the run's temporary directory, or the
+    PostgreSQL database named by --db dropped and created again (empty for every run)."""
+    if DB is None or not DB.startswith("postgres"):
+        return DB
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(DB)
+    admin = url.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{url.database}"')
+    finally:
+        await conn.close()
+    return DB
+
+
 async def bench_store(n: int, batch: int) -> float:
     site = load_site_config()
     messages = [
@@ -69,7 +93,7 @@ async def bench_store(n: int, batch: int) -> float:
         for i in range(n)
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        store = await Store.open(tmp)
+        store = await Store.open(tmp, await fresh_db())
         recorder = Recorder(store, [site])
         await recorder.load()
         started = time.perf_counter()
@@ -108,7 +132,7 @@ async def bench_pipeline(n: int, batch: int) -> tuple[float, float]:
     site = load_site_config(write_site(Path(tempfile.mkdtemp()) / "site.yaml", 4))
     messages = mix_received(n)
     with tempfile.TemporaryDirectory() as tmp:
-        store = await Store.open(tmp)
+        store = await Store.open(tmp, await fresh_db())
         recorder = Recorder(store, [site])
         await recorder.load()
         done, count = asyncio.Event(), [0]
@@ -203,7 +227,8 @@ async def bench_hub(args: Any, rate: float) -> dict[str, Any]:
         broker.start()
         site_path = write_site(Path(tmp) / "site.yaml", args.devices)
         hub = Hub([load_site_config(site_path)], broker_url=broker.url,
-                  data_dir=Path(tmp) / "hub", batch_rows=args.batch)  # fmt: skip
+                  data_dir=Path(tmp) / "hub", batch_rows=args.batch,
+                  db=await fresh_db())  # fmt: skip
         await hub.start()
         assert hub.recorder is not None
         latencies: list[float] = []
@@ -266,10 +291,11 @@ async def bench_backlog(args: Any, rate: float) -> dict[str, Any]:
         broker.start()
         site_path = write_site(Path(tmp) / "site.yaml", args.devices)
         site = load_site_config(site_path)
+        db = await fresh_db()
 
         def make_hub() -> Hub:
             return Hub([site], broker_url=broker.url, data_dir=Path(tmp) / "hub",
-                       batch_rows=args.batch)  # fmt: skip
+                       batch_rows=args.batch, db=db)  # fmt: skip
 
         hub = make_hub()
         await hub.start()  # creates the persistent session and its subscriptions
@@ -340,7 +366,10 @@ def main() -> None:
     parser.add_argument("--no-bare", action="store_true", help="skip the bare subscriber")
     parser.add_argument("--no-backlog", action="store_true", help="skip the hub-alone drain")
     parser.add_argument("--store-only", action="store_true")
+    parser.add_argument("--db", default=None, help="database URL (default: SQLite in --tmp)")
     args = parser.parse_args()
+    global DB
+    DB = args.db
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores, shared)")
     rate = asyncio.run(bench_store(20000, args.batch))
     print(f"store only      : {rate:9,.0f} heartbeats/s (Recorder, batches of {args.batch})")

@@ -3,6 +3,11 @@
 Decisions come from lists cached on disk (the newest ``vehicle_list`` the hub sent, or at the
 very first start the site config's ``vehicles``), so the gates work with hub and broker down.
 Every event goes through the outbox (edge/outbox.py) before MQTT.
+
+Nothing from the hub is acted on unless it is signed by a pinned hub key, for this site and
+edge, and fresh (models/signing.py): a command id is obeyed once ever, a list replaces the
+cache only if the hub issued it later. Anything else is refused and raised as a
+``control_refused`` alarm to the hub.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.bus import MqttBus
 from edge.context import EdgeContext
@@ -47,8 +54,11 @@ from models.messages import (
     GateDecision,
     Heartbeat,
     Kind,
+    Severity,
     VehicleList,
+    utcnow,
 )
+from models.signing import Expected, SignatureError, check_signed, public_from_text
 from models.site import ConfigError, GateConfig, GateType, SiteConfig, load_site_config
 from transport import Credentials, TlsSettings
 
@@ -81,6 +91,7 @@ class EdgeAgent:
         pipeline_options: dict[str, Any] | None = None,
         services: Sequence[ServiceFactory] = (),
         tls: TlsSettings | None = None,
+        hub_keys: Sequence[Ed25519PublicKey] = (),
     ) -> None:
         self.site = site_config
         self.edge = site_config.edge(edge_id)
@@ -98,6 +109,11 @@ class EdgeAgent:
         self.pipeline_options = pipeline_options or {}
         self.services = list(services)
         self.tls = tls
+        # the hub's public keys this edge trusts (two while a key is rotated); none: the edge
+        # obeys no command and takes no list from the network (it says so with an alarm)
+        self.trust = Expected(site_config.site.id, edge_id, tuple(hub_keys))
+        self._refusals: list[float] = []  # monotonic times of recent refusal alarms
+        self.refused_alarms_suppressed = 0
         self.gates = {g.id: g for g in site_config.gates_of(edge_id)}
         self.controls: dict[str, GateControl] = {}
         self.pipelines: dict[str, GatePipeline] = {}
@@ -106,6 +122,7 @@ class EdgeAgent:
         self._started = time.monotonic()
         self._stop = asyncio.Event()
         self._lists = LocalLists.from_site_vehicles(site_config.vehicles)
+        self._alarm_tasks: set[asyncio.Future[Any]] = set()
         self.outbox: Outbox | None = None
         self.store: EdgeStore | None = None
         self.bus: MqttBus | None = None
@@ -143,6 +160,8 @@ class EdgeAgent:
             tls=self.tls,
             **self.bus_options,
         )
+        self.bus.guard = self._guard
+        self.bus.on_refused = self._refused
         self.bus.on_command(self._on_command)
         self.bus.on_sync(self._on_sync)
         self.ctx = EdgeContext(
@@ -197,7 +216,9 @@ class EdgeAgent:
             from recognition import lpr
 
             reader = reader or lpr.PlateReader(home_province=self.site.site.home_province)
-            voter_factory = voter_factory or (lambda: lpr.PlateVoter(min_frames=3))
+            voter_factory = voter_factory or (
+                lambda: lpr.PlateVoter(min_frames=3, sure_confidence=lpr.SURE_CONFIDENCE)
+            )
         return reader, voter_factory
 
     async def _supervise(self, name: str, runner: GatePipeline | ServiceRun) -> None:
@@ -289,14 +310,51 @@ class EdgeAgent:
 
     # ------------------------------------------------------------------ hub -> edge
 
+    def _guard(self, message: AnyMessage) -> str | None:
+        """The bus asks before any handler sees a hub -> edge message."""
+        if not self.trust.keys:
+            return "no hub public key pinned on this edge (--hub-key)"
+        now = self.ctx.now() if self.ctx is not None else utcnow()
+        try:
+            check_signed(message, self.trust, now)
+        except SignatureError as exc:
+            return exc.reason
+        return None
+
+    def _refused(self, message: AnyMessage, topic: str, reason: str) -> None:
+        """Raise a refused hub -> edge message as an alarm (at most 10 a minute: a flood of
+        forgeries must not flood the outbox; the rest are counted in the next one)."""
+        if self.ctx is None:
+            return
+        now = time.monotonic()
+        self._refusals = [t for t in self._refusals if now - t < 60.0]
+        if len(self._refusals) >= 10:
+            self.refused_alarms_suppressed += 1
+            return
+        self._refusals.append(now)
+        suppressed, self.refused_alarms_suppressed = self.refused_alarms_suppressed, 0
+        gate = vars(message.payload).get("gate")
+        detail = f"refused {message.kind} {message.id} on {topic}: {reason}"
+        if suppressed:
+            detail += f" (and {suppressed} more refused without an alarm)"
+        alarm = Alarm(
+            type=AlarmType.CONTROL_REFUSED,
+            gate=gate if gate in self.gates else None,
+            severity=Severity.CRITICAL,
+            detail=detail[:500],
+            subject=message.device,
+        )
+        task = asyncio.ensure_future(self.ctx.emit(Kind.ALARM, alarm))
+        self._alarm_tasks.add(task)
+        task.add_done_callback(self._alarm_tasks.discard)
+
     async def _on_sync(self, message: AnyMessage) -> None:
         assert self.store is not None
         if message.kind != Kind.VEHICLE_LIST:
             return
         lists: VehicleList = message.payload
-        if lists.version <= self._lists.version:
-            return
-        if await asyncio.to_thread(self.store.save_vehicle_list, lists):
+        # ordered by the hub's issue time (signed), never by the version number
+        if await asyncio.to_thread(self.store.save_vehicle_list, lists, message.ts):
             self._lists = LocalLists.from_vehicle_list(lists)
             log.info("edge %s: vehicle lists now version %d", self.edge_id, lists.version)
 
@@ -306,7 +364,10 @@ class EdgeAgent:
         if message.kind != Kind.GATE_COMMAND:
             return  # not ours to answer: only gate commands carry an ack contract
         if await asyncio.to_thread(self.store.command_result, command_id) is not None:
-            log.info("edge %s: command %s already handled, ignored", self.edge_id, command_id)
+            # the id is the nonce: a command is obeyed once, ever (kept across restarts)
+            self._refused(
+                message, f"cmd/{message.payload.gate}", "replayed: command id seen before"
+            )
             return
         command: GateCommand = message.payload
         control = self.controls.get(command.gate)
@@ -413,6 +474,18 @@ def hardware_factories() -> HardwareFactories:
     return camera, relay, sensor
 
 
+def load_hub_keys(paths: Sequence[Path | str]) -> list[Ed25519PublicKey]:
+    """The pinned hub public keys, one per file (``hub.pub`` of the hub's key directory);
+    ConfigError naming the file otherwise."""
+    keys = []
+    for path in paths:
+        try:
+            keys.append(public_from_text(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"hub key {path}: {exc}") from None
+    return keys
+
+
 async def run_edge(
     site_path: Path | str,
     edge_id: str,
@@ -421,10 +494,16 @@ async def run_edge(
     hardware: Callable[[SiteConfig, str], HardwareFactories] | None = None,
     *,
     tls: TlsSettings | None = None,
+    hub_keys: Sequence[Path | str] = (),
 ) -> None:
     """``anju edge``: run one edge until cancelled (Ctrl-C). ``hardware(site, edge_id)`` builds
-    the drivers; default: the real ones (``anju edge --simulate`` passes the simulators')."""
+    the drivers; default: the real ones (``anju edge --simulate`` passes the simulators').
+    ``hub_keys``: files with the hub public key(s) the edge pins; without one it obeys no
+    command and takes no list from the network."""
     site = load_site_config(site_path)
+    pinned = load_hub_keys(hub_keys)
+    if not pinned:
+        log.warning("edge %s: no --hub-key: every hub command and list will be refused", edge_id)
     camera, relay, sensor = hardware(site, edge_id) if hardware else hardware_factories()
     agent = EdgeAgent(
         site,
@@ -435,6 +514,7 @@ async def run_edge(
         relay_factory=relay,
         sensor_factory=sensor,
         tls=tls,
+        hub_keys=pinned,
     )
     # systemd stops services with SIGTERM: stop cleanly (barrier down, "offline" published).
     loop = asyncio.get_running_loop()

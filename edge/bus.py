@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from edge.interfaces import MessageHandler
 from edge.outbox import Outbox
@@ -24,6 +24,7 @@ from models import topics
 from models.messages import (
     MAX_PAYLOAD_BYTES,
     MAX_SYNC_BYTES,
+    AnyMessage,
     DeviceStatus,
     EnvelopeBase,
     Kind,
@@ -80,6 +81,11 @@ class MqttBus:
         self._stopping = False
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self.rejected_messages = 0  # malformed or foreign messages received
+        # Hub -> edge messages must pass this before any handler sees them (the agent's
+        # signature check, models/signing.py): it returns None, or why the message is
+        # refused, and then ``on_refused`` hears of it. None: no check (tools, tests).
+        self.guard: Callable[[AnyMessage], str | None] | None = None
+        self.on_refused: Callable[[AnyMessage, str, str], None] | None = None
         self.refused_messages = 0  # our publishes the broker refused (MQTT 5 only)
 
         # A persistent session: the broker queues our commands while the link is down.
@@ -214,12 +220,20 @@ class MqttBus:
         if message.site != self.site:
             self.rejected_messages += 1
             log.warning("%s: ignored message for site %s on %s", self.device, message.site, topic)
+            if self.guard is not None and self.on_refused is not None:
+                self.on_refused(message, topic, f"for site {message.site!r}, not {self.site!r}")
             return
         if where.channel is topics.Channel.CMD:
             handlers = self._command_handlers
         elif where.channel is topics.Channel.SYNC:
             handlers = self._sync_handlers
         else:
+            return
+        if self.guard is not None and (refusal := self.guard(message)) is not None:
+            self.rejected_messages += 1
+            log.warning("%s: refused %s on %s: %s", self.device, message.kind, topic, refusal)
+            if self.on_refused is not None:
+                self.on_refused(message, topic, refusal)
             return
         for handler in handlers:
             task = asyncio.ensure_future(handler(message))

@@ -58,6 +58,9 @@ class QrAttempt:
 
 @dataclass(frozen=True, slots=True)
 class PinAttempt:
+    """A unit number and a PIN typed at the keypad (``models.passes.unit_pin``)."""
+
+    unit: str
     pin: str
 
 

@@ -1,6 +1,7 @@
-"""The edge's own durable state besides the outbox: the cached vehicle lists and the ids of
-commands already handled (so a redelivered command is never acted on twice, even after a
-restart). SQLite, thread-safe; callers on an event loop use ``asyncio.to_thread``.
+"""The edge's own durable state besides the outbox: the cached vehicle lists (with the hub's
+issue time, which orders them) and the ids of commands already handled (the nonces: a
+redelivered or replayed command is never acted on twice, even after a restart). SQLite,
+thread-safe; callers on an event loop use ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from models.messages import AckResult, VehicleList
@@ -39,6 +41,9 @@ class EdgeStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(lists)")}
+        if "issued" not in columns:  # a store from before signed lists: order by issue time
+            self._db.execute("ALTER TABLE lists ADD COLUMN issued REAL NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -51,15 +56,24 @@ class EdgeStore:
             row = self._db.execute("SELECT body FROM lists WHERE name = ?", (VEHICLES,)).fetchone()
         return VehicleList.model_validate_json(row[0]) if row else None
 
-    def save_vehicle_list(self, lists: VehicleList) -> bool:
-        """Store ``lists`` if it is newer than the cached one; True when it was stored."""
+    def vehicle_list_issued(self) -> datetime | None:
+        """When the hub issued the cached list (None: none cached, or cached before signing)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT issued FROM lists WHERE name = ?", (VEHICLES,)
+            ).fetchone()
+        return datetime.fromtimestamp(row[0], UTC) if row and row[0] else None
+
+    def save_vehicle_list(self, lists: VehicleList, issued: datetime) -> bool:
+        """Store ``lists`` if the hub issued it after the cached one (never by ``version``:
+        a forged huge version must not freeze the edge); True when it was stored."""
         with self._lock:
             cur = self._db.execute(
-                "INSERT INTO lists (name, version, body, saved) VALUES (?, ?, ?, ?)"
+                "INSERT INTO lists (name, version, body, saved, issued) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET version = excluded.version,"
-                " body = excluded.body, saved = excluded.saved"
-                " WHERE excluded.version > lists.version",
-                (VEHICLES, lists.version, lists.model_dump_json(), time.time()),
+                " body = excluded.body, saved = excluded.saved, issued = excluded.issued"
+                " WHERE excluded.issued > lists.issued",
+                (VEHICLES, lists.version, lists.model_dump_json(), time.time(), issued.timestamp()),
             )
         return cur.rowcount == 1
 

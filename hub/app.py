@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from hub.db.engine import database_url
 from hub.service import Hub
-from models.site import SiteConfig
+from models.site import ConfigError, SiteConfig
 from transport import Credentials, TlsSettings
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class HubApp:
         data_dir: Path | str,
         credentials: Credentials | None = None,
         tls: TlsSettings | None = None,
-        client_id: str = "anju-hub",
+        client_id: str | None = None,  # default: the broker username, else anju-hub
         console: ConsoleOptions | None = None,
         ops: OpsOptions | None = None,
         face_sync: bool = True,
@@ -164,6 +165,19 @@ class HubApp:
             client_id=client_id,
             **hub_options,
         )
+        if (
+            hub_options.get("db")
+            and database_url(data_dir, hub_options["db"]).get_backend_name() != "sqlite"
+        ):
+            # the console, supervision deadlines, face sync and retention still store to
+            # SQLite only (hub/store.py): on PostgreSQL the hub ingests, rules and commands
+            if console is not None:
+                raise ConfigError(
+                    "--db: the web console stores to SQLite only so far; run a PostgreSQL hub"
+                    " with --no-console"
+                )
+            face_sync = deadlines = retention = False
+            log.warning("PostgreSQL: face sync, supervision deadlines and retention are off")
         self.console = ConsoleService(self.hub, self.sites, console) if console else None
         self.ops = OpsService(self.hub, ops) if ops else None
         self.services: list[Service] = []

@@ -27,6 +27,7 @@ from hub.rules import (
     Effect,
     OpenViolation,
     RuleContext,
+    ViolationType,
     evaluate,
     is_offline_status,
     seen_at,
@@ -41,6 +42,7 @@ from models.messages import (
     CommandAckMessage,
     GateDecisionMessage,
     Heartbeat,
+    Severity,
     SlotStateMessage,
     parse_message,
     utcnow,
@@ -91,7 +93,9 @@ class Recorder:
         self._open_keys: set[str] = set()
         self.on_carpark_snapshot = on_carpark_snapshot
         self.parking = ParkingState()
-        self._snapshots: dict[str, CarParkSnapshotMessage] = {}  # newest car-park snapshot per site
+        # newest car-park snapshot per site, by the hub's receive time (a device's clock,
+        # or a forged date, must not pin an old fill level)
+        self._snapshots: dict[str, tuple[datetime, CarParkSnapshotMessage]] = {}
 
     async def load(self) -> None:
         """Know the configured devices and the violations still open from earlier runs."""
@@ -221,8 +225,8 @@ class Recorder:
                 message = item.message
                 if isinstance(message, CarParkSnapshotMessage):
                     newest = self._snapshots.get(message.site)
-                    if newest is None or newest.ts <= message.ts:
-                        self._snapshots[message.site] = message
+                    if newest is None or newest[0] <= item.received_at:
+                        self._snapshots[message.site] = (item.received_at, message)
                         relay.add(message.site)
                 if isinstance(message, CommandAckMessage) and (
                     row := await self._ack(message, item.received_at)
@@ -235,7 +239,7 @@ class Recorder:
                 self.on_command_ack(row["id"], row)
         if self.on_carpark_snapshot:
             visitors = self._visitors_inside()
-            for site_id, message in self._snapshots.items():
+            for site_id, (_, message) in self._snapshots.items():
                 if site_id in relay or visitors.get(site_id) != visitors_before.get(site_id):
                     self.on_carpark_snapshot(self._relayed(message, visitors.get(site_id, 0)))
         return Recorded(
@@ -262,6 +266,25 @@ class Recorder:
             # an ack for nothing we sent, or from a device that was not the addressee
             log.warning("ignoring ack %s from %s/%s", ack.command_id, msg.site, msg.device)
             await self.store.bump_counter("unmatched_acks")
+            # An edge answering a command the hub never sent it: someone else commands it.
+            company = self.sites[msg.site].site.company.id
+            await self.store.open_violation(
+                OpenViolation(
+                    type=ViolationType.UNSOLICITED_ACK,
+                    severity=Severity.CRITICAL,
+                    site=msg.site,
+                    device=msg.device,
+                    gate=None,
+                    subject=msg.device,
+                    at=received_at,
+                    detail=(
+                        f"{msg.device} acknowledged command {ack.command_id} ({ack.result})"
+                        " that the hub never sent it"
+                    )[:500],
+                    evidence=(msg.id,),
+                ),
+                company=company,
+            )
             return None
         # a late ack (after the timeout) is recorded but the status stays "timeout"
         status = "acknowledged" if command["status"] == "sent" else command["status"]

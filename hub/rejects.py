@@ -34,6 +34,8 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
     ("envelope site", "topic_mismatch"),
     ("envelope device", "topic_mismatch"),
     ("the hub does not accept messages on", "wrong_channel"),
+    ("timestamp ", "clock_skew"),
+    ("car-park snapshot from", "wrong_source"),
     ("kind ", "wrong_channel"),
     ("unknown site", "unknown_device"),
     ("device ", "unknown_device"),
@@ -50,6 +52,8 @@ REASON_CODES = (
     "topic_mismatch",
     "wrong_channel",
     "unknown_device",
+    "clock_skew",
+    "wrong_source",
     "internal",
     "other",
 )

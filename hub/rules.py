@@ -51,6 +51,10 @@ class ViolationType(StrEnum):
     TAILGATING = "tailgating"
     BLACKLIST = "blacklist"
     UNKNOWN_FACE_REPEATED = "unknown_face_repeated"
+    CONTROL_REFUSED = "control_refused"
+    KEYPAD_LOCKED = "keypad_locked"
+    # the hub's own: an edge acknowledged a command the hub never sent it
+    UNSOLICITED_ACK = "unsolicited_ack"
     # parking (hub/car_park/rules.py)
     FIRE_LANE_PARKING = "fire_lane_parking"
     NO_PARKING = "no_parking"

@@ -28,6 +28,7 @@ from hub.batcher import BatchWriter
 from hub.car_park.rules import shortest_limit_s
 from hub.health import HubHealth, StorageFaultState
 from hub.ingest import Ingest
+from hub.keys import load_or_create_hub_key
 from hub.metrics import HubMetrics, LiveValues
 from hub.recorder import Recorded, Recorder
 from hub.storage_fault import Backoff, StorageFault
@@ -44,12 +45,12 @@ from models.messages import (
     make_message,
     utcnow,
 )
+from models.signing import HUB_DEVICE, sign_message
 from models.site import SiteConfig
 from transport import BrokerAddress, Credentials, MqttClient, PublishError, TlsSettings
 
 log = logging.getLogger(__name__)
 
-HUB_DEVICE = "hub"  # the envelope device of what the hub publishes on sync topics
 CARPARK = "carpark"  # sync topic of the relayed car-park snapshot
 
 
@@ -96,13 +97,15 @@ class Hub:
         *,
         broker_url: str,
         data_dir: Path | str,
-        client_id: str = "anju-hub",
+        client_id: str | None = None,
         credentials: Credentials | None = None,
         tls: TlsSettings | None = None,
         watchdog_interval_s: float | None = None,
         batch_rows: int = 100,
         batch_delay_s: float = 0.05,
         storage_retry_max_s: float = 10.0,
+        keys_dir: Path | str | None = None,
+        db: str | None = None,
     ) -> None:
         if not sites:
             raise ValueError("the hub needs at least one site")
@@ -111,8 +114,16 @@ class Hub:
             raise ValueError("two site configs share one site id")
         self.broker = BrokerAddress.parse(broker_url).with_credentials(credentials)
         self.data_dir = Path(data_dir)
-        self.client_id = client_id
+        self.db = db  # database URL or file (hub/db/engine.py); None: DATA/hub.db
+        # The client id is the broker username (the generated broker config enforces that
+        # with use_username_as_clientid): each hub worker has its own user and session.
+        login = self.broker.credentials
+        self.client_id = client_id or (login.username if login else "anju-hub")
         self._tls = tls
+        # Everything the hub sends the edges is signed with this key; the edges pin its
+        # public half (``keys_dir/hub.pub``). Created on first run (docs/security.md).
+        self.keys_dir = Path(keys_dir) if keys_dir is not None else self.data_dir / "keys"
+        self.signing_key = load_or_create_hub_key(self.keys_dir)
         shortest = min(s.rules.device_offline_after_s for s in sites)
         parking_limit = shortest_limit_s(self.sites)  # fire lane timed to ~1/5 of its limit
         shortest = min(shortest, parking_limit) if parking_limit else shortest
@@ -147,7 +158,7 @@ class Hub:
 
     async def start(self, *, connect_timeout_s: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
-        self.store = await Store.open(self.data_dir)
+        self.store = await Store.open(self.data_dir, self.db)
         try:
             self.recorder = Recorder(
                 self.store,
@@ -353,10 +364,11 @@ class Hub:
             Kind.CARPARK_SNAPSHOT,
             site=snapshot.site,
             device=HUB_DEVICE,
-            payload=snapshot.payload,
-            ts=snapshot.ts,
+            payload=snapshot.payload,  # issued now: edges order relays by the hub's clock
         )
-        self.publish_retained(str(topics.sync(snapshot.site, CARPARK)), message.to_json())
+        self.publish_retained(
+            str(topics.sync(snapshot.site, CARPARK)), self.sign(message).to_json()
+        )
 
     # ------------------------------------------------------------------ sync lists
 
@@ -382,7 +394,7 @@ class Hub:
             device=HUB_DEVICE,
             payload=lists.model_copy(update={"version": version}),
         )
-        self._retained[str(topics.sync(site_id, VEHICLES))] = message.to_json()
+        self._retained[str(topics.sync(site_id, VEHICLES))] = self.sign(message).to_json()
         return version
 
     async def publish_vehicle_list(
@@ -397,6 +409,10 @@ class Hub:
         topic = str(topics.sync(site, VEHICLES))
         self.publish_retained(topic, self._retained[topic])
         return version
+
+    def sign(self, message: Any) -> Any:
+        """The envelope signed with the hub's key: the only form edges act on."""
+        return sign_message(message, self.signing_key)
 
     def publish_retained(self, topic: str, payload: bytes) -> None:
         """Publish a hub -> edges list retained (QoS 1) and keep it, so it goes out again on
@@ -454,7 +470,7 @@ class Hub:
                 await self.store.insert_command(row, at=sent_at)
             topic = str(topics.command(site, device, "gate"))
             try:
-                self.mqtt.publish(topic, message.to_json())
+                self.mqtt.publish(topic, self.sign(message).to_json())
             except PublishError as exc:
                 return await self._finish(message.id, CommandStatus.FAILED, str(exc))
             published = time.perf_counter()

@@ -42,8 +42,17 @@ _SQLITE_MESSAGES = {
     "cannot operate on a closed database": "closed",
 }
 # PostgreSQL SQLSTATE classes for the same situations (53: insufficient resources, 58: system
-# error, 08: connection exception, 57P: operator intervention), for a future asyncpg store.
+# error, 08: connection exception, 57P: operator intervention), as asyncpg reports them.
 _SQLSTATE_PREFIXES = {"53": "disk_full", "58": "io_error", "08": "disconnected", "57P": "shutdown"}
+# asyncpg's errors of a connection that died under it carry no SQLSTATE (by class name: this
+# module imports no driver). InternalClientError is what a query meets when the server
+# ended the session between two queries ("cannot switch to state ...").
+_ASYNCPG_DISCONNECTS = {
+    "ConnectionDoesNotExistError",
+    "ConnectionFailureError",
+    "InterfaceError",
+    "InternalClientError",
+}
 
 
 def storage_error_kind(exc: BaseException) -> str | None:
@@ -69,6 +78,10 @@ def is_storage_error(exc: BaseException) -> bool:
 def _kind_of(exc: BaseException) -> str | None:
     if isinstance(exc, StorageFault):
         return exc.kind
+    if getattr(exc, "connection_invalidated", False) is True:  # SQLAlchemy saw a disconnect
+        return "disconnected"
+    if type(exc).__module__.startswith("asyncpg") and type(exc).__name__ in _ASYNCPG_DISCONNECTS:
+        return "disconnected"
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         if isinstance(code, int) and (code & 0xFF) in _SQLITE_STORAGE_CODES:

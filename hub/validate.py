@@ -3,14 +3,16 @@
 A message is accepted only when its payload is a valid Anju envelope, its topic
 belongs to the tree, the topic's site/device equal the envelope's (a device may not
 speak for another), the kind is allowed on that channel, and the site, device and
-gate are known to the site configuration. Anything else becomes a ``Rejected`` with
-a short reason; nothing here raises.
+gate are known to the site configuration, the device's timestamp lies within the site's
+bounds around the hub's receive time (``rules.max_clock_ahead_s`` ahead,
+``rules.max_event_age_s`` behind), and a car-park snapshot comes from the site's car-park
+edge. Anything else becomes a ``Rejected`` with a short reason; nothing here raises.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from models.messages import MAX_PAYLOAD_BYTES, AnyMessage, Kind, MessageError, parse_message
 from models.site import SiteConfig
@@ -85,6 +87,16 @@ class Validator:
         self._devices: dict[str, dict[str, frozenset[str]]] = {
             site.site.id: {edge.id: frozenset(edge.gates) for edge in site.edges} for site in sites
         }
+        self._car_park_edges = {
+            site.site.id: frozenset(e.id for e in site.edges if e.car_park) for site in sites
+        }
+        self._time_bounds = {
+            site.site.id: (
+                timedelta(seconds=site.rules.max_event_age_s),
+                timedelta(seconds=site.rules.max_clock_ahead_s),
+            )
+            for site in sites
+        }
         # Parsing a topic cost as much as validating the payload (profiled); a site has few
         # distinct topics, so each is parsed once. Only called from one thread (paho's).
         self._topics: dict[str, Topic | str] = {}
@@ -103,7 +115,7 @@ class Validator:
         if not payload and retained:
             return Ignored(topic, "empty retained payload (cleared)", mid, qos, epoch)
         try:
-            reason_or_message = self._check(topic, payload)
+            reason_or_message = self._check(topic, payload, received_at)
         except Exception as exc:  # a bug here must never stop ingestion
             reason_or_message = f"internal validation error: {type(exc).__name__}: {exc}"
         if isinstance(reason_or_message, str):
@@ -119,7 +131,7 @@ class Validator:
             )
         return Accepted(reason_or_message, topic, received_at, retained, mid, qos, epoch)
 
-    def _check(self, topic_text: str, payload: bytes) -> AnyMessage | str:
+    def _check(self, topic_text: str, payload: bytes, received_at: datetime) -> AnyMessage | str:
         topic = self._topics.get(topic_text)
         if topic is None:
             try:
@@ -137,7 +149,25 @@ class Validator:
             message = parse_message(payload)
         except MessageError as exc:
             return f"payload: {exc.reason}"
-        return self._check_routing(topic, message) or message
+        return (
+            self._check_routing(topic, message) or self._check_time(message, received_at) or message
+        )
+
+    def _check_time(self, message: AnyMessage, received_at: datetime) -> str | None:
+        """A device clock far off (or a forged date) must not reach rules and ratings: a
+        2099 alarm opened a violation outside every rating period."""
+        behind, ahead = self._time_bounds[message.site]
+        if message.ts > received_at + ahead:
+            return (
+                f"timestamp {message.ts.isoformat()} is more than {ahead.total_seconds():g} s"
+                " ahead of the hub's clock (rules.max_clock_ahead_s)"
+            )
+        if message.ts < received_at - behind:
+            return (
+                f"timestamp {message.ts.isoformat()} is more than {behind.total_seconds():g} s"
+                " behind the hub's clock (rules.max_event_age_s)"
+            )
+        return None
 
     def _check_routing(self, topic: Topic, message: AnyMessage) -> str | None:
         kind = Kind(message.kind)
@@ -156,6 +186,11 @@ class Validator:
         if gates is None:
             return f"device {message.device!r} is not configured for site {topic.site!r}"
         # the field's value, not getattr: pydantic's __getattr__ for a missing one is slow
+        if kind is Kind.CARPARK_SNAPSHOT and message.device not in self._car_park_edges[topic.site]:
+            # the gates refuse visitors on this: only the car-park edge may say it is full
+            return (
+                f"car-park snapshot from {message.device!r}, not a car_park edge of {topic.site!r}"
+            )
         gate = vars(message.payload).get("gate")
         if gate is not None and gate not in gates:
             return f"gate {gate!r} does not belong to device {message.device!r}"

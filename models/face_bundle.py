@@ -15,7 +15,7 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -170,10 +170,16 @@ def seal_directory(
     version: int,
     pins: Mapping[str, str],
     cards: Mapping[str, str],
+    revoked: Iterable[str] = (),
 ) -> str:
-    """``pins``: PIN -> person, ``cards``: card id -> person. PINs travel only as keyed
-    digests, and the whole directory is encrypted (bound to site and version)."""
-    plain = {"pins": {pin_digest(key, pin): p for pin, p in pins.items()}, "cards": dict(cards)}
+    """``pins``: PIN -> person, ``cards``: card id -> person, ``revoked``: QR pass ids the
+    gates refuse. PINs travel only as keyed digests, and the whole directory is encrypted
+    (bound to site and version)."""
+    plain = {
+        "pins": {pin_digest(key, pin): p for pin, p in pins.items()},
+        "cards": dict(cards),
+        "revoked": sorted(revoked),
+    }
     sealed = cipher.seal(json.dumps(plain).encode(), _directory_context(site, version))
     return base64.b64encode(sealed).decode()
 

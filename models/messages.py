@@ -130,6 +130,7 @@ class DecisionReason(StrEnum):
     NOT_LIVE = "not_live"
     LOW_CONFIDENCE = "low_confidence"
     EXIT = "exit"  # an exit-only gate lets every vehicle out
+    KEYPAD_LOCKED = "keypad_locked"  # too many wrong PINs: the keypad waits (back-off)
 
 
 class GateDecision(Strict):
@@ -216,6 +217,10 @@ class AlarmType(StrEnum):
     TAILGATING = "tailgating"
     BLACKLIST = "blacklist"
     UNKNOWN_FACE_REPEATED = "unknown_face_repeated"
+    # the edge refused a hub -> edge message: unsigned, wrong key, other site or device,
+    # replayed, expiring too far ahead (models/signing.py)
+    CONTROL_REFUSED = "control_refused"
+    KEYPAD_LOCKED = "keypad_locked"  # too many wrong unit + PIN entries at one keypad
 
 
 class Severity(StrEnum):
@@ -336,11 +341,17 @@ class EnvelopeBase(Strict):
     site: Identifier
     device: Identifier
     ts: AwareDatetime = Field(default_factory=utcnow)
+    sig: str | None = Field(
+        default=None,
+        max_length=200,
+        description="hub -> edge only: Ed25519 signature of the rest (models/signing.py)",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
+        exclude = {"sig"} if self.sig is None else None  # edge -> hub messages carry none
+        return self.model_dump_json(by_alias=True, exclude=exclude).encode()
 
 
 class PlateReadMessage(EnvelopeBase):

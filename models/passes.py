@@ -88,6 +88,13 @@ def verify_pass(
     return PassCheck(PassStatus.VALID, pass_id, end)
 
 
+def unit_pin(unit: str, pin: str) -> str:
+    """What identifies a resident at a keypad: their unit number and PIN (``3-201#482913``).
+    A PIN alone (10^4 values, shared by the whole community) was a guessable key."""
+    return f"{unit.strip().upper()}#{pin.strip()}"
+
+
 def pin_digest(key: bytes, pin: str) -> str:
-    """Keyed digest of a PIN, so that the lists the edge caches hold no PINs in clear."""
+    """Keyed digest of a unit + PIN (``unit_pin``), so the lists the edge caches hold no PINs
+    in clear."""
     return hmac.new(key, b"pin:" + pin.encode(), hashlib.sha256).hexdigest()

@@ -161,6 +161,32 @@ class GateConfig(Section):
     min_plate_confidence: float = Field(default=0.80, ge=0, le=1)
     door: DoorContactConfig | None = None  # pedestrian gates with a door contact
     loop: LoopDetectorConfig | None = None  # vehicle gates on real hardware
+    # Where the plate of a car standing on the loop shows in the frame, as fractions of the
+    # frame [x, y, width, height]: only that region is read (faster, and no plate of a car
+    # behind or on a sign outside it). None: the whole frame.
+    plate_region: tuple[float, float, float, float] | None = None
+
+    @field_validator("plate_region")
+    @classmethod
+    def _region_inside_frame(
+        cls, v: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if v is None:
+            return v
+        x, y, w, h = v
+        if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
+            raise ValueError(
+                "plate_region: [x, y, width, height] as fractions of the frame, inside it"
+            )
+        return v
+
+    def plate_region_px(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The plate region in pixels of a ``width`` x ``height`` frame: x0, y0, x1, y1."""
+        if self.plate_region is None:
+            return 0, 0, width, height
+        x, y, w, h = self.plate_region
+        x0, y0 = round(x * width), round(y * height)
+        return x0, y0, min(width, round((x + w) * width)), min(height, round((y + h) * height))
 
     @model_validator(mode="after")
     def _door_on_pedestrian_gate(self) -> GateConfig:
@@ -272,6 +298,11 @@ class Vehicles(Section):
 class Rules(Section):
     device_offline_after_s: float = Field(default=90.0, gt=0)
     unknown_vehicle_is_violation: bool = True
+    # Device timestamps the hub accepts, relative to its own receive time (docs/mqtt.md):
+    # a little ahead (clock skew), and behind by at most the longest outage an edge's
+    # outbox is expected to bridge (events delivered late keep their own time).
+    max_clock_ahead_s: float = Field(default=300.0, gt=0, le=86400)
+    max_event_age_s: float = Field(default=14 * 86400.0, gt=0, le=400 * 86400)
 
 
 class Retention(Section):

@@ -134,8 +134,8 @@ class SimulatedPedestrianGate:
     def present_qr(self, token: str) -> None:
         self.credential_reader.put(QrAttempt(token))
 
-    def enter_pin(self, pin: str) -> None:
-        self.credential_reader.put(PinAttempt(pin))
+    def enter_pin(self, unit: str, pin: str) -> None:
+        self.credential_reader.put(PinAttempt(unit, pin))
 
     def present_card(self, card_id: str) -> None:
         self.credential_reader.put(CardAttempt(card_id))

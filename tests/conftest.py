@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from models.face_bundle import KEY_ENV, generate_key, parse_key
+from tests.databases import ENGINES, database
 from tests.mosquitto import MosquittoBroker, durable_mosquitto
 
 
@@ -36,3 +37,11 @@ def durable_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     broker = durable_mosquitto(tmp_path)
     yield broker
     broker.stop()
+
+
+@pytest.fixture(params=ENGINES)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str | None]:
+    """Each storage test once per engine: None (SQLite in the data dir) or a fresh
+    PostgreSQL database's URL (tests/databases.py)."""
+    async with database(request.param, tmp_path) as url:
+        yield url

@@ -170,10 +170,38 @@ class MqttClient:
         if not await self.wait_ready(timeout_s):
             await self.stop()
             why = f": {self.connect_refusal}" if self.connect_refusal else ""
+            if not why:  # paho keeps the socket/TLS error to itself: find it out
+                problem = await asyncio.to_thread(self._diagnose)
+                why = f": {problem}" if problem else ""
             raise ConnectionError(
                 f"no connection to the broker at {self.address.host}:{self.address.port}"
                 f" within {timeout_s:g} s{why}"
             )
+
+    def _diagnose(self) -> str | None:
+        """Why no connection came up: open the socket (and the TLS session, with paho's own
+        context) once more and report the error, e.g. a CA that did not sign the broker's
+        certificate, or a broker that wants a client certificate."""
+        host, port = self.address.host, self.address.port
+        context: ssl.SSLContext | None = getattr(self._client, "_ssl_context", None)
+        try:
+            with socket.create_connection((host, port), timeout=3) as sock:
+                if context is None:
+                    return None
+                with context.wrap_socket(sock, server_hostname=host) as tls:
+                    tls.settimeout(1)
+                    with contextlib.suppress(TimeoutError):
+                        tls.recv(1)  # TLS 1.3: a refused client certificate shows up here
+        except ssl.SSLCertVerificationError as exc:
+            return (
+                f"TLS: certificate verify failed ({exc.verify_message}): is --ca-file the CA "
+                "that signed the broker's certificate, and the host one it names?"
+            )
+        except ssl.SSLError as exc:
+            return f"TLS: {exc.reason or exc} (does the broker want a client --cert/--key?)"
+        except OSError as exc:
+            return f"{exc.strerror or exc}"
+        return None
 
     async def wait_ready(self, timeout_s: float) -> bool:
         with contextlib.suppress(TimeoutError):

@@ -102,6 +102,8 @@ async def start_car_park_edge(
     debounce: DebounceConfig = DebounceConfig(on_after_s=4.0, off_after_s=4.0),
     frame_interval_s: float | None = None,
     snapshot_every_s: float = 15.0,
+    tls: Any = None,
+    hub_keys: Sequence[Any] = (),
 ) -> tuple[Any, SimCarParkCamera, Any]:
     """Start the ``car_park: true`` edge on a simulated camera: (agent, camera, factory)."""
     from edge.agent import EdgeAgent
@@ -122,11 +124,13 @@ async def start_car_park_edge(
         site,
         edge.id,
         broker_url=broker_url,
+        tls=tls,
         data_dir=data_dir,
         camera_factory=_no_gate,
         relay_factory=_no_gate,
         sensor_factory=_no_gate,
         services=[factory],
+        hub_keys=hub_keys,
     )
     await agent.start()
     return agent, camera, factory
@@ -143,6 +147,8 @@ async def start_car_park(demo: Any, **options: Any) -> asyncio.Task[None]:
         demo.broker_url,
         demo.options.data / "edges" / next(e.id for e in site.edges if e.car_park),
         seed=demo.options.seed,
+        tls=demo.options.tls,
+        hub_keys=demo.hub_keys(),
         **options,
     )
     demo.agents.append(agent)

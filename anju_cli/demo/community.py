@@ -49,6 +49,8 @@ class DemoOptions:
     console_port: int | None = None  # serve the web console on 127.0.0.1:PORT (0: any free port)
     car_park: bool = True  # run the car-park edge and its story (tests may drive it themselves)
     pedestrians: bool = True  # enrol demo faces and run the pedestrian-gate scenario
+    tls: Any = None  # transport.TlsSettings for --broker (CA, client certificate)
+    hub_credentials: Any = None  # transport.Credentials of the hub on --broker
 
 
 class Demo:
@@ -66,6 +68,19 @@ class Demo:
         self.pedestrians: Any = None
         self.car_park_camera: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
+
+    def hub_keys(self) -> list[Any]:
+        """The hub key the simulated edges pin: the demo hub's own (created on first run in
+        DATA/keys), or, without a hub here (``anju sim``), DATA/keys/hub.pub if it exists."""
+        if self.hub is not None:
+            return [self.hub.signing_key.public_key()]
+        from edge.agent import load_hub_keys
+
+        pub = self.options.data / "keys" / "hub.pub"
+        if not pub.exists():
+            console.print(f"[yellow]no hub key in {pub}: the edges will refuse hub commands[/]")
+            return []
+        return load_hub_keys([pub])
 
     async def start(self) -> None:
         from edge.agent import EdgeAgent
@@ -93,10 +108,12 @@ class Demo:
                 self.site,
                 edge.id,
                 broker_url=self.broker_url,
+                tls=self.options.tls,
                 data_dir=self.options.data / "edges" / edge.id,
                 camera_factory=camera,
                 relay_factory=relay,
                 sensor_factory=sensor,
+                hub_keys=self.hub_keys(),
             )
             await agent.start()
             await self._settle(agent)
@@ -131,7 +148,12 @@ class Demo:
         port = self.options.console_port
         options = None if port is None else ConsoleOptions(port=port or free_port())
         self.app = HubApp(
-            [self.site], broker_url=self.broker_url, data_dir=self.options.data, console=options
+            [self.site],
+            broker_url=self.broker_url,
+            data_dir=self.options.data,
+            console=options,
+            credentials=self.options.hub_credentials,
+            tls=self.options.tls,
         )
         await self.app.start()
         self.hub = self.app.hub

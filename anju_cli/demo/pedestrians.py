@@ -41,7 +41,7 @@ from models.face_bundle import (
     pass_key,
 )
 from models.messages import GatePosition
-from models.passes import issue_pass
+from models.passes import issue_pass, unit_pin
 from recognition.face.detector import load_rgb
 from recognition.face.quality import check_image, enrolment_stack
 from simulators.faces import FACES_DIR
@@ -60,10 +60,18 @@ class DemoPerson:
     enrol: tuple[str, ...]  # photos enrolled
     walks: str  # photo the gate camera sees
     pin: str | None = None
+    unit: str = ""  # typed before the PIN at the keypad
 
 
 DEMO_PEOPLE = (
-    DemoPerson("res-obama", "resident", ("obama.jpg", "obama2.jpg"), "obama3.jpg", pin="2468"),
+    DemoPerson(
+        "res-obama",
+        "resident",
+        ("obama.jpg", "obama2.jpg"),
+        "obama3.jpg",
+        pin="246813",
+        unit="3-201",
+    ),
     DemoPerson("bl-biden", "blacklist", ("biden.jpg",), "biden.jpg"),
 )
 STRANGER = "astronaut.jpg"  # never enrolled
@@ -110,7 +118,9 @@ async def enroll_demo_people(hub: Any, site: str) -> int:
             return {p for p, _s, _r in store.persons(site)}
 
     present = await asyncio.to_thread(enrolled)
-    await set_gate_credentials(hub, site, pins={p.pin: p.id for p in DEMO_PEOPLE if p.pin})
+    await set_gate_credentials(
+        hub, site, pins={unit_pin(p.unit, p.pin): p.id for p in DEMO_PEOPLE if p.pin}
+    )
     expires = datetime.now(UTC) + timedelta(days=30)
     for person in DEMO_PEOPLE:
         if person.id in present:
@@ -153,9 +163,9 @@ def scenario(site: str) -> list[Step]:
     steps += [
         ("blacklisted", lambda g: g.walk_up(FACES_DIR / blacklisted.walks, live=True)),
         ("qr_visitor", lambda g: g.present_qr(visitor_pass(site, "DEMO-V1"))),
-        ("pin", lambda g: g.enter_pin(resident.pin or "")),
+        ("pin", lambda g: g.enter_pin(resident.unit, resident.pin or "")),
         ("door_forced", _force_when_locked),
-        ("door_propped", lambda g: _prop_after_unlock(g, resident.pin or "", seconds=20.0)),
+        ("door_propped", lambda g: _prop_after_unlock(g, resident, seconds=20.0)),
     ]
     return steps
 
@@ -170,11 +180,11 @@ def _force_when_locked(gate: SimulatedPedestrianGate) -> None:
     gate.force_door(1.0)
 
 
-def _prop_after_unlock(gate: SimulatedPedestrianGate, pin: str, seconds: float) -> None:
+def _prop_after_unlock(gate: SimulatedPedestrianGate, person: DemoPerson, seconds: float) -> None:
     """A resident unlocks with their PIN and wedges the door open behind them: door_held
     (the gate's held_open_s is 15 s in the example site), but not door_forced."""
     opens = len(gate.relay.opens())
-    gate.enter_pin(pin)
+    gate.enter_pin(person.unit, person.pin or "")
     deadline = time.monotonic() + 10.0
     while len(gate.relay.opens()) == opens and time.monotonic() < deadline:
         time.sleep(0.05)

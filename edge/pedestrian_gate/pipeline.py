@@ -20,9 +20,11 @@ import numpy as np
 
 from edge.car_park.evidence import crop_b64
 from edge.context import EdgeContext
-from edge.interfaces import CredentialReader
+from edge.interfaces import CredentialReader, PinAttempt
+from edge.pedestrian_gate.keypad import KeypadLock
 from edge.pedestrian_gate.reader import FaceReading, GateFaceReader, face_match_payload
 from edge.pedestrian_gate.rules import (
+    UNKNOWN_SUBJECT,
     Attempt,
     DoorMonitor,
     FaceAttempt,
@@ -38,6 +40,9 @@ from models.messages import (
     Alarm,
     AlarmType,
     AnyMessage,
+    Credential,
+    Decision,
+    DecisionReason,
     GateDecision,
     GatePosition,
     Kind,
@@ -88,6 +93,7 @@ class PedestrianGatePipeline(GatePipeline):
         self.frame_period = 1.0 / gate.camera.fps
         self.credentials = credential_reader_of(devices)
         self.tracker = UnknownAttemptTracker.from_settings(self.settings)
+        self.keypad = KeypadLock()  # lock-out with back-off after wrong unit + PIN entries
         self.stack = FaceStack(DetectorSettings(min_face_px=80))
         self.sync: FaceSync | None = None
         self.key_error: str | None = None
@@ -228,9 +234,16 @@ class PedestrianGatePipeline(GatePipeline):
         """``face``: the RGB face crop of a face attempt; sent only with an alarm."""
         assert self.sync is not None
         state = self.sync.state
-        decision = decide_pedestrian(
-            attempt, state.directory, now=self.ctx.now(), settings=self.settings
-        )
+        pin = isinstance(attempt, PinAttempt)
+        wait_s = self.keypad.wait_s(time.monotonic()) if pin else 0.0
+        if wait_s > 0:  # locked: the PIN is not even looked up
+            decision = PedestrianDecision(
+                Decision.REFUSE, DecisionReason.KEYPAD_LOCKED, Credential.PIN, UNKNOWN_SUBJECT
+            )
+        else:
+            decision = decide_pedestrian(
+                attempt, state.directory, now=self.ctx.now(), settings=self.settings
+            )
         if decision.opens:
             await self.devices.control.open_for(
                 self.gate.open_seconds,
@@ -272,6 +285,15 @@ class PedestrianGatePipeline(GatePipeline):
                 f"{decision.reason})",
                 face,  # the last of the refused faces
             )
+        if pin and wait_s == 0:
+            if decision.opens:
+                self.keypad.succeeded()
+            elif (lockout := self.keypad.failed(time.monotonic())) is not None:
+                await self._alarm(
+                    AlarmType.KEYPAD_LOCKED,
+                    f"keypad locked for {lockout.seconds:g} s after {lockout.failures}"
+                    " wrong unit + PIN entries",
+                )
         self.decisions += 1  # counted once the decision and its alarms are out
         return decision
 

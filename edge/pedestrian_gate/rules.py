@@ -11,7 +11,7 @@ from datetime import datetime
 from edge.interfaces import CardAttempt, PinAttempt, QrAttempt
 from models.face_bundle import BLACKLIST, RESIDENT
 from models.messages import AlarmType, Credential, Decision, DecisionReason
-from models.passes import PassStatus, pin_digest, verify_pass
+from models.passes import PassStatus, pin_digest, unit_pin, verify_pass
 
 UNKNOWN_SUBJECT = "unknown"
 
@@ -147,8 +147,8 @@ def decide_pedestrian(
                 return _refuse(Credential.QR, _PASS_REASONS[check.status], subject)
             # Forged, foreign, revoked or garbled passes are attempts to get in.
             return _refuse(Credential.QR, DecisionReason.UNKNOWN, subject, suspicious=True)
-        case PinAttempt(pin=pin):
-            person = directory.pins.get(pin_digest(directory.key, pin))
+        case PinAttempt(unit=unit, pin=pin):
+            person = directory.pins.get(pin_digest(directory.key, unit_pin(unit, pin)))
             return _by_person(Credential.PIN, person, directory.roles)
         case CardAttempt(card_id=card_id):
             return _by_person(Credential.CARD, directory.cards.get(card_id), directory.roles)

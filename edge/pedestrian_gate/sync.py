@@ -76,10 +76,11 @@ class FaceSync:
         persons: list[dict[str, Any]],
         pins: dict[str, str],
         cards: dict[str, str],
+        revoked: frozenset[str] = frozenset(),
     ) -> FaceState:
         matcher = FaceMatcher.from_bundle({"persons": persons}, self.match)
         roles = {p["id"]: p["role"] for p in persons}
-        directory = GateDirectory(self.site, self.key, roles, cards, pins)
+        directory = GateDirectory(self.site, self.key, roles, cards, pins, revoked)
         return FaceState(version, matcher, directory, frozenset(roles))
 
     def load_cached(self) -> bool:
@@ -108,7 +109,11 @@ class FaceSync:
 
     def _apply(self, bundle: dict[str, Any], directory: dict[str, Any]) -> None:
         self.state = self._state(
-            bundle["version"], bundle["persons"], directory["pins"], directory["cards"]
+            bundle["version"],
+            bundle["persons"],
+            directory["pins"],
+            directory["cards"],
+            frozenset(directory.get("revoked", ())),  # a directory from before revocation
         )
         for listener in self.listeners:
             listener(self.state)

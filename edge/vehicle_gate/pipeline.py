@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -54,7 +55,8 @@ class _Visit:
 class VehicleGatePipeline(GatePipeline):
     gate_type = GateType.VEHICLE
     max_decisions_per_visit = 3  # a refused car may be re-read (misread), but not forever
-    idle_poll_s = 0.1
+    # How often an idle gate asks the loop whether a car arrived: part of every car's wait.
+    idle_poll_s = 0.02
 
     def __init__(
         self, gate: GateConfig, devices: GateDevices, ctx: EdgeContext, deps: PipelineDeps
@@ -113,7 +115,9 @@ class VehicleGatePipeline(GatePipeline):
             return None
         self.frames_read += 1
         self.voter.add(detections)
-        vote = self.voter.result()
+        # One very sure read may open the barrier; accusing a follower of tailgating waits
+        # for the vote over several frames.
+        vote = self.voter.result(single=not visit.opened)
         if vote is None:
             return None
         self.voter.reset()  # next decision, if any, on fresh frames
@@ -175,8 +179,13 @@ class VehicleGatePipeline(GatePipeline):
         frame = self.devices.camera.read()
         if frame is None:
             return None, ()
+        height, width = frame.shape[:2]
+        x0, y0, x1, y1 = self.gate.plate_region_px(width, height)
         with self.deps.reader_lock:  # one recogniser shared by the gates of this edge
-            return frame, self.reader.read(frame)
+            detections = self.reader.read(frame[y0:y1, x0:x1])
+        if x0 or y0:
+            detections = [_shifted(d, x0, y0) for d in detections]
+        return frame, detections
 
     async def _on_vote(self, visit: _Visit, vote: Any, frame: np.ndarray) -> VehicleDecision | None:
         plate = normalize_plate(vote.text)
@@ -248,6 +257,15 @@ class VehicleGatePipeline(GatePipeline):
             # The vehicle let in has cleared the loop: lower the barrier behind it now rather
             # than after open_seconds, which is only the limit when nobody drives through.
             await self.devices.control.close(f"vehicle passed: {visit.opened_for}")
+
+
+def _shifted(detection: Any, dx: int, dy: int) -> Any:
+    """A detection made in the plate region, its box moved into frame coordinates."""
+    box = getattr(detection, "box", None)
+    if box is None or not dataclasses.is_dataclass(detection):
+        return detection
+    x, y, w, h = box
+    return dataclasses.replace(detection, box=(x + dx, y + dy, w, h))  # type: ignore[type-var]
 
 
 def _same_vehicle(a: str, b: str) -> bool:

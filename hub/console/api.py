@@ -345,7 +345,7 @@ async def violation(
     return _jsonable(
         {
             "violation": case,
-            "evidence": await views.evidence(state, case["evidence"]),
+            "evidence": await views.evidence(state, case["evidence"], case["site"]),
             "history": await _supervision(request).trail(vid),
         }
     )

@@ -27,7 +27,8 @@ def _payload(row: dict[str, Any]) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     try:
-        return json.loads(raw or "{}")
+        parsed: dict[str, Any] = json.loads(raw or "{}")
+        return parsed
     except ValueError:
         return {}
 

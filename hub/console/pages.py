@@ -28,10 +28,13 @@ from models.messages import utcnow
 router = APIRouter()
 
 
-def _render(request: Request, template: str, context: dict[str, Any], status: int = 200):
-    return state_of(request).templates.TemplateResponse(
+def _render(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    response: Response = state_of(request).templates.TemplateResponse(
         request, template, context, status_code=status
     )
+    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -214,7 +217,7 @@ async def violation(
         request, "violation.html",
         page_context(request, user, "violations", site=config, case=case,
                      gate_name=names.get(case.get("gate") or "", case.get("gate") or ""),
-                     evidence=await views.evidence(state, case["evidence"]),
+                     evidence=await views.evidence(state, case["evidence"], case["site"]),
                      history=history_rows(await state.supervision.trail(vid)),
                      actions=actions, photos=photos, msg=msg, error=error),
     )  # fmt: skip

@@ -95,7 +95,7 @@ def all_passes(
     config: SiteConfig, console_rows: list[dict[str, Any]], now: datetime
 ) -> list[dict[str, Any]]:
     """Passes from the site config and from the console, newest first, with validity."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": p.id,
             "plate": p.plate,
@@ -126,7 +126,7 @@ def listed_passes(console_rows: list[dict[str, Any]], now: datetime) -> list[Lis
     """Console passes still usable at ``now``, in the form the edges decide with (pure)."""
     listed = []
     for row in console_rows:
-        until = from_iso(row["valid_until"])
+        until = datetime.fromisoformat(row["valid_until"])  # NOT NULL in the table
         if until > now:
             listed.append(
                 ListedPass(

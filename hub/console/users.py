@@ -1,4 +1,5 @@
-"""Console accounts, sessions and login failures in the hub's SQLite database.
+"""Console accounts, sessions and login failures in the hub's database (SQLite or
+PostgreSQL, through SQLAlchemy Core; the tables are hub/db/tables.py's).
 
 Passwords: argon2id via pwdlib. Sessions: a random token in an HttpOnly cookie; only its
 SHA-256 is stored, with the session's CSRF token. Failures are kept per user name for the
@@ -16,12 +17,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pwdlib import PasswordHash
+from sqlalchemy import case, delete, func, select, update
 
 from hub.console.lockout import ACCOUNT, CLIENT, PAIR, backoff_until, latest, locked_until
 from hub.console.roles import ConsoleRole, ConsoleUser, sites_for
+from hub.db import tables as t
 from hub.store import Store, from_iso, iso
 from models.messages import utcnow
 
+# The numbered migrations of before Alembic: hub/db/migrate.py finishes them on older files.
 CONSOLE_MIGRATIONS: list[str] = [
     """
     CREATE TABLE console_users (
@@ -70,6 +74,10 @@ CONSOLE_MIGRATIONS: list[str] = [
     CREATE INDEX console_login_failures_client ON console_login_failures (client, at);
     """,
 ]
+
+u = t.console_users.c
+sc = t.console_sessions.c
+f = t.console_login_failures.c
 
 SESSION_TTL = timedelta(hours=12)  # one guard-room shift
 # One client (address) trying many user names: a wider limit than one account's.
@@ -125,14 +133,8 @@ class UserStore:
 
     @classmethod
     async def open(cls, store: Store, companies: dict[str, str], **kw: Any) -> UserStore:
-        await store.apply_migrations("console", CONSOLE_MIGRATIONS)
+        """The console's tables are part of the hub's schema (hub/db/tables.py)."""
         return cls(store, companies, **kw)
-
-    async def _rows(self, sql: str, params: list[Any], *, writer: bool = False) -> list[dict]:
-        conn = self.store.db if writer else self.store.reader
-        async with conn.execute(sql, params) as cur:
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
 
     def _user(self, row: dict[str, Any]) -> ConsoleUser:
         role = ConsoleRole(row["role"])
@@ -160,22 +162,34 @@ class UserStore:
         async with self._hash_slots:
             encoded = await asyncio.to_thread(hash_password, password, self.hasher)
         async with self.store.transaction():
-            before = await self._rows(
-                "SELECT username, role, scope, disabled FROM console_users WHERE username = ?",
-                [username],
+            before = await self.store.rows(
+                select(u.username, u.role, u.scope, u.disabled).where(u.username == username),
                 writer=True,
             )
-            await self.store.db.execute(
-                "INSERT INTO console_users (username, password_hash, role, scope, display_name,"
-                " created_at, password_set_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,"
-                " role = excluded.role, scope = excluded.scope, disabled = 0,"
-                " display_name = excluded.display_name, password_set_at = excluded.created_at",
-                (username, encoded, role.value, scope, display_name, iso(now), iso(now)),
+            stmt = self.store.insert(t.console_users).values(
+                username=username,
+                password_hash=encoded,
+                role=role.value,
+                scope=scope,
+                display_name=display_name,
+                created_at=iso(now),
+                password_set_at=iso(now),
             )
-            await self.store.db.execute(
-                "DELETE FROM console_sessions WHERE username = ?", (username,)
+            new = stmt.excluded
+            await self.store.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["username"],
+                    set_={
+                        "password_hash": new.password_hash,
+                        "role": new.role,
+                        "scope": new.scope,
+                        "disabled": 0,
+                        "display_name": new.display_name,
+                        "password_set_at": new.created_at,
+                    },
+                )
             )
+            await self.store.execute(delete(t.console_sessions).where(sc.username == username))
             await self.store.audit(
                 actor,
                 "console.user.set",
@@ -191,20 +205,23 @@ class UserStore:
     async def _failures(self, username: str, now: datetime) -> list[tuple[datetime, str]]:
         """This account's failures (time, client) since its last login or password reset."""
         since = iso(now - PAIR.window - PAIR.lock_for)
-        rows = await self._rows(
-            "SELECT at, client FROM console_login_failures WHERE username = ? AND at >= ? AND at >"
-            " coalesce((SELECT max(coalesce(last_login_at, ''), password_set_at)"
-            "           FROM console_users WHERE username = ?), '')"
-            " ORDER BY at",
-            [username, since, username],
+        last_login = func.coalesce(u.last_login_at, "")
+        counted_from = (
+            select(case((last_login > u.password_set_at, last_login), else_=u.password_set_at))
+            .where(u.username == username)
+            .scalar_subquery()
+        )
+        rows = await self.store.rows(
+            select(f.at, f.client)
+            .where(f.username == username, f.at >= since, f.at > func.coalesce(counted_from, ""))
+            .order_by(f.at)
         )
         return [(datetime.fromisoformat(r["at"]), r["client"] or "") for r in rows]
 
     async def _client_failures(self, client: str, now: datetime) -> list[datetime]:
         since = iso(now - CLIENT.window - CLIENT.lock_for)
-        rows = await self._rows(
-            "SELECT at FROM console_login_failures WHERE client = ? AND at >= ? ORDER BY at",
-            [client, since],
+        rows = await self.store.rows(
+            select(f.at).where(f.client == client, f.at >= since).order_by(f.at)
         )
         return [datetime.fromisoformat(r["at"]) for r in rows]
 
@@ -234,14 +251,15 @@ class UserStore:
         if until is not None:
             await self._audit_login(username, "console.login.locked", client, now, until)
             raise LoginError("too many failed attempts: try again later", until)
-        rows = await self._rows("SELECT * FROM console_users WHERE username = ?", [username])
+        rows = await self.store.rows(select(t.console_users).where(u.username == username))
         row = rows[0] if rows and not rows[0]["disabled"] else None
         valid, new_hash = await self._verify(password, row["password_hash"] if row else None)
         if row is None or not valid:
             async with self.store.transaction():
-                await self.store.db.execute(
-                    "INSERT INTO console_login_failures (username, at, client) VALUES (?, ?, ?)",
-                    (username, iso(now), client),
+                await self.store.execute(
+                    t.console_login_failures.insert().values(
+                        username=username, at=iso(now), client=client
+                    )
                 )
                 await self.store.audit(
                     username or "?", "console.login.failed", f"console/user/{username}",
@@ -254,24 +272,27 @@ class UserStore:
         expires = now + SESSION_TTL
         async with self.store.transaction():
             if new_hash is not None:  # parameters were raised since the hash was made
-                await self.store.db.execute(
-                    "UPDATE console_users SET password_hash = ? WHERE username = ?",
-                    (new_hash, username),
+                await self.store.execute(
+                    update(t.console_users)
+                    .where(u.username == username)
+                    .values(password_hash=new_hash)
                 )
-            await self.store.db.execute(
-                "UPDATE console_users SET last_login_at = ? WHERE username = ?",
-                (iso(now), username),
+            await self.store.execute(
+                update(t.console_users).where(u.username == username).values(last_login_at=iso(now))
             )
-            await self.store.db.execute(
-                "DELETE FROM console_login_failures WHERE at < ?", (iso(now - FAILURES_KEPT),)
+            await self.store.execute(
+                delete(t.console_login_failures).where(f.at < iso(now - FAILURES_KEPT))
             )
-            await self.store.db.execute(
-                "DELETE FROM console_sessions WHERE expires_at < ?", (iso(now),)
-            )
-            await self.store.db.execute(
-                "INSERT INTO console_sessions (token_sha256, username, csrf_token, created_at,"
-                " expires_at, client) VALUES (?, ?, ?, ?, ?, ?)",
-                (token_digest(token), username, csrf, iso(now), iso(expires), client),
+            await self.store.execute(delete(t.console_sessions).where(sc.expires_at < iso(now)))
+            await self.store.execute(
+                t.console_sessions.insert().values(
+                    token_sha256=token_digest(token),
+                    username=username,
+                    csrf_token=csrf,
+                    created_at=iso(now),
+                    expires_at=iso(expires),
+                    client=client,
+                )
             )
             await self.store.audit(
                 username, "console.login", f"console/user/{username}", None,
@@ -292,11 +313,10 @@ class UserStore:
         """The live session for a cookie's token, or None (unknown, expired, disabled user)."""
         if not token:
             return None
-        rows = await self._rows(
-            "SELECT s.csrf_token, s.expires_at, u.* FROM console_sessions s"
-            " JOIN console_users u ON u.username = s.username"
-            " WHERE s.token_sha256 = ? AND u.disabled = 0",
-            [token_digest(token)],
+        rows = await self.store.rows(
+            select(sc.csrf_token, sc.expires_at, t.console_users)
+            .join_from(t.console_sessions, t.console_users, u.username == sc.username)
+            .where(sc.token_sha256 == token_digest(token), u.disabled == 0)
         )
         if not rows:
             return None
@@ -309,9 +329,8 @@ class UserStore:
     async def logout(self, session: Session) -> None:
         now = utcnow()
         async with self.store.transaction():
-            await self.store.db.execute(
-                "DELETE FROM console_sessions WHERE token_sha256 = ?",
-                (token_digest(session.token),),
+            await self.store.execute(
+                delete(t.console_sessions).where(sc.token_sha256 == token_digest(session.token))
             )
             await self.store.audit(
                 session.user.username, "console.logout",
@@ -322,15 +341,14 @@ class UserStore:
         """Disable an account and end its sessions (audited); False if there is none."""
         now = utcnow()
         async with self.store.transaction():
-            cur = await self.store.db.execute(
-                "UPDATE console_users SET disabled = 1 WHERE username = ? AND disabled = 0",
-                (username,),
+            result = await self.store.execute(
+                update(t.console_users)
+                .where(u.username == username, u.disabled == 0)
+                .values(disabled=1)
             )
-            if cur.rowcount != 1:
+            if result.rowcount != 1:
                 return False
-            await self.store.db.execute(
-                "DELETE FROM console_sessions WHERE username = ?", (username,)
-            )
+            await self.store.execute(delete(t.console_sessions).where(sc.username == username))
             await self.store.audit(
                 actor, "console.user.disable", f"console/user/{username}",
                 {"disabled": False}, {"disabled": True}, now,
@@ -338,9 +356,8 @@ class UserStore:
         return True
 
     async def users(self) -> list[dict[str, Any]]:
-        rows = await self._rows(
-            "SELECT username, role, scope, display_name, disabled, created_at FROM console_users"
-            " ORDER BY username",
-            [],
+        return await self.store.rows(
+            select(u.username, u.role, u.scope, u.display_name, u.disabled, u.created_at).order_by(
+                u.username
+            )
         )
-        return rows

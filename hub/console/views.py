@@ -103,11 +103,12 @@ async def carpark_data(state: ConsoleState, config: SiteConfig, now: datetime) -
     }
 
 
-async def evidence(state: ConsoleState, ids: list[str]) -> list[dict[str, Any]]:
+async def evidence(state: ConsoleState, ids: list[str], site: str) -> list[dict[str, Any]]:
+    """The events a violation of ``site`` names; never another community's."""
     out = []
     for event_id in ids[:50]:
         row = await event_by_id(state.store, event_id)
-        if row:
+        if row and row["site"] == site:
             out.append(event_view(row))
     return out
 

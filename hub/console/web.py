@@ -86,7 +86,8 @@ class ConsoleState:
 
 
 def state_of(request: Request) -> ConsoleState:
-    return request.app.state.console
+    state: ConsoleState = request.app.state.console
+    return state
 
 
 def record_link(rid: str) -> Markup:
@@ -121,7 +122,8 @@ async def session_of(request: Request) -> Session | None:
         assert state.users is not None
         token = request.cookies.get(SESSION_COOKIE, "")
         request.scope["console_session"] = await state.users.session(token) if token else None
-    return request.scope["console_session"]
+    session: Session | None = request.scope["console_session"]
+    return session
 
 
 async def api_user(request: Request) -> ConsoleUser:

@@ -79,6 +79,15 @@ CREATE TABLE IF NOT EXISTS face_credentials (
     UNIQUE (person, kind)
 );
 CREATE INDEX IF NOT EXISTS face_credentials_site ON face_credentials (site, kind);
+CREATE TABLE IF NOT EXISTS face_revoked_passes (
+    site TEXT NOT NULL,
+    pass_id TEXT NOT NULL,
+    revoked_at TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    bundle_version INTEGER NOT NULL,
+    PRIMARY KEY (site, pass_id)
+);
 CREATE TABLE IF NOT EXISTS face_credential_changes (
     id INTEGER PRIMARY KEY,
     site TEXT NOT NULL,
@@ -94,7 +103,9 @@ CREATE TABLE IF NOT EXISTS face_credential_changes (
 PIN = "pin"
 CARD = "card"
 CREDENTIAL_KINDS = (PIN, CARD)
-_PIN_RE = re.compile(r"[0-9]{4,8}")  # ASCII digits only: a keypad has no others
+# A PIN credential is the unit number and 6 to 8 ASCII digits (``models.passes.unit_pin``):
+# a 4-digit PIN alone identified a resident among 10^4 guesses.
+_PIN_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,15}#[0-9]{6,8}")
 _CARD_RE = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, no spaces (what readers send)
 
 
@@ -145,11 +156,15 @@ class GateExport:
     version: int
     pins: dict[str, str]  # PIN -> person
     cards: dict[str, str]  # card id -> person
+    revoked: frozenset[str] = frozenset()  # QR pass ids the gates must refuse
 
 
 def check_pin(pin: str) -> str:
+    """``UNIT#PIN`` as ``unit_pin`` writes it; StoreError saying what a PIN must be."""
     if not _PIN_RE.fullmatch(pin):
-        raise StoreError("a PIN is 4 to 8 digits")
+        raise StoreError(
+            "a PIN goes with a unit number and is 6 to 8 digits (unit#PIN, e.g. 3-201#482913)"
+        )
     return pin
 
 
@@ -530,6 +545,36 @@ class FaceStore:
             for p, kind, sealed in rows
         ]
 
+    # ------------------------------------------------------------------ QR pass revocation
+
+    def revoke_pass(
+        self, *, site: str, pass_id: str, operator: str, reason: str, now: datetime | None = None
+    ) -> int:
+        """Refuse a visitor QR pass at every gate of ``site`` from the next bundle on (the
+        list travels in the sealed, signed gate directory). Returns the bundle version:
+        bumped, or the current one if the pass was already revoked."""
+        if not pass_id.strip() or not operator.strip() or not reason.strip():
+            raise StoreError("revoking a pass needs its id, an operator and a reason")
+        at = (now or datetime.now(UTC)).isoformat()
+        with self._tx() as db:
+            if db.execute(
+                "SELECT 1 FROM face_revoked_passes WHERE site = ? AND pass_id = ?",
+                (site, pass_id),
+            ).fetchone():
+                return self.version(site)
+            version = self._bump(db, site)
+            db.execute(
+                "INSERT INTO face_revoked_passes VALUES (?, ?, ?, ?, ?, ?)",
+                (site, pass_id, at, operator.strip(), reason.strip(), version),
+            )
+        return version
+
+    def revoked_passes(self, site: str) -> frozenset[str]:
+        rows = self._db.execute(
+            "SELECT pass_id FROM face_revoked_passes WHERE site = ?", (site,)
+        ).fetchall()
+        return frozenset(r[0] for r in rows)
+
     def gate_credentials(self, site: str) -> tuple[dict[str, str], dict[str, str]]:
         """(PIN -> person, card id -> person) of ``site``, decrypted for the gate directory."""
         return self._holders(self._db, site, PIN), self._holders(self._db, site, CARD)
@@ -659,6 +704,7 @@ class FaceStore:
         try:
             sealed = self.export_sealed_bundle(site, now)
             pins, cards = self.gate_credentials(site)
-            return GateExport(sealed, self.version(site), pins, cards)
+            revoked = self.revoked_passes(site)
+            return GateExport(sealed, self.version(site), pins, cards, revoked)
         finally:
             self._db.execute("COMMIT")

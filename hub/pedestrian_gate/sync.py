@@ -44,6 +44,23 @@ log = logging.getLogger(__name__)
 HUB_DEVICE = "hub"
 
 
+async def revoke_pass(
+    hub: Any, site: str, pass_id: str, *, operator: str, reason: str, key: bytes | None = None
+) -> int:
+    """Revoke a visitor QR pass at every gate of ``site`` and publish the new bundle (its
+    directory, sealed and signed, carries the revocation list). Returns the version."""
+    if site not in hub.sites:
+        raise ValueError(f"unknown site {site!r}")
+    key = key or hub_face_key()
+
+    def revoke() -> int:
+        with FaceStore(face_db(hub), FaceCipher(key)) as store:
+            return store.revoke_pass(site=site, pass_id=pass_id, operator=operator, reason=reason)
+
+    await asyncio.to_thread(revoke)
+    return await publish_faces(hub, site, key=key)
+
+
 async def set_gate_credentials(
     hub: Any,
     site: str,
@@ -90,7 +107,7 @@ def hub_face_key(key_file: Path | None = None) -> bytes:
     return load_face_key(key_file)
 
 
-def _sealed_message(db: Path, key: bytes, site: str) -> bytes:
+def _sealed_message(db: Path, key: bytes, site: str) -> Any:
     """Runs in a worker thread: the store's sqlite3 connection lives and dies in it."""
     cipher = FaceCipher(key)
     with FaceStore(db, cipher) as store:
@@ -102,12 +119,13 @@ def _sealed_message(db: Path, key: bytes, site: str) -> bytes:
         version=export.version,
         pins=export.pins,
         cards=export.cards,
+        revoked=export.revoked,
     )
     sealed = export.sealed_bundle
     message = make_message(
         Kind.FACE_BUNDLE, site=site, device=HUB_DEVICE, payload=bundle_payload(sealed, directory)
     )
-    return message.to_json()
+    return message
 
 
 async def publish_faces(hub: Any, site: str, *, key: bytes | None = None) -> int:
@@ -117,7 +135,8 @@ async def publish_faces(hub: Any, site: str, *, key: bytes | None = None) -> int
     if site not in hub.sites:
         raise ValueError(f"unknown site {site!r}")
     key = key or hub_face_key()
-    payload = await asyncio.to_thread(_sealed_message, face_db(hub), key, site)
+    message = await asyncio.to_thread(_sealed_message, face_db(hub), key, site)
+    payload = hub.sign(message).to_json()  # edges act only on what the hub's key signed
     hub.publish_retained(str(topics.sync(site, FACES)), payload)  # again on every reconnect
     version = int(_version_of(payload))
     log.info("faces: published %s bundle version %d", site, version)

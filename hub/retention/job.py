@@ -49,7 +49,12 @@ async def run_retention(
         deleted = await store.delete_old_events(
             cut.site, before=cut.events, batch=batch, dry_run=dry_run
         )
-        common = {"now": now, "suffix": EVIDENCE_SUFFIX, "batch": batch, "dry_run": dry_run}
+        common: dict[str, Any] = {
+            "now": now,
+            "suffix": EVIDENCE_SUFFIX,
+            "batch": batch,
+            "dry_run": dry_run,
+        }
         stripped = await store.strip_evidence(
             cut.site, before=cut.evidence, after=cut.events, violation_evidence=False, **common
         )

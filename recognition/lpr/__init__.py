@@ -6,6 +6,6 @@ turn the reads of consecutive frames into one decision per vehicle.
 
 from recognition.lpr.reader import PlateReader
 from recognition.lpr.types import PlateDetection
-from recognition.lpr.voting import PlateVoter, VoteResult
+from recognition.lpr.voting import SURE_CONFIDENCE, PlateVoter, VoteResult
 
-__all__ = ["PlateDetection", "PlateReader", "PlateVoter", "VoteResult"]
+__all__ = ["SURE_CONFIDENCE", "PlateDetection", "PlateReader", "PlateVoter", "VoteResult"]

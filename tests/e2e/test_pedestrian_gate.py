@@ -24,6 +24,7 @@ from edge.agent import EdgeAgent
 from edge.pedestrian_gate.pipeline import PedestrianGatePipeline
 from hub.pedestrian_gate.sync import delete_person, enroll_person, set_gate_credentials
 from hub.service import Hub
+from models.passes import unit_pin
 from models.site import EXAMPLE_SITE, load_site_config
 from simulators.hardware import simulated_hardware
 from simulators.pedestrian_gate import SimulatedPedestrianGate
@@ -32,6 +33,7 @@ from tests.support import faces_hub
 
 EDGE, GATE, SITE = "edge-east", "east-pedestrian", "lakeside"
 RESIDENT, BLACKLISTED = DEMO_PEOPLE
+PIN = RESIDENT.pin or ""
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +57,9 @@ async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 30
 class Edge:
     """The east edge on simulated hardware; restartable on the same data directory."""
 
-    def __init__(self, site: Any, broker_url: str, data: Path) -> None:
+    def __init__(self, site: Any, broker_url: str, data: Path, hub_keys: list[Any]) -> None:
         self.site, self.broker_url, self.data = site, broker_url, data
+        self.hub_keys = hub_keys  # the hub's public key, pinned
         self.agent: EdgeAgent | None = None
         self.gate: SimulatedPedestrianGate | None = None
 
@@ -72,6 +75,7 @@ class Edge:
             relay_factory=relay,
             sensor_factory=sensor,
             heartbeat_s=60,
+            hub_keys=self.hub_keys,
         )
         await self.agent.start()
 
@@ -111,7 +115,7 @@ async def community(
     hub_app = faces_hub(mosquitto.url, site, tmp_path / "hub")
     hub = hub_app.hub
     await hub_app.start()
-    edge = Edge(site, mosquitto.url, tmp_path / "edge")
+    edge = Edge(site, mosquitto.url, tmp_path / "edge", [hub.signing_key.public_key()])
     try:
         yield hub, edge
     finally:
@@ -121,7 +125,7 @@ async def community(
 
 async def enroll_all(hub: Hub, encodings: dict[str, list[np.ndarray]]) -> int:
     version = 0
-    await set_gate_credentials(hub, SITE, pins={"2468": RESIDENT.id})
+    await set_gate_credentials(hub, SITE, pins={unit_pin(RESIDENT.unit, PIN): RESIDENT.id})
     for person in DEMO_PEOPLE:
         version = await enroll_person(
             hub,
@@ -253,8 +257,8 @@ async def test_cached_bundle_opens_with_broker_down_and_qr_pin(
     assert edge.version() == version
     assert await edge.pass_through(live(RESIDENT.walks))
     assert await edge.pass_through(lambda g: g.present_qr(visitor_pass(SITE, "V-TEST")))
-    assert await edge.pass_through(lambda g: g.enter_pin("2468"))
-    assert not await edge.pass_through(lambda g: g.enter_pin("0000"))
+    assert await edge.pass_through(lambda g: g.enter_pin(RESIDENT.unit, PIN))
+    assert not await edge.pass_through(lambda g: g.enter_pin(RESIDENT.unit, "000000"))
     assert edge.agent is not None and await edge.agent.bus.pending() > 0  # kept for later
 
 
@@ -287,11 +291,11 @@ async def test_door_forced_and_held_raise_alarms_and_violations(
     gate.force_door(0.5)
     await until(lambda: _contains(alarms(), "door_forced"))
 
-    assert await edge.pass_through(lambda g: g.enter_pin("2468"))
+    assert await edge.pass_through(lambda g: g.enter_pin(RESIDENT.unit, PIN))
     await asyncio.sleep(2.5)  # the walk-through (0.4-1.9 s after the unlock) is over
     assert await alarms() == ["door_forced"]
 
-    assert await edge.pass_through(lambda g: g.enter_pin("2468"))
+    assert await edge.pass_through(lambda g: g.enter_pin(RESIDENT.unit, PIN))
     gate.prop_door(4.0)
     await until(lambda: _contains(alarms(), "door_held"))
     assert sorted(await alarms()) == ["door_forced", "door_held"]
@@ -302,3 +306,32 @@ async def test_door_forced_and_held_raise_alarms_and_violations(
 
 async def _contains(values: Awaitable[list[str]], wanted: str) -> bool:
     return wanted in await values
+
+
+async def test_wrong_pins_lock_the_keypad_and_the_hub_gets_the_alarm(
+    community: tuple[Hub, Edge], encodings: dict[str, list[np.ndarray]]
+) -> None:
+    """Guessing PINs at the keypad: five wrong unit + PIN entries lock it (even the right
+    PIN is refused then) and a keypad_locked alarm reaches the hub as a violation."""
+    hub, edge = community
+    version = await enroll_all(hub, encodings)
+    await edge.start()
+    await until(lambda: edge.version() == version)
+    for guess in ("000000", "111111", "123456", "654321", "999999"):
+        assert not await edge.pass_through(lambda g, guess=guess: g.enter_pin(RESIDENT.unit, guess))
+    assert not await edge.pass_through(lambda g: g.enter_pin(RESIDENT.unit, PIN))
+
+    async def locked() -> bool:
+        return any(p["type"] == "keypad_locked" for p in await stored(hub, "alarm"))
+
+    await until(locked)
+    await until(lambda: _decided(hub, lambda d: d["reason"] == "keypad_locked"))
+    assert hub.store is not None
+
+    async def opened() -> bool:
+        assert hub.store is not None
+        return bool(await hub.store.violations(type="keypad_locked"))
+
+    await until(opened)
+    (violation,) = await hub.store.violations(type="keypad_locked")
+    assert violation["gate"] == GATE

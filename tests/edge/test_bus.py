@@ -381,7 +381,7 @@ async def test_mqtt5_sees_a_publish_the_broker_acl_refuses(tmp_path: Path) -> No
     refused, counted, kept for diagnosis, and the rows after it still go out in order."""
     passwd = tmp_path / "passwd"
     passwd.touch()
-    for user, password in {"anju-hub": "hub-secret", "edge-north": "north-secret"}.items():
+    for user, password in {"anju-hub": "hub-secret", "edge-north@lakeside": "north-secret"}.items():
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
     acl = PROJECT_ROOT / "config" / "mosquitto" / "anju.acl"
     workdir = tmp_path / "broker"
@@ -391,7 +391,7 @@ async def test_mqtt5_sees_a_publish_the_broker_acl_refuses(tmp_path: Path) -> No
     )
     broker.start()
     try:
-        site = unique_site()
+        site = "lakeside"  # the sample ACL's site (a private broker: no other test sees it)
         hub = Subscriber(broker.port, f"anju/{site}/+/events/#", auth=("anju-hub", "hub-secret"))
         outbox = Outbox(tmp_path / "outbox.db")
         bus = MqttBus(
@@ -399,7 +399,7 @@ async def test_mqtt5_sees_a_publish_the_broker_acl_refuses(tmp_path: Path) -> No
             "edge-north",
             f"{broker.url}?protocol=5",
             outbox,
-            credentials=Credentials("edge-north", "north-secret"),
+            credentials=Credentials("edge-north@lakeside", "north-secret"),
             **FAST,
         )
         await bus.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from edge.outbox import Outbox, OutboxLimits
@@ -61,20 +62,25 @@ def test_only_droppable_rows_are_dropped_and_drops_are_counted(tmp_path: Path) -
     assert Outbox(tmp_path / "o.db").stats().dropped == 5  # the counter is on disk too
 
 
-def test_store_keeps_only_newer_vehicle_lists_across_reopen(tmp_path: Path) -> None:
+def test_store_keeps_only_lists_issued_later_across_reopen(tmp_path: Path) -> None:
+    t1 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    t2, t3 = t1 + timedelta(seconds=1), t1 + timedelta(seconds=2)
     store = EdgeStore(tmp_path / "state.db")
-    assert store.load_vehicle_list() is None
+    assert store.load_vehicle_list() is None and store.vehicle_list_issued() is None
     v2 = VehicleList(version=2, residents=[ListedVehicle(plate="浙HA1234")])
     v1 = VehicleList(version=1, blacklist=[ListedVehicle(plate="浙HX9999")])
-    assert store.save_vehicle_list(v2)
-    assert not store.save_vehicle_list(v1)
-    assert not store.save_vehicle_list(v2)
+    assert store.save_vehicle_list(v2, t2)
+    assert not store.save_vehicle_list(v1, t1)
+    assert not store.save_vehicle_list(v2, t2)
+    # the version does not order lists: a huge one issued earlier is ignored
+    assert not store.save_vehicle_list(VehicleList(version=2**62), t1)
     store.close()
     store = EdgeStore(tmp_path / "state.db")
-    assert store.load_vehicle_list() == v2
-    assert store.save_vehicle_list(VehicleList(version=3))
+    assert store.load_vehicle_list() == v2 and store.vehicle_list_issued() == t2
+    # and a lower version issued later replaces it (the hub's clock decides)
+    assert store.save_vehicle_list(VehicleList(version=1), t3)
     loaded = store.load_vehicle_list()
-    assert loaded is not None and loaded.version == 3
+    assert loaded is not None and loaded.version == 1
     store.close()
 
 

@@ -55,7 +55,7 @@ def test_strict_types_reject_what_lax_parsing_would_coerce() -> None:
     assert isinstance(checked, Rejected)
     assert "frames" in checked.reason and "valid integer" in checked.reason
     # JSON-native forms still parse: ISO datetime, enum strings, an array for the box tuple
-    ok = Validator([lakeside()]).check(TOPIC, _env(payload={"box": [1, 2, 3, 4]}), T0)
+    ok = Validator([lakeside()]).check(TOPIC, _env(payload={"box": [1, 2, 3, 4]}), GOOD.ts)
     assert not isinstance(ok, Rejected)
 
 

@@ -66,13 +66,19 @@ async def counts_reach(hub: Hub, timeout: float = 10.0, **wanted: int) -> dict[s
     return await hub.counts()
 
 
-def make_hub(broker: MosquittoBroker, data_dir: Path, site: SiteConfig | None = None) -> Hub:
-    return Hub([site or lakeside()], broker_url=broker.url, data_dir=data_dir)
+def make_hub(
+    broker: MosquittoBroker,
+    data_dir: Path,
+    site: SiteConfig | None = None,
+    db: str | None = None,
+) -> Hub:
+    return Hub([site or lakeside()], broker_url=broker.url, data_dir=data_dir, db=db)
 
 
 @pytest.fixture
-async def hub(mosquitto: MosquittoBroker, tmp_path: Path) -> AsyncIterator[Hub]:
-    hub = make_hub(mosquitto, tmp_path / "hub")
+async def hub(mosquitto: MosquittoBroker, tmp_path: Path, db_url) -> AsyncIterator[Hub]:
+    """The hub on each engine (SQLite; PostgreSQL in a database of its own)."""
+    hub = make_hub(mosquitto, tmp_path / "hub", db=db_url)
     await hub.start()
     yield hub
     await hub.stop()
@@ -431,7 +437,7 @@ def secured(tmp_path: Path):
     """mosquitto with the production policy: passwords and config/mosquitto/anju.acl."""
     passwd = tmp_path / "passwd"
     passwd.touch()
-    for user, password in {"anju-hub": "hub-secret", NORTH: "north-secret"}.items():
+    for user, password in {"anju-hub": "hub-secret", f"{NORTH}@{SITE}": "north-secret"}.items():
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
     broker_dir = tmp_path / "secured"
     broker_dir.mkdir()
@@ -451,7 +457,7 @@ async def test_hub_under_the_production_acl(secured: MosquittoBroker, tmp_path: 
         credentials=Credentials("anju-hub", "hub-secret"),
     )
     await hub.start()
-    edge_login = {"username": NORTH, "password": "north-secret"}
+    edge_login = {"username": f"{NORTH}@{SITE}", "password": "north-secret"}
     fake = await asyncio.to_thread(FakeEdge, secured.port, NORTH, "done", **edge_login)
     try:
         # the hub may write sync lists and commands; the edge may read them and write events

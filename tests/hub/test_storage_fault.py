@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from hub.ops import ops_app
 from hub.recorder import Recorder
@@ -179,3 +180,53 @@ async def test_hub_holds_everything_during_a_full_disk_and_recovers_by_itself(
         await ops.aclose()
         edge.close()
         await hub.stop()
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+
+_DISK_FULL_TRIGGER = """
+CREATE FUNCTION fail_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'
+      USING ERRCODE = 'disk_full'; END $$;
+CREATE TRIGGER disk_full BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_disk_full();
+"""
+
+
+async def test_postgresql_disk_full_and_a_lost_connection_are_faults(tmp_path: Path) -> None:
+    """The server's own errors, through asyncpg and SQLAlchemy: SQLSTATE 53100 (raised by a
+    trigger, as the server raises it when it cannot extend a file) and the writer's backend
+    killed by an administrator (connection lost). Both hold the batch; the store recovers."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from tests.databases import postgres_database
+
+    async with postgres_database() as url:
+        store = await Store.open(tmp_path, url)
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        admin = await asyncpg.connect(dsn)
+        try:
+            recorder = Recorder(store, [lakeside()])
+            await recorder.load()
+            await recorder.record([Accepted(heartbeat(), "t", utcnow())])
+            await admin.execute(_DISK_FULL_TRIGGER)
+            batch = [Accepted(heartbeat(), "t", utcnow()) for _ in range(3)]
+            with pytest.raises(StorageFault) as fault:
+                await recorder.record(batch)
+            assert fault.value.kind == "disk_full"
+            assert (await store.counts())["rejected"] == 0
+            await admin.execute("DROP TRIGGER disk_full ON events")
+
+            async with store.transaction():  # the writer connection's server process
+                writer_pid = (await store.conn.execute(select(func.pg_backend_pid()))).scalar()
+            await admin.execute("SELECT pg_terminate_backend($1)", writer_pid)
+            with pytest.raises(StorageFault) as fault:
+                await recorder.record(batch)
+            assert fault.value.kind == "disconnected"
+            done = await recorder.record(batch)  # the next try reconnects
+            assert len(done.new) == 3
+            counts = await store.counts()
+            assert (counts["events"], counts["rejected"]) == (4, 0)
+        finally:
+            await admin.close()
+            await store.close()

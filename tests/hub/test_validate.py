@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.rejects import reason_code
 from hub.validate import Accepted, Ignored, Rejected, Validator
-from models.messages import MAX_PAYLOAD_BYTES, Kind, make_message
+from models.messages import MAX_PAYLOAD_BYTES, Kind, make_message, utcnow
 from tests.support import (
     EAST,
     NORTH,
@@ -38,18 +40,18 @@ def _reason(topic: str, payload: bytes) -> str:
 
 def test_good_messages_are_accepted_with_their_delivery_facts() -> None:
     for msg in (heartbeat(), plate_read(), decision("浙HX9999", "refuse", "blacklisted")):
-        item = VALIDATOR.check(topic_for(msg), msg.to_json(), T0, retained=False, mid=3, qos=1)
+        item = VALIDATOR.check(topic_for(msg), msg.to_json(), msg.ts, retained=False, mid=3, qos=1)
         assert isinstance(item, Accepted)
         assert item.message == msg
         assert (item.topic, item.mid, item.qos) == (topic_for(msg), 3, 1)
     retained = status(True)
-    item = VALIDATOR.check(topic_for(retained), retained.to_json(), T0, retained=True)
+    item = VALIDATOR.check(topic_for(retained), retained.to_json(), retained.ts, retained=True)
     assert isinstance(item, Accepted) and item.retained
 
 
 def test_state_channel_takes_gate_state() -> None:
     msg = message(Kind.GATE_STATE, {"gate": "north-vehicle", "position": "closed"})
-    item = VALIDATOR.check(f"anju/{SITE}/{NORTH}/state/gate_state", msg.to_json(), T0)
+    item = VALIDATOR.check(f"anju/{SITE}/{NORTH}/state/gate_state", msg.to_json(), msg.ts)
     assert isinstance(item, Accepted)
 
 
@@ -179,3 +181,42 @@ def test_mutated_envelopes_are_accepted_or_rejected_never_raise(
 
 def _with_payload(envelope: dict, key: str, value: object) -> dict:
     return {**envelope, "payload": {**envelope["payload"], key: value}}
+
+
+# ------------------------------------------------------------------ time and source (issue 13)
+
+
+@pytest.mark.parametrize(
+    ("ts", "bound"),
+    [
+        (datetime(2099, 1, 1, tzinfo=UTC), "rules.max_clock_ahead_s"),
+        (datetime(1970, 1, 1, tzinfo=UTC), "rules.max_event_age_s"),
+    ],
+)
+def test_device_timestamps_far_from_the_hubs_clock_are_rejected(ts: datetime, bound: str) -> None:
+    now = utcnow()
+    msg = message(Kind.ALARM, {"type": "door_forced", "gate": "north-vehicle"}, ts=ts)
+    item = VALIDATOR.check(topic_for(msg), msg.to_json(), now)
+    assert isinstance(item, Rejected) and bound in item.reason
+    assert reason_code(item.reason) == "clock_skew"
+
+
+def test_timestamps_within_the_bounds_are_accepted() -> None:
+    now = utcnow()
+    for ts in (now + timedelta(seconds=250), now - timedelta(days=13)):
+        msg = heartbeat(ts=ts)
+        assert isinstance(VALIDATOR.check(topic_for(msg), msg.to_json(), now), Accepted)
+
+
+def test_carpark_snapshot_only_from_the_car_park_edge() -> None:
+    site = lakeside()
+    car_park_edge = next(e.id for e in site.edges if e.car_park)
+    other = next(e.id for e in site.edges if not e.car_park)
+    payload = {"zones": [], "free": 0, "occupied": 40, "visitor_free": 0}
+    for device, accepted in ((car_park_edge, True), (other, False)):
+        msg = message(Kind.CARPARK_SNAPSHOT, payload, device=device)
+        topic = f"anju/{SITE}/{device}/state/carpark_snapshot"
+        item = VALIDATOR.check(topic, msg.to_json(), msg.ts)
+        assert isinstance(item, Accepted) is accepted, item
+        if not accepted:
+            assert reason_code(item.reason) == "wrong_source"

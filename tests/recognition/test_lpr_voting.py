@@ -88,3 +88,48 @@ def test_only_the_best_detection_of_a_frame_votes() -> None:
 def test_bad_limits_rejected() -> None:
     with pytest.raises(ValueError):
         PlateVoter(min_frames=5, max_frames=3)
+
+
+def test_one_very_sure_grammatical_read_decides_at_once() -> None:
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1234", 0.95)])
+    r = v.result()
+    assert r is not None and r.text == "浙HA1234" and r.frames == 1 and r.confidence == 0.95
+
+
+def test_a_sure_read_waits_for_the_vote_when_single_is_off() -> None:
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1234", 0.95)])
+    assert v.result(single=False) is None
+
+
+def test_doubtful_or_ungrammatical_or_contradicted_reads_keep_voting() -> None:
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1234", 0.85)])
+    assert v.result() is None  # not sure enough
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HX12345", 0.99)])  # 8 characters but not a new-energy serial
+    assert v.result() is None
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1284", 0.7)])
+    v.add([det("浙HA1234", 0.97)])
+    assert v.result() is None  # an earlier frame read it otherwise
+
+
+def test_sure_confidence_must_not_be_below_the_vote_bar() -> None:
+    with pytest.raises(ValueError):
+        PlateVoter(min_confidence=0.6, sure_confidence=0.5)
+
+
+def test_two_fairly_sure_reads_alike_decide_on_the_second_frame() -> None:
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1234", 0.82)])
+    assert v.result() is None
+    v.add([det("浙HA1234", 0.86)])
+    r = v.result()
+    assert r is not None and r.text == "浙HA1234" and r.frames == 2 and r.confidence == 0.84
+    v = PlateVoter(min_frames=3, sure_confidence=0.9)
+    v.add([det("浙HA1234", 0.82)])
+    v.add([det("浙HA1234", 0.7)])  # one of them too doubtful: keep voting
+    assert v.result() is None
+    assert v.result(single=False) is None

@@ -28,6 +28,7 @@ from models.face_bundle import (
     seal_directory,
 )
 from models.messages import EnvelopeBase, Kind, make_message
+from models.passes import unit_pin
 from models.site import load_site_config
 from simulators.pedestrian_gate import SimulatedPedestrianGate
 
@@ -80,7 +81,14 @@ async def gate(
         for p in DEMO_PEOPLE
     ]
     sealed = seal_bundle(cipher, {"site": "lakeside", "version": 4, "persons": persons})
-    directory = seal_directory(cipher, pass_key(key), site="lakeside", version=4, pins={}, cards={})
+    directory = seal_directory(
+        cipher,
+        pass_key(key),
+        site="lakeside",
+        version=4,
+        pins={unit_pin(RESIDENT.unit, RESIDENT.pin or ""): RESIDENT.id},
+        cards={},
+    )
     message = make_message(
         Kind.FACE_BUNDLE, site="lakeside", device="hub", payload=bundle_payload(sealed, directory)
     )
@@ -130,9 +138,29 @@ async def test_short_passage_blacklist_alarm_and_repeated_unknowns(gate) -> None
 
     # Refused attempts: the photo above (1), two wrong PINs (2, 3) -> one alarm.
     for _ in range(2):
-        await _passage(sim, pipeline, lambda: sim.enter_pin("0000"))
+        await _passage(sim, pipeline, lambda: sim.enter_pin(RESIDENT.unit, "000000"))
     assert [a.type for a in bus.of(Kind.ALARM)] == ["blacklist", "unknown_face_repeated"]
     assert bus.of(Kind.GATE_DECISION)[-1].credential == "pin"
+
+
+async def test_wrong_pins_lock_the_keypad_with_an_alarm(gate) -> None:
+    sim, pipeline, bus = gate
+    # the resident's PIN with the wrong unit is as wrong as a wrong PIN
+    await _passage(sim, pipeline, lambda: sim.enter_pin("9-999", RESIDENT.pin or ""))
+    for _ in range(4):
+        await _passage(sim, pipeline, lambda: sim.enter_pin(RESIDENT.unit, "000000"))
+    (locked,) = [a for a in bus.of(Kind.ALARM) if a.type == "keypad_locked"]
+    assert locked.gate == GATE.id and "30 s after 5 wrong" in locked.detail
+    # locked: even the right unit + PIN is refused, without being looked up
+    await _passage(sim, pipeline, lambda: sim.enter_pin(RESIDENT.unit, RESIDENT.pin or ""))
+    refused = bus.of(Kind.GATE_DECISION)[-1]
+    assert (refused.decision, refused.reason) == ("refuse", "keypad_locked")
+    assert not sim.relay.opens()
+    pipeline.keypad.locked_until = 0.0  # the lock has run out
+    await _passage(sim, pipeline, lambda: sim.enter_pin(RESIDENT.unit, RESIDENT.pin or ""))
+    opened = bus.of(Kind.GATE_DECISION)[-1]
+    assert (opened.decision, opened.subject) == ("open", RESIDENT.id)
+    assert pipeline.keypad.failures == 0
 
 
 def test_no_key_leaves_the_gate_shut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from edge.pedestrian_gate.rules import (
     decide_pedestrian,
 )
 from models.messages import AlarmType, Credential, Decision, DecisionReason
-from models.passes import PassStatus, issue_pass, pin_digest, verify_pass
+from models.passes import PassStatus, issue_pass, pin_digest, unit_pin, verify_pass
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -25,7 +25,7 @@ DIRECTORY = GateDirectory(
     key=KEY,
     roles={"r1": "resident", "b1": "blacklist"},
     cards={"CARD-0001": "r1", "CARD-0666": "b1"},
-    pins={pin_digest(KEY, "482913"): "r1"},
+    pins={pin_digest(KEY, unit_pin("3-201", "482913")): "r1"},
     revoked_passes=frozenset({"V-REVOKED"}),
 )
 
@@ -127,10 +127,14 @@ def test_issue_pass_rejects_bad_input():
 
 
 def test_pin_and_card():
-    assert decide(PinAttempt("482913")).opens
-    assert decide(PinAttempt("482913")).credential is Credential.PIN
-    wrong = decide(PinAttempt("000000"))
+    assert decide(PinAttempt("3-201", "482913")).opens
+    assert decide(PinAttempt("3-201", "482913")).credential is Credential.PIN
+    assert decide(PinAttempt(" 3-201 ", "482913")).opens  # as unit_pin writes it
+    wrong = decide(PinAttempt("3-201", "000000"))
     assert wrong.reason is DecisionReason.UNKNOWN and wrong.suspicious
+    # the PIN alone, or with another unit, names nobody
+    assert not decide(PinAttempt("3-202", "482913")).opens
+    assert not decide(PinAttempt("", "482913")).opens
     card = decide(CardAttempt("CARD-0001"))
     assert card.opens and card.subject == "r1" and card.credential is Credential.CARD
     banned = decide(CardAttempt("CARD-0666"))

@@ -76,7 +76,7 @@ async def test_newest_version_kept_sealed_and_survives_restart(key: bytes, tmp_p
             key,
             2,
             [("person-one", "resident"), ("person-two", "blacklist")],
-            {"1234": "person-one"},
+            {"1-101#123456": "person-one"},
         )
     )
     assert sync.state.version == 2 and sync.state.persons == {"person-one", "person-two"}
@@ -106,10 +106,12 @@ async def test_forged_or_foreign_bundles_are_refused(key: bytes, tmp_path: Path)
 
 async def test_directory_gives_pins_and_passes(key: bytes, tmp_path: Path) -> None:
     sync = _sync(key, tmp_path)
-    await sync.on_sync(_message(key, 1, [("person-one", "resident")], {"2468": "person-one"}))
+    await sync.on_sync(
+        _message(key, 1, [("person-one", "resident")], {"2-202#246813": "person-one"})
+    )
     directory = sync.state.directory
-    assert decide_pedestrian(PinAttempt("2468"), directory, now=NOW).opens
-    assert not decide_pedestrian(PinAttempt("1111"), directory, now=NOW).opens
+    assert decide_pedestrian(PinAttempt("2-202", "246813"), directory, now=NOW).opens
+    assert not decide_pedestrian(PinAttempt("2-202", "111111"), directory, now=NOW).opens
     token = issue_pass(
         pass_key(key),
         site=SITE,
@@ -119,7 +121,7 @@ async def test_directory_gives_pins_and_passes(key: bytes, tmp_path: Path) -> No
     )
     assert decide_pedestrian(QrAttempt(token), directory, now=NOW).opens
     on_disk = (tmp_path / "faces" / "faces.directory").read_text()
-    assert "2468" not in on_disk and "person-" not in on_disk
+    assert "246813" not in on_disk and "person-" not in on_disk
 
 
 def _enroll(db: Path, key: bytes, person: str) -> int:

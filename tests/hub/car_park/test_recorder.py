@@ -50,15 +50,15 @@ def visitor_entry(at: datetime) -> Accepted:
     return accepted(Kind.GATE_DECISION, "edge-north", payload, at)
 
 
-async def test_fire_lane_timed_across_a_restart_and_resolved(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path)
+async def test_fire_lane_timed_across_a_restart_and_resolved(tmp_path: Path, db_url) -> None:
+    store = await Store.open(tmp_path, db_url)
     recorder = Recorder(store, [SITE])
     await recorder.load()
     await recorder.record([slot("F01", True, T0)])
     assert await recorder.check_parking(now=T0 + timedelta(minutes=1)) == 0
     await store.close()
 
-    store = await Store.open(tmp_path)  # the hub restarts; the car is still there
+    store = await Store.open(tmp_path, db_url)  # the hub restarts; the car is still there
     recorder = Recorder(store, [SITE])
     await recorder.load()
     assert await recorder.check_parking(now=T0 + timedelta(minutes=3)) == 1
@@ -71,9 +71,9 @@ async def test_fire_lane_timed_across_a_restart_and_resolved(tmp_path: Path) -> 
     await store.close()
 
 
-async def test_snapshots_are_relayed_with_the_visitor_count(tmp_path: Path) -> None:
+async def test_snapshots_are_relayed_with_the_visitor_count(tmp_path: Path, db_url) -> None:
     relayed: list[EnvelopeBase] = []
-    store = await Store.open(tmp_path)
+    store = await Store.open(tmp_path, db_url)
     recorder = Recorder(store, [SITE], on_carpark_snapshot=relayed.append)
     await recorder.load()
     await recorder.record([snapshot(T0)])

@@ -81,29 +81,33 @@ def _db_bytes(db: Path) -> bytes:
 # ---------------------------------------------------------------- store rules
 
 
-@pytest.mark.parametrize("pin", ["123", "123456789", "12a4", "12 34", "", "١٢٣٤"])
-def test_a_pin_is_4_to_8_ascii_digits(store: FaceStore, pin: str) -> None:
-    with pytest.raises(StoreError, match="4 to 8 digits"):
+@pytest.mark.parametrize(
+    "pin",
+    ["1-101#12345", "1-101#123456789", "123456", "1-101#12a456", "1-101#12 3456", "",
+     "1-101#١٢٣٤٥٦", "#123456", "1-101#1234"],
+)  # fmt: skip
+def test_a_pin_is_a_unit_and_6_to_8_ascii_digits(store: FaceStore, pin: str) -> None:
+    with pytest.raises(StoreError, match="6 to 8 digits"):
         _set(store, "r1", pin=pin)
     assert store.version(SITE) == 0 and store.credentials(SITE) == []
 
 
 def test_pins_and_cards_belong_to_one_person_and_replace_the_old_one(store: FaceStore) -> None:
-    assert _set(store, "r1", pin="1234") == 1
-    assert _set(store, "r1", pin="12345678", card="CARD-0001") == 2
-    assert store.gate_credentials(SITE) == ({"12345678": "r1"}, {"CARD-0001": "r1"})
+    assert _set(store, "r1", pin="1-101#123400") == 1
+    assert _set(store, "r1", pin="1-101#12345678", card="CARD-0001") == 2
+    assert store.gate_credentials(SITE) == ({"1-101#12345678": "r1"}, {"CARD-0001": "r1"})
     with pytest.raises(StoreError, match="PIN is already in use") as refused:
-        _set(store, "r2", pin="12345678")
+        _set(store, "r2", pin="1-101#12345678")
     assert "r1" not in str(refused.value)  # would tell the operator r1's PIN
     with pytest.raises(StoreError, match="card 'CARD-0001' already belongs to 'r1'"):
         _set(store, "r2", card="CARD-0001")
     assert store.version(SITE) == 2  # refusals change nothing
-    assert _set(store, "r2", pin="1234") == 3  # r1's old PIN is free again
-    assert _set(store, "r1", pin="12345678") == 3  # the same PIN again: no new bundle
+    assert _set(store, "r2", pin="1-101#123400") == 3  # r1's old PIN is free again
+    assert _set(store, "r1", pin="1-101#12345678") == 3  # the same PIN again: no new bundle
     with pytest.raises(StoreError, match="holds gate credentials at \\['lakeside'\\]"):
-        _set(store, "r1", pin="5555", site="hillside")  # one person, one site
+        _set(store, "r1", pin="1-101#555500", site="hillside")  # one person, one site
     pins, cards = store.gate_credentials(SITE)
-    assert pins == {"12345678": "r1", "1234": "r2"} and cards == {"CARD-0001": "r1"}
+    assert pins == {"1-101#12345678": "r1", "1-101#123400": "r2"} and cards == {"CARD-0001": "r1"}
     assert store.credentials(SITE) == [
         ("r1", "card", "CARD-0001"),
         ("r1", "pin", None),  # never the PIN in clear
@@ -118,11 +122,11 @@ def test_pins_and_cards_belong_to_one_person_and_replace_the_old_one(store: Face
 
 
 def test_same_pin_at_two_sites_and_who_may_hold_one(store: FaceStore) -> None:
-    _set(store, "r1", pin="2468")
-    assert _set(store, "h1", pin="2468", site="hillside") == 1  # unique per site only
+    _set(store, "r1", pin="1-101#246800")
+    assert _set(store, "h1", pin="1-101#246800", site="hillside") == 1  # unique per site only
     _enroll(store, "bad", role="blacklist")
     with pytest.raises(StoreError, match="on the blacklist"):
-        _set(store, "bad", pin="9999")
+        _set(store, "bad", pin="1-101#999900")
     _enroll(store, "far", site="hillside")
     with pytest.raises(StoreError, match="enrolled at site 'hillside'"):
         _set(store, "far", card="C-9")
@@ -137,10 +141,10 @@ def test_same_pin_at_two_sites_and_who_may_hold_one(store: FaceStore) -> None:
 def test_sealed_at_rest_and_bound_to_the_person(tmp_path: Path, key: bytes) -> None:
     db = tmp_path / "hub.db"
     with FaceStore(db, FaceCipher(key)) as store:
-        _set(store, "r1", pin="73519204", card="CARD-5F3A9911")
-        _set(store, "r2", pin="86420")
+        _set(store, "r1", pin="1-101#73519204", card="CARD-5F3A9911")
+        _set(store, "r2", pin="1-101#864200")
     files = _db_bytes(db)
-    for secret in (b"73519204", b"86420", b"CARD-5F3A9911", b"5F3A9911"):
+    for secret in (b"73519204", b"864200", b"CARD-5F3A9911", b"5F3A9911"):
         assert secret not in files
     con = sqlite3.connect(db)
     columns = {c[1] for c in con.execute("PRAGMA table_info(face_credential_changes)")}
@@ -159,7 +163,7 @@ def test_sealed_at_rest_and_bound_to_the_person(tmp_path: Path, key: bytes) -> N
 
 
 def test_remove_bumps_the_version_and_says_when_there_is_nothing(store: FaceStore) -> None:
-    _set(store, "r1", pin="1357", card="C-1")
+    _set(store, "r1", pin="1-101#135700", card="C-1")
     assert store.remove_credentials(site=SITE, person="r1", kinds=["pin"], operator="m") == 2
     assert store.gate_credentials(SITE) == ({}, {"C-1": "r1"})
     with pytest.raises(StoreError, match="'r1' has no pin at lakeside"):
@@ -172,7 +176,7 @@ def test_remove_bumps_the_version_and_says_when_there_is_nothing(store: FaceStor
 
 def test_credential_holders_without_a_face_travel_as_residents(store: FaceStore) -> None:
     _enroll(store, "with-face")
-    _set(store, "with-face", pin="1111")
+    _set(store, "with-face", pin="1-101#111100")
     _set(store, "no-face", card="C-2")
     assert [p["id"] for p in store.export_bundle(SITE)["persons"]] == ["with-face"]
     bundle = open_bundle(store.cipher, store.export_sealed_bundle(SITE))
@@ -182,16 +186,16 @@ def test_credential_holders_without_a_face_travel_as_residents(store: FaceStore)
     ]
     export = store.gate_export(SITE)
     assert export.version == bundle["version"] == store.version(SITE) == 3
-    assert (export.pins, export.cards) == ({"1111": "with-face"}, {"C-2": "no-face"})
+    assert (export.pins, export.cards) == ({"1-101#111100": "with-face"}, {"C-2": "no-face"})
 
 
 def test_erasure_removes_credentials_with_or_without_a_face(tmp_path: Path, key: bytes) -> None:
     db = tmp_path / "hub.db"
     with FaceStore(db, FaceCipher(key)) as store:
         _enroll(store, "r1")
-        _set(store, "r1", pin="24682468", card="CARD-R1-77")
-        _set(store, "no-face", pin="97531")
-        _set(store, "stays", pin="1212")
+        _set(store, "r1", pin="1-101#24682468", card="CARD-R1-77")
+        _set(store, "no-face", pin="1-101#975310")
+        _set(store, "stays", pin="1-101#121200")
     with FaceStore(db, None) as store:  # erasure needs no key, as for faces
         erasure = store.delete("r1", operator="guard", now=NOW)
         assert (erasure.encodings_erased, erasure.credentials_erased) == (1, 2)
@@ -216,7 +220,7 @@ def test_erasure_removes_credentials_with_or_without_a_face(tmp_path: Path, key:
         }
         assert all(c.operator == "guard" for c in erased)
     with FaceStore(db, FaceCipher(key)) as store:
-        assert store.gate_credentials(SITE) == ({"1212": "stays"}, {})
+        assert store.gate_credentials(SITE) == ({"1-101#121200": "stays"}, {})
         bundle = open_bundle(store.cipher, store.export_sealed_bundle(SITE))
         assert [p["id"] for p in bundle["persons"]] == ["stays"]
 
@@ -240,12 +244,12 @@ def test_a_lapsed_face_consent_erases_the_face_but_keeps_the_pin(
             expires_at=NOW + timedelta(days=1),
             now=NOW,
         )
-        _set(store, "lapsed", pin="86420", card="C-LAPSED")
+        _set(store, "lapsed", pin="1-101#864200", card="C-LAPSED")
     later = NOW + timedelta(days=10)
     assert erase_lapsed_faces(db, SITE, later, later) == ["lapsed"]
     with FaceStore(db, FaceCipher(key)) as store:
         assert store.persons(SITE) == [] and store.encodings("lapsed").size == 0
-        assert store.gate_credentials(SITE) == ({"86420": "lapsed"}, {"C-LAPSED": "lapsed"})
+        assert store.gate_credentials(SITE) == ({"1-101#864200": "lapsed"}, {"C-LAPSED": "lapsed"})
         [erasure] = store.erasures("lapsed")
         assert (erasure.encodings_erased, erasure.credentials_erased) == (1, 0)
         bundle = open_bundle(store.cipher, store.export_sealed_bundle(SITE))
@@ -270,16 +274,17 @@ def run(*args: str):
 
 def test_cli_set_list_remove(cli_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = ("--site", SITE, "--db", str(cli_db))
-    result = run("credential", "set", "--person", "r-7", "--pin", "4826", *db)
+    result = run("credential", "set", "--person", "r-7", "--unit", "1-101", "--pin", "482600", *db)
     assert result.exit_code == 0, result.output
-    assert "face bundle version 1" in result.output and "4826" not in result.output
+    assert "face bundle version 1" in result.output and "482600" not in result.output
     result = run("credential", "set", "--person", "r-7", "--card", "04A1B2C3", "--by", "li", *db)
     assert result.exit_code == 0 and "version 2" in result.output, result.output
-    result = run("credential", "set", "--person", "r-7", "--pin", "4826", *db)
+    result = run("credential", "set", "--person", "r-7", "--unit", "1-101", "--pin", "482600", *db)
     assert result.exit_code == 0 and "nothing changed" in result.output, result.output
     for args, error in [
-        (("--person", "r-8", "--pin", "48"), "4 to 8 digits"),
-        (("--person", "r-8", "--pin", "4826"), "already in use"),
+        (("--person", "r-8", "--unit", "1-101", "--pin", "48"), "6 to 8 digits"),
+        (("--person", "r-8", "--pin", "482600"), "--pin needs --unit"),
+        (("--person", "r-8", "--unit", "1-101", "--pin", "482600"), "already in use"),
         (("--person", "r-8", "--card", "04A1B2C3"), "already belongs to 'r-7'"),
         (("--person", "r-8"), "give --pin, --card or both"),
     ]:
@@ -326,21 +331,23 @@ def test_cli_set_list_remove(cli_db: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_cli_import_sets_a_whole_resident_list_or_nothing(cli_db: Path, tmp_path: Path) -> None:
     db = ("--site", SITE, "--db", str(cli_db))
     good = tmp_path / "residents.csv"
-    lines = ["person,pin,card"] + [f"r-{n:04d},{4000 + n},C-{n:04d}" for n in range(300)]
-    good.write_text("\ufeff" + "\n".join([*lines, "r-only-card,,C-X", "r-only-pin,98765,"]))
+    lines = ["person,unit,pin,card"] + [
+        f"r-{n:04d},1-{n},{400000 + n},C-{n:04d}" for n in range(300)
+    ]
+    good.write_text("\ufeff" + "\n".join([*lines, "r-only-card,,,C-X", "r-only-pin,9-9,987650,"]))
     result = run("credential", "import", str(good), *db)
     assert result.exit_code == 0, result.output
     assert "imported 302 row(s)" in result.output and "version 1" in result.output
     with FaceStore(cli_db, FaceCipher(parse_key(os.environ[KEY_ENV]))) as store:
         pins, cards = store.gate_credentials(SITE)
     assert len(pins) == 301 and len(cards) == 301
-    assert pins["4123"] == "r-0123" and cards["C-X"] == "r-only-card"
+    assert pins["1-123#400123"] == "r-0123" and cards["C-X"] == "r-only-card"
     result = run("credential", "import", str(good), *db)
     assert "nothing changed" in result.output, result.output
 
     # A clash anywhere rejects the whole file, naming the row; the store is unchanged.
     bad = tmp_path / "bad.csv"
-    bad.write_text("person,pin,card\nr-new,55555,C-NEW\nr-other,4123,\n")
+    bad.write_text("person,unit,pin,card\nr-new,5-5,555550,C-NEW\nr-other,1-123,400123,\n")
     result = run("credential", "import", str(bad), *db)
     assert result.exit_code == 1 and "row 2 (r-other)" in result.output, result.output
     assert "nothing was imported" in result.output
@@ -401,7 +408,10 @@ async def test_pins_and_cards_survive_a_hub_restart(
         _enroll(store, "res-face")
     # One resident with a face and a PIN, one who refused face recognition: a card and a PIN.
     version = await set_gate_credentials(
-        hub, SITE, pins={"2468": "res-face", "13579": "res-no-face"}, cards={"C-42": "res-no-face"}
+        hub,
+        SITE,
+        pins={"1-101#246800": "res-face", "1-101#135790": "res-no-face"},
+        cards={"C-42": "res-no-face"},
     )
     assert version == 3 and await publish_faces(hub, SITE) == 3  # one bump per person
     await hub_app.stop()
@@ -413,14 +423,16 @@ async def test_pins_and_cards_survive_a_hub_restart(
     await bus.start()
     try:
         await _until(lambda: sync.state.version == 3, 20, "the restarted hub's bundle")
-        assert _opens(sync, PinAttempt("2468")) and _opens(sync, PinAttempt("13579"))
+        assert _opens(sync, PinAttempt("1-101", "246800")) and _opens(
+            sync, PinAttempt("1-101", "135790")
+        )
         opened = decide_pedestrian(CardAttempt("C-42"), sync.state.directory, now=NOW)
         assert (opened.decision, opened.subject) == (Decision.OPEN, "res-no-face")
-        refused = decide_pedestrian(PinAttempt("2469"), sync.state.directory, now=NOW)
+        refused = decide_pedestrian(PinAttempt("1-101", "246900"), sync.state.directory, now=NOW)
         assert (refused.decision, refused.reason) == (Decision.REFUSE, DecisionReason.UNKNOWN)
         assert sync.state.matcher.person_ids == ["res-face"]  # no face for the other one
         on_disk = (tmp_path / "edge" / "faces" / "faces.directory").read_bytes()
-        assert b"2468" not in on_disk and b"C-42" not in on_disk and b"res-" not in on_disk
+        assert b"246800" not in on_disk and b"C-42" not in on_disk and b"res-" not in on_disk
     finally:
         await bus.stop()
         outbox.close()
@@ -442,19 +454,32 @@ async def test_cli_changes_reach_the_running_hubs_edges(
     db = ("--site", SITE, "--db", str(face_db(hub)))
     try:
         await _until(lambda: sync.state.version == 0, 20, "the empty bundle at start")
-        assert not _opens(sync, PinAttempt("8642"))
+        assert not _opens(sync, PinAttempt("1-101", "864200"))
         result = await asyncio.to_thread(
-            run, "credential", "set", "--person", "r-5", "--pin", "8642", "--card", "K-5", *db
+            run,
+            "credential",
+            "set",
+            "--person",
+            "r-5",
+            "--unit",
+            "1-101",
+            "--pin",
+            "864200",
+            "--card",
+            "K-5",
+            *db,
         )
         assert result.exit_code == 0, result.output
-        set_s = await _until(lambda: _opens(sync, PinAttempt("8642")), 15, "PIN at the edge")
+        set_s = await _until(
+            lambda: _opens(sync, PinAttempt("1-101", "864200")), 15, "PIN at the edge"
+        )
         assert _opens(sync, CardAttempt("K-5"))
         result = await asyncio.to_thread(
             run, "credential", "remove", "--person", "r-5", "--pin", *db
         )
         assert result.exit_code == 0, result.output
         removed_s = await _until(lambda: sync.state.version == 2, 15, "removal at the edge")
-        assert not _opens(sync, PinAttempt("8642")) and _opens(sync, CardAttempt("K-5"))
+        assert not _opens(sync, PinAttempt("1-101", "864200")) and _opens(sync, CardAttempt("K-5"))
         print(f"\nCLI change -> edge directory: set {set_s:.1f} s, remove {removed_s:.1f} s")
     finally:
         await bus.stop()
@@ -476,9 +501,9 @@ async def test_console_lists_who_holds_a_pin_or_card_never_the_pin(
         with FaceStore(hub_store.path, FaceCipher(key)) as store:
             _enroll(store, "res-face")
             _enroll(store, "bad", role="blacklist")
-            _set(store, "res-face", pin="5151")
+            _set(store, "res-face", pin="1-101#515100")
             _set(store, "res-card", card="CARD-77")
-            _set(store, "elsewhere", pin="5151", site="hillside")
+            _set(store, "elsewhere", pin="1-101#515100", site="hillside")
         faces = await face_enrolment(hub_store, SITE)
     finally:
         await hub_store.close()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from hub.pedestrian_gate.store import FaceStore
@@ -200,12 +201,12 @@ async def violation(store: Store, *evidence: str) -> str:
 
 
 async def payloads(store: Store) -> dict[str, dict[str, Any]]:
-    rows = await store._rows("SELECT id, payload FROM events")
+    rows = await store.rows(text("SELECT id, payload FROM events"))
     return {r["id"]: json.loads(r["payload"]) for r in rows}
 
 
 async def purged_marks(store: Store) -> dict[str, str | None]:
-    rows = await store._rows("SELECT id, evidence_purged_at FROM events")
+    rows = await store.rows(text("SELECT id, evidence_purged_at FROM events"))
     return {r["id"]: r["evidence_purged_at"] for r in rows}
 
 
@@ -364,7 +365,7 @@ async def test_ingest_gets_in_between_purge_batches(store: Store) -> None:
         await insert(store, *many[start : start + 500])
 
     async def left() -> int:
-        return await store._scalar("SELECT count(*) FROM events WHERE id LIKE 'old-%'")
+        return await store.scalar(text("SELECT count(*) FROM events WHERE id LIKE 'old-%'"))
 
     purge = asyncio.create_task(run_retention(store, [load_site_config()], now=NOW, batch=50))
     while await left() == len(many):  # until the first deletions are committed
@@ -410,7 +411,7 @@ async def test_command_on_a_real_data_dir(tmp_path: Path) -> None:
     }
     assert dump(data / "hub.db") == before
 
-    done = await asyncio.to_thread(run_cli, "--data-dir", str(data), str(EXAMPLE_SITE))
+    done = await asyncio.to_thread(run_cli, "--data", str(data), str(EXAMPLE_SITE))
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["totals"] == preview["totals"]
     store = await Store.open(data)
@@ -497,12 +498,14 @@ async def test_lapsed_consent_erases_the_person_like_face_delete(store: Store) -
     assert again["sites"][SITE]["faces_erased"] == []
 
 
-async def test_no_face_store_no_face_tables(store: Store) -> None:
-    await run_retention(store, [load_site_config()], now=NOW, dry_run=True)
-    await run_retention(store, [load_site_config()], now=NOW)
+async def test_no_enrolled_faces_nothing_erased_nothing_written(store: Store) -> None:
+    # the face tables are part of the one schema (hub/db/tables.py), empty until enrolment
+    for dry_run in (True, False):
+        report = await run_retention(store, [load_site_config()], now=NOW, dry_run=dry_run)
+        assert report["sites"][SITE]["faces_erased"] == []
     with sqlite3.connect(store.path) as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    assert not any(name.startswith("face_") for name in names)
+        for table in ("face_sites", "face_persons", "face_erasures"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
 
 
 async def test_the_periodic_job_runs_first_soon_then_on_its_interval(store: Store) -> None:
