@@ -15,9 +15,9 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
+    CondPageBreak,
     Image,
     KeepTogether,
-    PageBreak,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -132,8 +132,36 @@ def _header_footer(canvas: Any, doc: Any) -> None:
     canvas.setFont(FONT, 7.5)
     canvas.setFillColor(colors.HexColor("#777777"))
     canvas.drawString(14 * mm, 9 * mm, f"{TITLE_ZH} / {TITLE_EN} · {doc.anju_period}")
-    canvas.drawRightString(A4[0] - 14 * mm, 9 * mm, f"第 {doc.page} 页 / page {doc.page}")
     canvas.restoreState()
+
+
+def _numbered_canvas():
+    """A canvas that writes "第 n 页 / 共 N 页" on every page once N is known (at save)."""
+    from reportlab.pdfgen.canvas import Canvas
+
+    class NumberedCanvas(Canvas):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict] = []
+
+        def showPage(self) -> None:
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self.setFont(FONT, 7.5)
+                self.setFillColor(colors.HexColor("#777777"))
+                n = self._pageNumber
+                self.drawRightString(
+                    A4[0] - 14 * mm, 9 * mm, f"第 {n} 页 / 共 {total} 页 · page {n} of {total}"
+                )
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
 
 
 def write_pdf(data: ReportData, path: Path) -> None:
@@ -150,6 +178,7 @@ def write_pdf(data: ReportData, path: Path) -> None:
         subject=TITLE_EN,
     )
     doc.anju_period = data.period
+    pub = data.publication
     story: list[Any] = [
         _p(TITLE_ZH, st["title"]),
         _p(TITLE_EN, st["subtitle"]),
@@ -158,6 +187,13 @@ def write_pdf(data: ReportData, path: Path) -> None:
             f"生成时间 Generated: {data.generated_at}\n"
             f"评分标准 Scoring standard: {data.standard}, version {data.standard_version} · "
             "等级 Levels: " + "; ".join(f"{n} {r}" for n, r in data.thresholds),
+            st["meta"],
+        ),
+        _p(
+            f"发布单位 Issued by: {escape(pub.get('issuing_authority', ''))} · "
+            f"公示期 Publicity period: {escape(pub.get('publicity_days', ''))} 日 days\n"
+            f"异议渠道 Objections: {escape(pub.get('objection_channel', ''))} · "
+            f"联系方式 Contact: {escape(pub.get('objection_contact', ''))}",
             st["meta"],
         ),
         _p("一、信用等级排名 / Ranking", st["h2"]),
@@ -195,7 +231,11 @@ def write_pdf(data: ReportData, path: Path) -> None:
     story += [_table(rows, [12, 44, 24, 16, 22, 20, 16, 14, 14]), Spacer(1, 4 * mm)]
     story.append(_image(data.score_chart_png, 170))
 
-    story += [PageBreak(), _p("二、企业信用信息 / Credit information by company", st["h2"])]
+    # a new page only when little is left of this one: no two-thirds-blank first page
+    story += [
+        CondPageBreak(70 * mm),
+        _p("二、企业信用信息 / Credit information by company", st["h2"]),
+    ]
     for n, c in enumerate(data.companies):
         if n:
             story.append(Spacer(1, 6 * mm))
@@ -207,6 +247,7 @@ def write_pdf(data: ReportData, path: Path) -> None:
                         f'<font color="{LEVEL_COLOURS[c.level]}">{escape(c.level_label)}</font>',
                         st["h3"],
                     ),
+                    _p(f"统一社会信用代码 Credit code: {escape(c.credit_code)}", st["meta"]),
                     _p(
                         f"管理小区 Communities: {', '.join(c.sites)} · 上期 Previous: "
                         f"{c.previous_score} ({c.previous_level_label}) · 变化 Change: {c.change}",
@@ -232,7 +273,7 @@ def write_pdf(data: ReportData, path: Path) -> None:
             text = "; ".join(f"{k['at']} {k['what']}" for k in c.commendations)
             story.append(_p(f"表扬记录 Commendations: {text}", st["meta"]))
 
-    story += [PageBreak(), _p("三、小区监管情况 / Communities", st["h2"])]
+    story += [CondPageBreak(70 * mm), _p("三、小区监管情况 / Communities", st["h2"])]
     for s in data.communities:
         story.append(_p(f"{s.name} {s.name_en} ({s.id})", st["h3"]))
         story.append(
@@ -312,5 +353,14 @@ def write_pdf(data: ReportData, path: Path) -> None:
             "behind it; each can be checked in Anju.",
             st["meta"],
         ),
+        Spacer(1, 10 * mm),
+        _p(escape(pub.get("issuing_authority", "")), st["base"]),
+        _p(escape(pub.get("seal_text", "")), st["base"]),
+        _p(escape(pub.get("issue_date_text", "")), st["base"]),
     ]
-    doc.build(story, onFirstPage=_header_footer, onLaterPages=_header_footer)
+    doc.build(
+        story,
+        onFirstPage=_header_footer,
+        onLaterPages=_header_footer,
+        canvasmaker=_numbered_canvas(),
+    )

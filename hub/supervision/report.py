@@ -19,6 +19,7 @@ from hub.export import SafeWriter
 from hub.store import from_iso
 from hub.supervision import labels
 from hub.supervision.periods import TZ, Period, month_of
+from hub.supervision.publication import Publication, load_publication
 from hub.supervision.rating import Rating, compute_rating
 from hub.supervision.repo import SupervisionRepo
 from hub.supervision.report_model import (
@@ -46,7 +47,9 @@ async def build_report(
     period: Period,
     standard: ScoringStandard,
     as_of: datetime | None = None,
+    publication: Publication | None = None,
 ) -> ReportData:
+    pub = publication or load_publication()
     rating = await compute_rating(repo, period, standard, as_of)
     sites = await repo.sites()
     violations = await repo.violations(period=period)
@@ -65,7 +68,18 @@ async def build_report(
             (labels.zh_en(labels.LEVELS, t.level), f"≥ {t.min:g}") for t in standard.levels
         ],
         level_minimums=[(labels.LEVELS[t.level][0], t.min) for t in standard.levels],
-        companies=_companies(rating, commendations),
+        companies=_companies(rating, commendations, pub),
+        publication={
+            k: pub.line(k)
+            for k in (
+                "issuing_authority",
+                "publicity_days",
+                "objection_channel",
+                "objection_contact",
+                "issue_date_text",
+                "seal_text",
+            )
+        },
         communities=[
             _community(s, period, rating, violations, complaints, inspections, orders, devices)
             for s in sites
@@ -107,7 +121,9 @@ def _item_row(item: ScoreItem, rating: Rating) -> ItemRow:
     )
 
 
-def _companies(rating: Rating, commendations: list[dict[str, Any]]) -> list[CompanyRow]:
+def _companies(
+    rating: Rating, commendations: list[dict[str, Any]], pub: Publication
+) -> list[CompanyRow]:
     rows = []
     for r in rating.ranking:
         score = rating.scores[r.company]
@@ -118,6 +134,7 @@ def _companies(rating: Rating, commendations: list[dict[str, Any]]) -> list[Comp
                 rank=r.rank,
                 id=r.company,
                 name=info.get("name", r.company),
+                credit_code=pub.credit_code(r.company),
                 sites=(info.get("sites") or "").split(",") if info.get("sites") else [],
                 score=_num(r.score),
                 level=r.level.value,

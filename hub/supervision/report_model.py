@@ -37,6 +37,7 @@ class CompanyRow:
     change: str
     deductions: str
     bonuses: str
+    credit_code: str
     bad: list[ItemRow]
     good: list[ItemRow]
     commendations: list[dict[str, str]]
@@ -78,3 +79,5 @@ class ReportData:
     score_chart_png: bytes = b""
     score_chart_svg: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    # the publication's own facts (config/disclosure.yaml): authority, 公示期, 异议, seal
+    publication: dict[str, str] = field(default_factory=dict)

@@ -36,6 +36,11 @@ def test_report_command_with_demo_records_and_publish(tmp_path: Path) -> None:
     assert "1. 绿叶物业服务有限公司 (greenleaf-pm): 79.50 及格 / Pass (−20.50)" in result.output
     for name in ("credit-2026H2.html", "credit-2026H2.pdf", "credit-2026H2.csv"):
         assert (out / name).stat().st_size > 400
+    html = (out / "credit-2026H2.html").read_text(encoding="utf-8")
+    # the publication's facts: configured, or a placeholder naming the key (never invented)
+    for key in ("issuing_authority", "publicity_days", "objection_channel", "seal_text"):
+        assert f"disclosure.{key}" in html
+    assert "统一社会信用代码" in html and "待核实" in html
     with (out / "credit-2026H2.csv").open(encoding="utf-8-sig") as fh:
         row = next(csv.DictReader(fh))
     assert row["得分 score"] == "79.50" and row["排名 rank"] == "1"
@@ -84,3 +89,31 @@ def test_bad_period_and_db_name_fail_cleanly(tmp_path: Path) -> None:
         app, ["rating", "--period", "2026H2", "--db", str(tmp_path / "other.sqlite")]
     )
     assert db.exit_code == 2 and "hub.db" in db.output
+
+
+def test_publication_lines_come_from_config_or_name_their_key(tmp_path: Path) -> None:
+    import pytest
+
+    from hub.supervision.publication import load_publication
+    from models.site import ConfigError
+
+    empty = load_publication(tmp_path / "none.yaml")
+    assert (
+        empty.line("issuing_authority") == "〔未配置 not configured: disclosure.issuing_authority〕"
+    )
+    assert "credit_codes.greenleaf-pm" in empty.credit_code("greenleaf-pm")
+    path = tmp_path / "disclosure.yaml"
+    path.write_text(
+        "issuing_authority: 某县住房和城乡建设局\npublicity_days: 7\n"
+        "credit_codes: {greenleaf-pm: 91330000TEST00000X}\n",
+        encoding="utf-8",
+    )
+    pub = load_publication(path)
+    assert (
+        pub.line("issuing_authority") == "某县住房和城乡建设局"
+        and pub.line("publicity_days") == "7"
+    )
+    assert pub.credit_code("greenleaf-pm") == "91330000TEST00000X"
+    path.write_text("publicity_days: forever\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"disclosure\.yaml: publicity_days"):
+        load_publication(path)
