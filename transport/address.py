@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 PLAIN_SCHEMES = ("mqtt", "tcp")
 TLS_SCHEMES = ("mqtts", "ssl")
@@ -122,7 +122,8 @@ class BrokerAddress:
 
     def __str__(self) -> str:
         scheme = "mqtts" if self.tls else "mqtt"
-        user = f"{self.credentials.username}@" if self.credentials else ""
+        # percent-encoded like in a URL: a username carrying its site (edge-north@lakeside)
+        user = f"{quote(self.credentials.username, safe='')}@" if self.credentials else ""
         query = "?protocol=5" if self.mqtt5 else ""
         return f"{scheme}://{user}{self.host}:{self.port}{query}"
 

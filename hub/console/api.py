@@ -92,7 +92,12 @@ async def events(
 ) -> dict[str, Any]:
     state = state_of(request)
     rows = await recent(state.store, _sites(request, user, site), kind=kind, gate=gate, limit=limit)
-    return {"events": [event_view(r) for r in rows], "kinds": list(LIVE_KINDS)}
+    names = _gate_names(state)
+    return {"events": [event_view(r, names) for r in rows], "kinds": list(LIVE_KINDS)}
+
+
+def _gate_names(state: ConsoleState) -> dict[str, str]:
+    return {g.id: g.name or g.id for config in state.sites.values() for g in config.gates}
 
 
 @router.get("/events/stream")
@@ -138,7 +143,7 @@ async def stream(
                 return
             for row in rows:
                 seq = row["seq"]
-                data = json.dumps(event_view(row), ensure_ascii=False)
+                data = json.dumps(event_view(row, _gate_names(state)), ensure_ascii=False)
                 yield f"id: {seq}\nevent: event\ndata: {data}\n\n"
             if rows:
                 quiet_since = time.monotonic()

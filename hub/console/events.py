@@ -64,8 +64,13 @@ def summary(kind: str, p: dict[str, Any]) -> str:
     return kind
 
 
-def event_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The JSON the live page renders for one stored event."""
+# Steps of one vehicle passage the live list folds into its decision row: the read's crop
+# is the decision's thumbnail and the barrier's movement updates the gate card.
+PASSAGE_STEPS = frozenset({"plate_read", "gate_state", "command_ack"})
+
+
+def event_view(row: dict[str, Any], gate_names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The JSON the live page renders for one stored event (``gate_names``: id -> name)."""
     p = _payload(row)
     kind = row["kind"]
     thumb = None
@@ -92,6 +97,8 @@ def event_view(row: dict[str, Any]) -> dict[str, Any]:
         "ts": row["ts"],
         "received_at": row["received_at"],
         "gate": row.get("gate"),
+        "gate_name": (gate_names or {}).get(row.get("gate") or "", row.get("gate") or ""),
+        "passage_step": kind in PASSAGE_STEPS,
         "subject": row.get("subject"),
         "decision": row.get("decision"),
         "summary": summary(kind, p),

@@ -225,6 +225,21 @@ LABELS: dict[str, tuple[str, str]] = {
     "others": ("其他记录", "Other cases"),
     "case": ("案件", "Case"),
     "order": ("整改通知", "Order"),
+    "kind_of.violation": ("违规", "violation"),
+    "kind_of.order": ("整改通知", "order"),
+    "kind_of.complaint": ("举报", "complaint"),
+    "kind_of.gate_command": ("闸机指令", "gate command"),
+    "kind_of.user": ("账户", "account"),
+    "kind_of.report": ("报告", "report"),
+    "act.sent": ("已发送", "sent"),
+    "act.acknowledged": ("已确认", "acknowledged"),
+    "act.failed": ("失败", "failed"),
+    "act.download": ("下载", "downloaded"),
+    "act_on_case": ("处理", "Act on this case"),
+    "result": ("处理结果", "Result"),
+    "status.open": ("未消除", "open"),
+    "status.resolved": ("已消除", "resolved"),
+    "photo_required": ("整改需附照片", "a fix needs a photo"),
 }
 
 # supervision codes: prefix -> the report's table
@@ -272,11 +287,11 @@ def code(prefix: str, value: str | None) -> str:
 
 
 def type_label(vtype: str) -> str:
-    return text(f"vtype.{vtype}")
+    return code("vtype", vtype)
 
 
 def status_label(status: str) -> str:
-    return text(f"status.{status}")
+    return code("status", status)
 
 
 def rule_label(rule: str) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.console import queries, views
+from hub.console import i18n, queries, views
 from hub.console.roles import ConsoleUser, Permission
-from hub.console.supervision_view import page_of
+from hub.console.supervision_view import allowed_actions, history_rows, page_of
 from hub.console.users import SESSION_TTL, LoginError
 from hub.console.web import (
     LOGIN_CSRF_COOKIE,
@@ -191,19 +191,93 @@ async def violations(
 
 
 @router.get("/violations/{vid}", response_class=HTMLResponse)
-async def violation(request: Request, vid: str, user: ConsoleUser = Depends(page_user)) -> Response:
+async def violation(
+    request: Request, vid: str, msg: str = "", error: str = "",
+    user: ConsoleUser = Depends(page_user),
+) -> Response:  # fmt: skip
     from hub.console.api import _case_for
 
     state = state_of(request)
     case = await _case_for(request, user, vid)
     config = state.sites[case["site"]]
     assert state.supervision is not None
+    names = {g.id: g.name or g.id for g in config.gates}
+    fixes = list(case.get("rectification") or [])
+    if case.get("order_id") and state.supervision.repo is not None:  # the fix is on the order
+        fixes += (await state.supervision.repo.order(case["order_id"])).get("rectification") or []
+    photos = [
+        e["ref"].removeprefix("photo:")
+        for e in fixes
+        if isinstance(e, dict) and str(e.get("ref", "")).startswith("photo:")
+    ]
+    actions = allowed_actions(case["status"], user.principal().role)
+    if not user.can(Permission.CASE_WORKFLOW):
+        actions = []
     return _render(
         request, "violation.html",
         page_context(request, user, "violations", site=config, case=case,
+                     gate_name=names.get(case.get("gate") or "", case.get("gate") or ""),
                      evidence=await views.evidence(state, case["evidence"], case["site"]),
-                     history=await state.supervision.trail(vid)),
+                     history=history_rows(await state.supervision.trail(vid)),
+                     actions=actions, photos=photos, msg=msg, error=error),
     )  # fmt: skip
+
+
+@router.post("/violations/{vid}/act")
+async def violation_act(
+    request: Request,
+    vid: str,
+    action: str = Form(...),
+    decision: str = Form(""),
+    deadline: str = Form(""),
+    note: str = Form(""),
+    photo: UploadFile | None = File(None),
+    user: ConsoleUser = Depends(page_user),
+) -> Response:
+    """The detail page's form: one workflow step, with a photo for a fix."""
+    from urllib.parse import quote
+
+    from pydantic import ValidationError
+
+    from hub.console.api import _case_for
+    from hub.console.photos import PhotoError, save_photo
+    from hub.supervision.workflow import WorkflowError
+
+    require(user, Permission.CASE_WORKFLOW)
+    state = state_of(request)
+    case = await _case_for(request, user, vid)
+    assert state.supervision is not None
+    back = f"/violations/{quote(vid)}"
+    step: dict[str, Any] = {"action": action, "note": note}
+    try:
+        if action == "triage":
+            step["decision"] = decision or "order_fix"
+            if deadline:
+                step["deadline"] = views.parse_local(deadline, case["site"], state)
+        data = await photo.read() if photo is not None else b""
+        if data:
+            step["evidence"] = [save_photo(state.store.path.parent, case["site"], data)]
+        elif action == "rectify":
+            raise PhotoError(i18n.text("photo_required"))
+        await state.supervision.act(user, vid, step)
+    except (WorkflowError, PhotoError, ValueError, ValidationError) as exc:
+        text = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        return RedirectResponse(f"{back}?error={quote(text)}", status_code=303)
+    return RedirectResponse(f"{back}?msg={quote(i18n.code('act', action))}", status_code=303)
+
+
+@router.get("/photos/{site}/{name}")
+async def photo_file(
+    request: Request, site: str, name: str, user: ConsoleUser = Depends(page_user)
+) -> Response:
+    from fastapi.responses import FileResponse
+
+    from hub.console.photos import photo_path
+
+    path = photo_path(state_of(request).store.path.parent, site, name)
+    if path is None or not user.may_see(site):
+        raise HTTPException(404, "no such photo")
+    return FileResponse(path, media_type="image/png" if name.endswith(".png") else "image/jpeg")
 
 
 @router.get("/supervision", response_class=HTMLResponse)
@@ -262,12 +336,30 @@ async def lists(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-async def audit(request: Request, user: ConsoleUser = Depends(page_user)) -> Response:
+async def audit(
+    request: Request, q: str = "", actor: str = "", page: int = 1,
+    user: ConsoleUser = Depends(page_user),
+) -> Response:  # fmt: skip
+    from urllib.parse import urlencode
+
+    from hub.console.supervision_view import audit_words
+
     require(user, Permission.VIEW_AUDIT)
-    rows = await queries.audit_rows(state_of(request).store, limit=300)
+    per_page, page = 50, max(page, 1)
+    found = await queries.audit_rows(
+        state_of(request).store, limit=per_page + 1, offset=(page - 1) * per_page,
+        actor=actor or None, q=q,
+    )  # fmt: skip
+    rows = [{**r, **audit_words(r)} for r in found[:per_page]]
+    filters = {"q": q, "actor": actor}
+
+    def query(**change: Any) -> str:
+        return urlencode({k: v for k, v in {**filters, **change}.items() if v})
+
     return _render(
         request, "audit.html",
-        page_context(request, user, "audit", site=None, rows=rows),
+        page_context(request, user, "audit", site=None, rows=rows, f=filters, query=query,
+                     page_no=page, more=len(found) > per_page),
     )  # fmt: skip
 
 

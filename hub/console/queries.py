@@ -112,10 +112,27 @@ async def slot_readings(
     return out
 
 
-async def audit_rows(store: Store, *, limit: int = 200, actor: str | None = None) -> list[dict]:
-    where, params = ("WHERE actor = ?", [actor]) if actor else ("", [])
+async def audit_rows(
+    store: Store,
+    *,
+    limit: int = 200,
+    offset: int = 0,
+    actor: str | None = None,
+    q: str = "",
+) -> list[dict]:
+    """Newest first; ``q`` is searched in the action and the target (plain LIKE)."""
+    clauses, params = [], []
+    if actor:
+        clauses.append("actor = ?")
+        params.append(actor)
+    if q:
+        clauses.append("(action LIKE ? OR target LIKE ?)")
+        params += [f"%{q}%", f"%{q}%"]
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return await rows(
-        store, f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+        store,
+        f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
     )
 
 

@@ -92,9 +92,18 @@ def sites_for(
         return None
     if role is ConsoleRole.GUARD:
         if scope is None or scope not in companies:
-            raise ScopeError(f"a guard needs one configured community, not {scope!r}")
+            known = ", ".join(sorted(companies))
+            if scope is None:
+                raise ScopeError(
+                    f"保安账户须选择所在小区 / a guard account needs its community ({known})"
+                )
+            raise ScopeError(f"没有小区 {scope} / no community {scope} (known: {known})")
         return frozenset({scope})
     managed = frozenset(site for site, company in companies.items() if company == scope)
     if not managed:
-        raise ScopeError(f"company {scope!r} manages no configured community")
+        known = ", ".join(sorted(set(companies.values())))
+        raise ScopeError(
+            f"物业经理账户须选择所属企业 / a manager account needs its company ({known}),"
+            f" not {scope or '—'}"
+        )
     return managed

@@ -71,6 +71,83 @@ def status_label(status: str) -> str:
 PER_PAGE = 25
 
 
+def audit_words(row: dict[str, Any]) -> dict[str, str]:
+    """An audit row for people: the target as "违规 1a2b3c4d" (a link where the console has
+    a page), and the change as its main fields in words instead of JSON."""
+    import json
+
+    from hub.console.i18n import code, status_label, text, type_label
+
+    target = str(row.get("target") or "")
+    parts = target.split("/")
+    link, words = "", target
+    if len(parts) >= 3 and parts[0] == "supervision":
+        kind, ref = parts[1], parts[2]
+        words = f"{code('kind_of', kind)} {ref[:8]}"
+        if kind == "violation":
+            link = f"/violations/{ref}"
+    after = row.get("after") or {}
+    if isinstance(after, str):
+        try:
+            after = json.loads(after)
+        except ValueError:
+            after = {"note": after}
+    bits = []
+    if isinstance(after, dict):
+        if after.get("type"):
+            bits.append(type_label(str(after["type"])))
+        if after.get("status"):
+            bits.append(status_label(str(after["status"])))
+        if after.get("decision"):
+            bits.append(code("decision", str(after["decision"])))
+        for key in ("reason", "note", "what", "username", "role"):
+            if after.get(key):
+                bits.append(f"{text(key, key)}: {after[key]}")
+    action = str(row.get("action") or "")
+    head, _, step = action.partition(".")
+    return {
+        "action": f"{code('kind_of', head)} · {code('act', step)}" if step else action,
+        "target": words,
+        "link": link,
+        "detail": " · ".join(bits),
+    }
+
+
+def history_rows(trail: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Audit rows of a case (and its order) in words: who did what, the status after, the
+    deadline, the note and the photos - never raw JSON."""
+    import json
+
+    from hub.console.i18n import code, status_label
+
+    rows = []
+    for row in trail:
+        after = row.get("after") or {}
+        if isinstance(after, str):
+            after = json.loads(after or "{}")
+        what, _, step = str(row.get("action", "")).partition(".")
+        photos = []
+        raw = after.get("rectification") or "[]"
+        for item in json.loads(raw) if isinstance(raw, str) else raw:
+            ref = item.get("ref", "") if isinstance(item, dict) else str(item)
+            if ref.startswith("photo:"):
+                photos.append(ref.removeprefix("photo:"))
+        rows.append(
+            {
+                "at": row.get("at"),
+                "actor": row.get("actor", ""),
+                "on": code("kind_of", what) if what else "",
+                "action": code("act", step or what),
+                "decision": code("decision", after.get("decision")),
+                "status": status_label(after["status"]) if after.get("status") else "",
+                "deadline": after.get("deadline"),
+                "note": after.get("note") or "",
+                "photos": photos,
+            }
+        )
+    return rows
+
+
 def page_of(
     cases: list[dict[str, Any]],
     *,

@@ -23,6 +23,16 @@ def local(
     return when.astimezone(ZoneInfo(tz)).strftime(fmt) if when else "—"
 
 
+def parse_local(text: str, site: str, state: ConsoleState) -> datetime:
+    """A form's ``datetime-local`` value, read in the community's time zone."""
+    config = state.sites.get(site)
+    tz = ZoneInfo(config.site.timezone if config else "Asia/Shanghai")
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=tz)
+    except ValueError:
+        raise ValueError(f"not a date and time: {text!r}") from None
+
+
 async def gates(state: ConsoleState, config: SiteConfig) -> list[dict[str, Any]]:
     site = config.site.id
     positions = await queries.gate_positions(state.store, site)

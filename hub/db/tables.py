@@ -469,6 +469,18 @@ face_credentials = Table(
 )
 Index("face_credentials_site", face_credentials.c.site, face_credentials.c.kind)
 
+face_revoked_passes = Table(  # visitor QR passes every gate of the site refuses
+    "face_revoked_passes",
+    metadata,
+    _required("site"),
+    _required("pass_id"),
+    _required("revoked_at"),
+    _required("operator"),
+    _required("reason"),
+    Column("bundle_version", Integer, nullable=False),
+    PrimaryKeyConstraint("site", "pass_id"),
+)
+
 face_credential_changes = Table(
     "face_credential_changes",
     metadata,

@@ -24,6 +24,11 @@ VIOLATION_TYPES = {
     "control_refused": ("伪造或重放的控制指令", "Forged or replayed control message"),
     "keypad_locked": ("密码键盘锁定", "Keypad locked after wrong PINs"),
     "unsolicited_ack": ("未下发指令的回执", "Ack for a command the hub never sent"),
+    "fire_lane_parking": ("占用消防通道", "Parking in the fire lane"),
+    "no_parking": ("禁停区域停车", "Parking in a no-parking area"),
+    "reserved_slot": ("占用专用车位", "Parking in a reserved slot"),
+    "visitor_overstay": ("访客车辆超时", "Visitor vehicle overstayed"),
+    "outside_marked_slots": ("未在车位内停放", "Parked outside marked slots"),
 }
 
 COMPLAINT_CATEGORIES = {

@@ -552,8 +552,14 @@ class SupervisionRepo:
     async def devices(
         self, principal: Principal | None, period: Period, as_of: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """The hub's devices with their outages in the period (service faults)."""
-        as_of = min(as_of or utcnow(), period.end)
+        """The hub's devices with their outages in the period (service faults).
+
+        ``online`` is the device's state now, so it is left out (None) when ``as_of`` is in
+        the past: a past period's report must not show today's state as if it were then's.
+        """
+        now = utcnow()
+        as_of = min(as_of or now, period.end)
+        past = now - as_of > timedelta(minutes=5)
         outages: dict[tuple[str, str], list[float]] = {}
         for v in await self.violations(principal, period=period, type="device_offline"):
             record = _violation_record(v)
@@ -565,7 +571,7 @@ class SupervisionRepo:
             found = outages.get((row["site"], row["device"]), [])
             row["outages"] = len(found)
             row["offline_hours"] = round(sum(found), 2)
-            row["online"] = None if row["online"] is None else bool(row["online"])
+            row["online"] = None if row["online"] is None or past else bool(row["online"])
         return rows
 
     async def _ensure_violation_case(self, vid: str, now: datetime) -> None:

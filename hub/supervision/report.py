@@ -180,9 +180,15 @@ def _community(
             {
                 "device": d["device"],
                 "online": {True: "在线 / online", False: "离线 / offline"}.get(
-                    d["online"], "未上线 / never seen"
+                    d["online"],
+                    "往期不显示当前状态 / current state not shown for a past period"
+                    if d["last_seen"]
+                    else "未上线 / never seen",
                 ),
-                "last_seen": _local(from_iso(d["last_seen"])) if d["last_seen"] else "—",
+                # last seen after the period is today's fact, not the period's
+                "last_seen": _local(from_iso(d["last_seen"]))
+                if d["last_seen"] and from_iso(d["last_seen"]) <= period.end
+                else "—",
                 "outages": d["outages"],
                 "hours": f"{d['offline_hours']:.2f}",
             }
@@ -343,6 +349,11 @@ def ensure_charts(data: ReportData) -> None:
             community.chart_png, community.chart_svg = community_chart(community)
 
 
+def _ascii(number: str) -> str:
+    """A number as spreadsheets read it: the report's typographic minus (U+2212) as ASCII."""
+    return number.replace("\u2212", "-")
+
+
 def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
     # utf-8-sig: spreadsheet programs then read the Chinese text correctly
     with companies_csv.open("w", newline="", encoding="utf-8-sig") as fh:
@@ -374,13 +385,13 @@ def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
                     c.id,
                     c.name,
                     " ".join(c.sites),
-                    c.score,
+                    _ascii(c.score),
                     c.level_label,
-                    c.previous_score,
+                    _ascii(c.previous_score),
                     c.previous_level_label,
-                    c.change,
-                    c.deductions,
-                    c.bonuses,
+                    _ascii(c.change),
+                    _ascii(c.deductions),
+                    _ascii(c.bonuses),
                     len(c.bad),
                     len(c.good),
                     data.standard_version,
@@ -410,7 +421,7 @@ def write_csv(data: ReportData, companies_csv: Path, items_csv: Path) -> None:
                         item.kind,
                         item.rule,
                         item.label,
-                        item.points,
+                        _ascii(item.points),
                         " ".join(r["id"] for r in item.records),
                         " ".join(item.evidence),
                         item.note,

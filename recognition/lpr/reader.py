@@ -18,6 +18,7 @@ from recognition.lpr.locator import (
     rectify,
     text_crop,
 )
+from recognition.lpr.ranking import rank_plates
 from recognition.lpr.recognizer import PlateRead, PlateRecognizer
 from recognition.lpr.types import PlateDetection
 
@@ -95,7 +96,8 @@ class PlateReader:
         self.home_province = home_province
 
     def read(self, frame_bgr: np.ndarray) -> list[PlateDetection]:
-        """Plates in the frame, best first; [] when there is none."""
+        """Plates in the frame, best first (the car at the gate: see ranking.py); [] when
+        there is none."""
         if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[0] < 16:
             return []
         cands = ranked_candidates(frame_bgr)
@@ -133,8 +135,8 @@ class PlateReader:
             # One car carries one plate text: a second read of it is the same plate again.
             if det is not None and all(det.text != d.text for d in found):
                 found.append(det)
-        found.sort(key=lambda d: d.confidence, reverse=True)
-        return found
+        # The car at the gate first: near (wide) and low, not only sure (ranking.py).
+        return rank_plates(found, frame_bgr.shape[1], frame_bgr.shape[0])
 
     def _probe(self, crop: np.ndarray, seen: PlateColor) -> bool:
         """Whether the model sees a plate's marks in a text crop (worth a full read); ``seen``

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -123,7 +124,9 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     await row.wait_for(timeout=45_000)
     decision = page.locator("#event-rows tr[data-kind='gate_decision']", has_text="浙HA1234")
     await decision.first.wait_for(timeout=20_000)
-    thumb = page.locator("#event-rows tr[data-kind='plate_read'] img.thumb").first
+    # one row per passage: the decision row carries the read's plate crop
+    assert await page.locator("#event-rows tr[data-kind='plate_read']").count() == 0
+    thumb = page.locator("#event-rows tr[data-kind='gate_decision'] img.thumb").first
     await thumb.wait_for(timeout=10_000)
     assert await thumb.evaluate("img => img.complete && img.naturalWidth > 0")
 
@@ -150,7 +153,12 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     trail = await demo.hub.store.audit_log(target_prefix="gate/lakeside/north-vehicle")
     assert ("guard", "gate_command.sent") in {(t["actor"], t["action"]) for t in trail}
     assert "gate_command.acknowledged" in {t["action"] for t in trail}
-    await page.locator("#event-rows tr", has_text="浙HX9999").first.wait_for(timeout=30_000)
+    refused = page.locator("#event-rows tr[data-kind='gate_decision']", has_text="浙HX9999")
+    await refused.first.wait_for(timeout=30_000)
+    # "open this gate" from the refused row: it fills that gate's form, reason still required
+    await refused.first.locator("button.open-from-row").click()
+    south = page.locator(".gate[data-gate='south-vehicle'] input[name='reason']")
+    assert "浙HX9999" in await south.input_value()
     await page.wait_for_timeout(600)  # let the row highlight fade a little
     await shot(page, "01-live")
 
@@ -193,18 +201,54 @@ async def test_guard_watches_live_events_and_opens_a_gate(community, browser) ->
     await login(page, base, "regulator", "regulator-demo-2026")
     assert await page.locator(".gate-cmd").count() == 0  # read + orders: no gate buttons
     await page.goto(f"{base}/violations")
-    case = page.locator("#cases tr.case", has_text="浙HX9999").first
-    await case.locator("select[name='action']").select_option("triage")
-    await case.locator("select[name='decision']").select_option("order_fix")
-    await case.locator("input[name='deadline']").fill(
-        (now() + timedelta(hours=8)).astimezone().strftime("%Y-%m-%dT%H:%M")
-    )
-    await case.locator("input[name='note']").fill("修复道闸 / repair the barrier")
-    await case.locator("button[type='submit']").click()
-    await page.wait_for_selector("#cases tr.case .st-assigned", timeout=10_000)
-    await shot(page, "06-violations-regulator")
+    await page.locator("#cases tr.case", has_text="浙HX9999").first.locator("a").first.click()
+    form = page.locator("form.case-act")
+    await form.locator("select[name='action']").select_option("triage")
+    await form.locator("select[name='decision']").select_option("order_fix")
+    # the form's time is the community's (Asia/Shanghai), whatever the browser's zone
+    local = (now() + timedelta(hours=8)).astimezone(ZoneInfo(demo.site.site.timezone))
+    await form.locator("input[name='deadline']").fill(local.strftime("%Y-%m-%dT%H:%M"))
+    await form.locator("input[name='note']").fill("修复道闸 / repair the barrier")
+    await form.locator("button[type='submit']").click()
+    await page.wait_for_selector(".act-result", timeout=10_000)
+    result = await page.locator(".act-result").inner_text()
+    assert await page.locator(".st-assigned").count() == 1, result
+    case_url = page.url.split("?")[0]
+    await shot(page, "06-violation-ordered")
+    await context.close()
+
+    # the manager, on a phone: the case is on top of the to-do list; rectify with a photo
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = await context.new_page()
+    await login(page, base, "manager", "manager-demo-2026")
+    await page.goto(f"{base}/violations")
+    first = page.locator("#cases tr.case").first
+    assert "todo" in (await first.get_attribute("class") or "")
+    await page.goto(case_url)
+    form = page.locator("form.case-act")
+    await form.locator("select[name='action']").select_option("rectify")
+    photo = sorted(FACES_DIR.glob("*.jpg"))[0]
+    await form.locator("input[name='photo']").set_input_files(str(photo))
+    await form.locator("input[name='note']").fill("道闸已修复 / barrier repaired")
+    await form.locator("button[type='submit']").click()
+    await page.wait_for_selector(".st-rectified", timeout=10_000)
+    await page.wait_for_selector(".evidence img.big[src^='/photos/']")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+    await shot(page, "09-manager-phone-rectified")
+    await context.close()
+
+    # the regulator verifies the fix and finds it in the audit log
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+    await login(page, base, "regulator", "regulator-demo-2026")
+    await page.goto(case_url)
+    await page.locator("form.case-act select[name='action']").select_option("verify")
+    await page.locator("form.case-act button[type='submit']").click()
+    await page.wait_for_selector(".st-closed", timeout=10_000)
+    await shot(page, "10-regulator-verified")
     await page.click("a[data-nav='audit']")
-    await page.locator("#audit tr", has_text="gate_command.acknowledged").first.wait_for()
+    await page.locator("#audit tr", has_text="闸机指令 · 已确认").first.wait_for()
     await shot(page, "07-audit")
     await context.close()
 

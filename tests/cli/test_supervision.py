@@ -39,6 +39,12 @@ def test_report_command_with_demo_records_and_publish(tmp_path: Path) -> None:
     with (out / "credit-2026H2.csv").open(encoding="utf-8-sig") as fh:
         row = next(csv.DictReader(fh))
     assert row["得分 score"] == "79.50" and row["排名 rank"] == "1"
+    # ASCII minus: spreadsheets read the change and every item's points as numbers
+    assert float(row["变化 change"]) == -20.50
+    items_csv = (out / "credit-2026H2-items.csv").read_text(encoding="utf-8-sig")
+    assert "\u2212" not in items_csv and "\u2212" not in (out / "credit-2026H2.csv").read_text()
+    with (out / "credit-2026H2-items.csv").open(encoding="utf-8-sig") as fh:
+        assert all(float(r["分值 points"]) != 0 for r in csv.DictReader(fh))
 
     # seeding again adds nothing twice
     again = CliRunner().invoke(app, ["seed-demo", "--period", "2026H2", "--db", str(db)])

@@ -144,3 +144,43 @@ async def test_events_queue_in_the_community_while_the_county_link_is_down(
     finally:
         edge.close()
         await hub.stop()
+
+
+def test_two_hub_workers_share_one_subscription_under_the_generated_acl(tmp_path: Path) -> None:
+    """Issue 16's hub workers: one broker user each (``--hub-user``, their client ids), one
+    MQTT shared subscription; the ACL lets both read it and each event goes to one of them."""
+    port = free_port()
+    out = tmp_path / "layout"
+    write_layout(
+        LayoutPlan(
+            sites=[(community("lakeside"), "lakeside.yaml")],
+            out=out,
+            hub_users=["anju-hub-1", "anju-hub-2"],
+            listener=Listener(bind="127.0.0.1"),
+            ports={"community": port},
+        )
+    )
+    layout = Layout(out)
+    broker = GeneratedBroker(layout.broker_dir("community"), port)
+    broker.start()
+    workers = [TlsClient(port, layout, user) for user in ("anju-hub-1", "anju-hub-2")]
+    edge = TlsClient(port, layout, "edge-north@lakeside")
+    try:
+        for worker in workers:
+            assert not worker.refused
+            worker.client.subscribe("$share/anju-hub/anju/+/+/events/+", 1)
+        time.sleep(0.5)
+        for _ in range(20):
+            topic = str(topics.event("lakeside", "edge-north", "heartbeat"))
+            payload = heartbeat("lakeside", "edge-north").to_json()
+            edge.client.publish(topic, payload, qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 10
+        while sum(len(w.topics()) for w in workers) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # and no copies
+        assert sum(len(w.topics()) for w in workers) == 20, [len(w.topics()) for w in workers]
+        assert all(w.topics() for w in workers)  # shared: both got some
+    finally:
+        for client in (*workers, edge):
+            client.close()
+        broker.stop()

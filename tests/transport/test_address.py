@@ -78,3 +78,13 @@ def test_tls_settings_name_what_is_missing(tmp_path: Path) -> None:
         TlsSettings(cert_file=ca)
     with pytest.raises(AddressError, match="does not exist"):
         TlsSettings(ca_file=tmp_path / "nope.crt")
+
+
+def test_a_username_with_its_site_prints_unambiguously_and_parses_back() -> None:
+    address = BrokerAddress.parse("mqtts://broker:8883").with_credentials(
+        Credentials("edge-north@lakeside", "pw")
+    )
+    assert str(address) == "mqtts://edge-north%40lakeside@broker:8883"
+    again = BrokerAddress.parse(str(address))
+    assert again.credentials is not None
+    assert again.credentials.username == "edge-north@lakeside"

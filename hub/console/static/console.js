@@ -41,7 +41,11 @@ async function send(method, url, body) {
   try { data = await response.json(); } catch (_) { data = null; }
   if (!response.ok) {
     const detail = data && data.detail;
-    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail || response.status));
+    // a validation error (422) is a list: say which field and why, in words
+    const words = Array.isArray(detail)
+      ? detail.map((d) => `${(d.loc || []).slice(-1)[0] || ""}: ${d.msg || ""}`).join("; ")
+      : detail;
+    throw new Error(typeof words === "string" ? words : String(response.status));
   }
   return data;
 }
@@ -53,9 +57,24 @@ function eventRow(ev) {
   return el("tr", { class: "ev lv-" + ev.level, "data-kind": ev.kind, "data-gate": ev.gate || "", "data-id": ev.id },
     el("td", { class: "t" }, hhmmss(ev.ts)),
     el("td", {}, ev.kind_label),
-    el("td", {}, ev.gate || ev.device),
-    el("td", { class: "sum" }, ev.summary),
+    el("td", {}, ev.gate_name || ev.gate || ev.device),
+    el("td", { class: "sum" }, ev.summary, openFromRow(ev)),
     el("td", {}, thumb));
+}
+
+// A refused car: "open this gate" fills that gate's command form (reason still required,
+// the command is audited like any other) and puts the cursor in the reason.
+function openFromRow(ev) {
+  if (ev.kind !== "gate_decision" || ev.decision !== "refuse") return "";
+  const form = document.querySelector(`form.gate-cmd[data-gate="${CSS.escape(ev.gate || "")}"]`);
+  if (!form) return "";
+  const button = el("button", { type: "button", class: "small open-from-row" }, label("open"));
+  button.addEventListener("click", () => {
+    form.reason.value = `${ev.subject || ""} `;
+    form.scrollIntoView({ block: "center" });
+    form.reason.focus();
+  });
+  return button;
 }
 
 function startLive() {
@@ -69,6 +88,8 @@ function startLive() {
   let source = null;
 
   function visible(ev) {
+    // one row per passage: its read, barrier and ack steps show only when asked for by kind
+    if (!kindSel.value && ev.passage_step) return false;
     return (!gateSel.value || ev.gate === gateSel.value) && (!kindSel.value || ev.kind === kindSel.value);
   }
   function add(ev, top) {

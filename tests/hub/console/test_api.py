@@ -656,3 +656,92 @@ async def test_a_storage_fault_shows_on_the_live_page_and_readyz(console: Consol
     finally:
         console.hub.health.storage_recovered()
     assert (await console.client().get("/readyz")).status_code == 200
+
+
+# ---------------------------------------------------------------------- issue 17
+
+# Codes that must never reach a page as they are: violation types, event kinds, statuses.
+RAW_CODES = re.compile(
+    r"\b(fire_lane_parking|outside_marked_slots|door_forced|door_held|unknown_vehicle|"
+    r"blacklisted_vehicle|unknown_face_repeated|camera_tamper|gate_fault|device_offline|"
+    r"kind\.[a-z_]+|vtype\.[a-z_]+|status\.[a-z_]+|order_fix|solve_now|plate_read|"
+    r"gate_decision|carpark_snapshot)\b"
+)
+
+
+def visible_text(html: str) -> str:
+    """What a person reads: no scripts, styles, tags or attribute values."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+async def _unknown_vehicle_case(console: Console, plate: str) -> str:
+    edge = console.edge
+    assert edge is not None
+    decision = edge.publish(
+        Kind.GATE_DECISION, "lakeside", "edge-north",
+        {"gate": "north-vehicle", "credential": "plate", "subject": plate,
+         "decision": "refuse", "reason": "unknown"},
+    )  # fmt: skip
+    await stored(console, decision)
+
+    async def found() -> list:
+        return [v for v in await console.hub.store.violations() if v["subject"] == plate]
+
+    return (await until(found, what="unknown_vehicle violation"))[0]["id"]
+
+
+async def test_order_rectify_with_photo_and_verify_through_the_pages(console: Console) -> None:
+    """Regulator orders a fix on the detail page, the manager uploads a photo, the
+    regulator verifies; the history reads in words, the photo is served to who may see it."""
+    vid = await _unknown_vehicle_case(console, "皖B77777")
+    reg, man = await console.login("regulator"), await console.login("manager-a")
+    r = await reg.post(f"/violations/{vid}/act", data={"action": "triage",
+                       "decision": "order_fix", "note": "限期整改"})  # fmt: skip
+    assert r.status_code == 303 and "msg=" in r.headers["location"], r.headers["location"]
+    page = (await man.get(f"/violations/{vid}")).text
+    assert 'name="photo"' in page and "整改中" in page
+    no_photo = await man.post(f"/violations/{vid}/act", data={"action": "rectify"})
+    assert "error=" in no_photo.headers["location"]  # a fix needs its photo
+    bad = await man.post(
+        f"/violations/{vid}/act",
+        data={"action": "rectify"},
+        files={"photo": ("x.jpg", b"not a picture", "image/jpeg")},
+    )
+    assert "error=" in bad.headers["location"]
+    jpeg = (FACES_DIR / sorted(p.name for p in FACES_DIR.glob("*.jpg"))[0]).read_bytes()
+    ok = await man.post(
+        f"/violations/{vid}/act",
+        data={"action": "rectify", "note": "已加装识别"},
+        files={"photo": ("fix.jpg", jpeg, "image/jpeg")},
+    )
+    assert "msg=" in ok.headers["location"], ok.headers["location"]
+    verify = await reg.post(f"/violations/{vid}/act", data={"action": "verify"})
+    assert "msg=" in verify.headers["location"]
+    detail = (await reg.get(f"/violations/{vid}")).text
+    assert "已核查办结" in detail and "{" not in visible_text(detail)  # no raw JSON
+    photo = re.search(r'src="(/photos/lakeside/[0-9a-f]{64}\.jpg)"', detail)
+    assert photo is not None
+    assert (await man.get(photo.group(1))).content == jpeg
+    other = await console.login("guard-b")  # the other community's guard
+    assert (await other.get(photo.group(1))).status_code == 404
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_no_page_shows_an_untranslated_code(console: Console, lang: str) -> None:
+    await _unknown_vehicle_case(console, f"皖C{1 if lang == 'zh' else 2}2222")
+    for user in ("regulator", "manager-a", "guard-a", "admin"):
+        c = await console.login(user)
+        assert (await c.get(f"/live?lang={lang}")).cookies.get("lang") == lang
+        cases = (await c.get("/api/violations")).json()["violations"]
+        paths = [*PAGES, *(f"/violations/{v['id']}" for v in cases[:3])]
+        for path in paths:
+            r = await c.get(path)
+            if r.status_code == 403:
+                continue
+            text = visible_text(r.text)
+            assert not RAW_CODES.search(text), (user, path, RAW_CODES.search(text))
+            if lang == "en":
+                assert "违规整改" not in text, (user, path)  # nav is in English
+            else:
+                assert "Violations" not in text, (user, path)

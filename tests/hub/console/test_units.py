@@ -251,7 +251,8 @@ def test_every_label_is_bilingual() -> None:
     token = LANG.set("en")
     try:
         assert plain("live") == "Live" and str(label("live")) == '<span class="en">Live</span>'
-        assert plain("vtype.fire_lane_parking") == "vtype.fire_lane_parking"  # unknown: as is
+        assert plain("vtype.fire_lane_parking") == "Parking in the fire lane"
+        assert plain("vtype.no_such_type") == "vtype.no_such_type"  # unknown: as is
     finally:
         LANG.reset(token)
     assert plain("no-such-key") == "no-such-key"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.rules import OpenViolation, ViolationType
-from hub.store import Store
+from hub.store import DeviceUpdate, Store
 from hub.supervision.domain import (
     ActionIn,
     ComplaintIn,
@@ -243,3 +243,15 @@ async def test_order_on_a_chronic_case_is_rectified_with_a_photo_and_verified(
     assert up["status"] == "escalated"
     again = await repo.act(REGULATOR, "violation", ids[-2], solve, now=later)
     assert again["status"] == "assigned" and again["order_id"]
+
+
+async def test_a_past_periods_devices_do_not_show_todays_state(repo) -> None:
+    """Issue 17: the 2026H1 report showed the device state of the day it was printed."""
+    async with repo.store.transaction():
+        await repo.store.update_devices(
+            [DeviceUpdate("lakeside", "edge-north", online=True, last_seen=NOW)]
+        )
+    past = await repo.devices(None, Period.parse("2026H1"))
+    assert past and all(d["online"] is None for d in past)
+    current = await repo.devices(None, Period.of(datetime.now(TZ)))
+    assert [d["online"] for d in current] == [True]

@@ -402,3 +402,10 @@ def test_score_all_passes_the_choice_on() -> None:
     counted = score_all([pending], STD, H2, include_provisional=True)["acme"]
     assert default.score == Decimal(100) and default.provisional_points < 0
     assert counted.score == Decimal(100) + default.provisional_points
+
+
+def test_every_violation_type_has_words() -> None:
+    from hub.rules import ViolationType
+    from hub.supervision.labels import VIOLATION_TYPES
+
+    assert {t.value for t in ViolationType} <= set(VIOLATION_TYPES)
