@@ -494,15 +494,3 @@ face_credential_changes = Table(
     Column("bundle_version", Integer, nullable=False),
     CheckConstraint("action IN ('set', 'remove', 'erase')", name="face_credential_changes_action"),
 )
-
-face_revoked_passes = Table(  # a visitor QR pass withdrawn before it expired
-    "face_revoked_passes",
-    metadata,
-    Column("site", Text, nullable=False),
-    Column("pass_id", Text, nullable=False),
-    _required("revoked_at"),
-    _required("operator"),
-    _required("reason"),
-    Column("bundle_version", Integer, nullable=False),
-    PrimaryKeyConstraint("site", "pass_id"),
-)
