@@ -62,11 +62,9 @@ def make_engine(url: URL, *, autocommit: bool = False, **kw: Any) -> AsyncEngine
         engine = create_async_engine(url, **kw)
         _sqlite_setup(engine, writer=not autocommit)
         return engine
-    # synchronous_commit=off: a commit does not wait for its WAL flush, as SQLite's
-    # synchronous=NORMAL in WAL mode: a crash of the server loses nothing, a power cut at
-    # most the last ~0.6 s of commits, never consistency (docs/storage.md)
-    connect_args = {"server_settings": {"synchronous_commit": "off"}}
-    options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": connect_args, **kw}
+    # PostgreSQL's default synchronous_commit=on: the hub PUBACKs only after its commit, so
+    # a commit must be on disk before it returns (docs/storage.md)
+    options: dict[str, Any] = {"pool_pre_ping": True, **kw}
     if autocommit:
         options["isolation_level"] = "AUTOCOMMIT"
     return create_async_engine(url, **options)

@@ -135,14 +135,14 @@ def _header_footer(canvas: Any, doc: Any) -> None:
     canvas.restoreState()
 
 
-def _numbered_canvas():
+def _numbered_canvas() -> Any:
     """A canvas that writes "第 n 页 / 共 N 页" on every page once N is known (at save)."""
     from reportlab.pdfgen.canvas import Canvas
 
-    class NumberedCanvas(Canvas):
-        def __init__(self, *args, **kwargs) -> None:
+    class NumberedCanvas(Canvas):  # type: ignore[misc]  # reportlab ships no types
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._pages: list[dict] = []
+            self._pages: list[dict[str, Any]] = []
 
         def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
