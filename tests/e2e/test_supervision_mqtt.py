@@ -182,10 +182,15 @@ async def test_mqtt_devices_to_traceable_report(mosquitto: MosquittoBroker, tmp_
     )
     repair = rules["service.late_repair.gate_fault"]
     assert repair.records[0]["id"] == f"violation:{fault['id']}" and fault_event in repair.evidence
-    downtime = next(i for i in company.bad if i.records[0]["id"] == f"violation:{outage['id']}")
+    # never triaged: priced apart from the score (provisional), not in it
+    assert not [i for i in company.bad if i.records[0]["id"] == f"violation:{outage['id']}"]
+    downtime = next(
+        i for i in company.provisional if i.records[0]["id"] == f"violation:{outage['id']}"
+    )
     assert downtime.rule == "service.device_offline"
     assert float(downtime.points.replace("−", "-")) <= -0.5  # about two seconds offline
-    assert "violations.tailgating.warning" in rules
+    assert "violations.tailgating.warning" not in rules  # the regulator never saw it
+    assert "violations.tailgating.warning" in {i.rule for i in company.provisional}
     for item in company.bad:  # device evidence is made of stored MQTT events
         device_refs = [e for e in item.evidence if ":" not in e]
         assert set(device_refs) <= events
