@@ -111,18 +111,16 @@ def durable_mosquitto(tmp_path: Path) -> MosquittoBroker:
     return broker
 
 
-class GeneratedBroker:
+class GeneratedBroker(MosquittoBroker):
     """mosquitto started on a config ``anju broker-config`` generated, unchanged but for
     what a test box needs: run as root without dropping privileges, log to a file."""
 
     def __init__(self, broker_dir: Path, port: int) -> None:
+        super().__init__(broker_dir, port=port)
         self.broker_dir = broker_dir
-        self.port = port
-        self.log_path = broker_dir / "mosquitto.log"
         self.config_path = broker_dir / "test.conf"
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 10.0) -> None:
+    def write_config(self) -> None:
         generated = (self.broker_dir / "mosquitto.conf").read_text()
         test_lines = [
             "user root",
@@ -135,36 +133,7 @@ class GeneratedBroker:
         ]
         # the generated file's own include_dir (bridge) must stay after the global options
         self.config_path.write_text("\n".join([*test_lines, generated]))
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited: {err} {self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log()}")
 
     @property
     def url(self) -> str:
         return f"mqtts://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def log(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
