@@ -15,10 +15,7 @@ default because the metrics name every device; expose it to a Prometheus elsewhe
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Protocol
 
 import uvicorn
@@ -28,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.health import HubHealth
+from hub.http_server import EmbeddedServer
 from hub.metrics import CONTENT_TYPE, HubMetrics
 from models.messages import utcnow
 
@@ -69,16 +67,8 @@ def ops_app(hub: Observable) -> Starlette:
     )
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the hub owns SIGINT/SIGTERM
-
-
-class OpsServer:
+class OpsServer(EmbeddedServer):
     """The ops listener in the hub's event loop: ``await start()``, ``url``, ``await stop()``."""
-
-    name = "ops"
 
     def __init__(self, hub: Observable, host: str = "127.0.0.1", port: int = DEFAULT_OPS_PORT):
         config = uvicorn.Config(
@@ -90,31 +80,8 @@ class OpsServer:
             access_log=False,
             timeout_graceful_shutdown=1,
         )
-        self.server = _Server(config)
-        self.host = host
-        self.port = port
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        super().__init__(config, name="ops")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.server.serve(), name="ops-http")
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()  # raises what stopped it (e.g. port in use)
-                raise RuntimeError("the ops listener stopped while starting")
-            await asyncio.sleep(0.02)
-        for server in self.server.servers:
-            for sock in server.sockets:
-                self.port = sock.getsockname()[1]
+        await super().start()
         log.info("metrics and health on %s (/metrics, /healthz, /readyz)", self.url)
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self.server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +26,7 @@ from hub.console.web import (
     make_templates,
     state_of,
 )
+from hub.http_server import EmbeddedServer
 from hub.ops import healthz_response, readyz_response
 from hub.service import Hub
 from hub.supervision import api as supervision_api
@@ -151,13 +151,7 @@ def _mount_supervision(app: FastAPI) -> None:
     app.state.supervision_api = supervision_api.router.prefix
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the hub (or the demo) owns SIGINT/SIGTERM, not the console
-
-
-class ConsoleServer:
+class ConsoleServer(EmbeddedServer):
     """uvicorn in the running event loop: ``await start()``, ``url``, ``await stop()``."""
 
     def __init__(
@@ -180,38 +174,7 @@ class ConsoleServer:
             forwarded_allow_ips=list(trusted_proxies) if trusted_proxies else None,
             ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
         )  # fmt: skip
-        self.server = _Server(config)
-        self.scheme = "https" if tls else "http"
-        self.host = host
-        self.port = port  # the bound port once started (port 0: a free one)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self.server.serve(), name="console-http")
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()  # raises what stopped it (e.g. port in use)
-                raise RuntimeError("the console server stopped while starting")
-            await asyncio.sleep(0.02)
-        for server in self.server.servers:
-            for sock in server.sockets:
-                self.port = sock.getsockname()[1]
-
-    async def wait(self) -> None:
-        assert self._task is not None
-        await self._task
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self.server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        super().__init__(config, name="console", scheme="https" if tls else "http")
 
 
 async def serve(
